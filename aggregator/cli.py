@@ -1,0 +1,206 @@
+"""The `aggregator` command: serve, worker, ingest, check-config, db upgrade."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import click
+
+from aggregator import config_path, create_app, open_store
+from aggregator.config import Config, explain, load_config
+from aggregator.errors import AggregatorError
+from aggregator.ingest.pipeline import Pipeline
+from aggregator.scheduler import Scheduler
+from aggregator.store.repository import Store
+from aggregator.types import SourceOutcome
+
+
+class _State:
+    def __init__(self, path: str | None) -> None:
+        self.path = config_path(path)
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.path)
+        return self._config
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "path",
+    envvar="AGGREGATOR_CONFIG",
+    metavar="PATH",
+    help="Config file (default config/aggregator.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, including tracebacks of bugs.")
+@click.pass_context
+def cli(ctx: click.Context, path: str | None, verbose: bool) -> None:
+    """Paper feeds: ingest papers, deduplicate them, republish one feed per topic."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:  # one line per failing source is enough; tracebacks are for -v
+        logging.getLogger("aggregator.ingest.pipeline").setLevel(logging.CRITICAL)
+    ctx.obj = _State(path)
+
+
+@contextmanager
+def _store(state: _State) -> Iterator[Store]:
+    store = open_store(state.config)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(state: _State) -> None:
+    """Validate the config and explain what it sets up."""
+    click.echo(explain(state.config))
+    click.echo(f"{state.path}: ok")
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(state: _State) -> None:
+    """Apply pending migrations (also done at every start)."""
+    with _store(state):
+        click.echo("database is at the latest schema")
+
+
+@cli.command()
+@click.option("--source", "names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Every source, due or not.")
+@click.pass_obj
+def ingest(state: _State, names: tuple[str, ...], everything: bool) -> None:
+    """One pass over the due sources (or --all, or --source NAME), then a summary."""
+    config = state.config
+    unknown = [n for n in names if n not in {s.name for s in config.sources}]
+    if unknown:
+        raise click.BadParameter(f"no source named {unknown[0]!r}", param_hint="--source")
+    with _store(state) as store:
+        pipeline = Pipeline(config, store)
+        chosen = pipeline.select(names or None) if (names or everything) else pipeline.due()
+        outcomes = _run_with_progress(pipeline, chosen)
+    _print_summary(outcomes)
+    sys.exit(1 if any(o.failed for o in outcomes) else 0)
+
+
+def _run_with_progress(pipeline: Pipeline, chosen: list[Any]) -> list[SourceOutcome]:
+    if not sys.stderr.isatty():
+        return pipeline.run(chosen)
+    bar: Any
+    with click.progressbar(
+        length=len(chosen),
+        label="ingesting",
+        file=sys.stderr,
+        item_show_func=lambda o: o.source if o else None,
+    ) as bar:
+        return pipeline.run(chosen, on_done=lambda o: bar.update(1, o))
+
+
+def _print_summary(outcomes: list[SourceOutcome]) -> None:
+    if not outcomes:
+        click.echo("no source is due (use --all to fetch every source now)")
+        return
+    width = max(len(o.source) for o in outcomes)
+    for o in outcomes:
+        if o.failed:
+            line = click.style("failed", fg="red") + f"  {o.error}"
+        elif o.not_modified:
+            line = f"not modified ({o.unchanged} entries unchanged)"
+        else:
+            line = f"{o.new} new, {o.updated} updated, {o.unchanged} unchanged"
+        click.echo(f"{o.source:<{width}}  {line}")
+    failed = sum(o.failed for o in outcomes)
+    click.echo(
+        f"{len(outcomes)} sources, {failed} failed; "
+        f"{sum(o.new for o in outcomes)} new papers, {sum(o.updated for o in outcomes)} updated"
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-fetch", is_flag=True, help="Serve what is stored; fetch nothing.")
+@click.pass_obj
+def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
+    """Web server with the fetch scheduler in the same process (one machine)."""
+    from werkzeug.serving import make_server
+
+    config = state.config
+    store = open_store(config)
+    app = create_app(config, store=store)
+    scheduler = None if no_fetch else Scheduler(Pipeline(config, store))
+    server = make_server(host, port, app, threaded=True)
+    _stop_on_sigterm(server.shutdown)
+    click.echo(
+        f"serving {config.site.title} on http://{host}:{server.server_port}/"
+        + (" (not fetching)" if no_fetch else " (fetching in the background)")
+    )
+    if scheduler:
+        scheduler.start()
+    try:
+        server.serve_forever()
+    finally:
+        if scheduler:
+            scheduler.stop(timeout=5)
+        store.close()
+
+
+@cli.command()
+@click.pass_obj
+def worker(state: _State) -> None:
+    """The fetch scheduler alone; several may share one PostgreSQL store."""
+    with _store(state) as store:
+        scheduler = Scheduler(Pipeline(state.config, store))
+        _stop_on_sigterm(scheduler.stopping.set)
+        click.echo("worker: fetching due sources; Ctrl-C to stop")
+        try:
+            scheduler.run_forever()
+        except KeyboardInterrupt:
+            scheduler.stop()
+
+
+def _stop_on_sigterm(stop: Any) -> None:
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        import threading
+
+        threading.Thread(target=stop, daemon=True).start()  # shutdown() blocks; never inside the handler
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AggregatorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+__all__ = ["cli", "load_config", "main"]

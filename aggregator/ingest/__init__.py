@@ -1,0 +1,1 @@
+"""Ingest pipeline: fetch, parse, normalise and deduplicate what sources publish."""

@@ -1,0 +1,298 @@
+"""Decide which sightings are the same paper, and what the merged paper says.
+
+Pure: sightings and the candidate papers the store found for them go in, a plan comes out.
+
+Two sightings are one paper when they share an identity key (arXiv id, DOI, canonical URL), or,
+failing that, when their title keys match exactly and their authors agree. Two clusters that
+carry different arXiv ids never merge, whatever else they share. The merged record is computed
+from all of a paper's sightings in an order that does not depend on when they arrived, so the
+result is the same whatever order the sources were ingested in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from aggregator.types import Sighting
+
+# A title key shorter than this ("introduction", "abstract") says too little to merge on.
+MIN_TITLE_KEY = 16
+# Without authors to compare, only a title this long and unshared is specific enough to merge on.
+MIN_UNATTRIBUTED_TITLE_KEY = 40
+# Share of the smaller author list whose family names must appear in the other.
+AUTHOR_AGREEMENT = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSighting:
+    """A sighting with the moment it was first seen."""
+
+    sighting: Sighting
+    first_seen: datetime
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return self.sighting.source, self.sighting.entry_id
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPaper:
+    """A stored paper that an incoming sighting may belong to, with all its sightings."""
+
+    id: int
+    first_seen: datetime
+    sightings: tuple[StoredSighting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaperRecord:
+    """What a paper says once all its sightings are merged."""
+
+    arxiv_id: str | None
+    version: int | None
+    doi: str | None
+    title: str
+    title_key: str
+    authors: tuple[str, ...]
+    abstract: str
+    published: datetime | None
+    source_updated: datetime | None
+    first_seen: datetime
+    categories: tuple[str, ...]
+    primary_category: str | None
+    announce_types: tuple[str, ...]
+    links: dict[str, str]
+    code_urls: tuple[str, ...]
+    upvotes: int | None
+    comment: str | None
+    journal_ref: str | None
+    keys: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ClusterPlan:
+    """One paper after this batch: which stored papers it absorbs and its sightings."""
+
+    survivor: int | None  # the stored paper id that lives on, None for a new paper
+    absorbed: tuple[int, ...]  # stored paper ids merged into the survivor
+    sightings: tuple[StoredSighting, ...]
+    changed: tuple[StoredSighting, ...]  # sightings of this batch (new or with new content)
+    record: PaperRecord = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record = merge_record(self.sightings)
+
+
+def authors_agree(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Enough shared family names to call two author lists the same people."""
+    left, right = set(a), set(b)
+    if not left or not right:
+        return False
+    shared = len(left & right)
+    return shared >= 1 and shared >= AUTHOR_AGREEMENT * min(len(left), len(right))
+
+
+Node = tuple[str, int]  # ("paper", stored id) or ("new", index in the batch)
+
+
+class _Clusters:
+    """Union-find over stored papers and incoming sightings, refusing arXiv-id conflicts."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Node, Node] = {}
+        self.arxiv: dict[Node, str | None] = {}
+
+    def add(self, node: Node, arxiv_id: str | None) -> None:
+        self.parent[node] = node
+        self.arxiv[node] = arxiv_id
+
+    def find(self, node: Node) -> Node:
+        root = node
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[node] != root:
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, a: Node, b: Node) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        ida, idb = self.arxiv[ra], self.arxiv[rb]
+        if ida and idb and ida != idb:
+            return False
+        self.parent[rb] = ra
+        self.arxiv[ra] = ida or idb
+        return True
+
+
+def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper]) -> list[ClusterPlan]:
+    """Group incoming sightings with each other and with known papers; one plan per resulting paper."""
+    clusters = _Clusters()
+    by_key: dict[str, list[Node]] = {}
+    by_title: dict[str, list[Node]] = {}
+    members: dict[Node, list[StoredSighting]] = {}
+    owner_of: dict[tuple[str, str], Node] = {}
+
+    def index(node: Node, s: Sighting) -> None:
+        for key in s.keys:
+            by_key.setdefault(key, []).append(node)
+        if len(s.title_key) >= MIN_TITLE_KEY:
+            by_title.setdefault(s.title_key, []).append(node)
+
+    for paper in known:
+        node = ("paper", paper.id)
+        clusters.add(node, next((s.sighting.arxiv_id for s in paper.sightings if s.sighting.arxiv_id), None))
+        members[node] = list(paper.sightings)
+        for stored in paper.sightings:
+            owner_of[stored.identity] = node
+            index(node, stored.sighting)
+
+    for n, stored in enumerate(incoming):
+        s = stored.sighting
+        node = owner_of.get(stored.identity) or ("new", n)
+        if node not in clusters.parent:
+            clusters.add(node, s.arxiv_id)
+            members[node] = []
+        members[node] = [m for m in members[node] if m.identity != stored.identity] + [stored]
+        owner_of[stored.identity] = node
+        for key in s.keys:
+            for other in by_key.get(key, ()):
+                clusters.union(node, other)
+        if len(s.title_key) >= MIN_TITLE_KEY:
+            _merge_by_title(clusters, node, s, by_title.get(s.title_key, ()), members)
+        index(node, s)
+
+    return _plans(clusters, members, known, incoming)
+
+
+def _merge_by_title(
+    clusters: _Clusters,
+    node: Node,
+    s: Sighting,
+    candidates: Iterable[Node],
+    members: dict[Node, list[StoredSighting]],
+) -> None:
+    """Join clusters whose title matches: with agreeing authors, or, where one side names no
+    authors, only for a long title that no other paper shares."""
+    roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
+    for root in roots:
+        theirs = _cluster_authors(clusters, root, members)
+        if s.author_keys and theirs:
+            if authors_agree(s.author_keys, theirs):
+                clusters.union(node, root)
+        elif len(roots) == 1 and len(s.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY:
+            clusters.union(node, root)
+
+
+def _cluster_authors(clusters: _Clusters, node: Node, members: dict[Node, list[StoredSighting]]) -> set[str]:
+    root = clusters.find(node)
+    names: set[str] = set()
+    for other, sightings in members.items():
+        if clusters.find(other) == root:
+            for stored in sightings:
+                names |= stored.sighting.author_keys
+    return names
+
+
+def _plans(
+    clusters: _Clusters,
+    members: dict[Node, list[StoredSighting]],
+    known: Sequence[KnownPaper],
+    incoming: Sequence[StoredSighting],
+) -> list[ClusterPlan]:
+    first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known}
+    groups: dict[Node, list[Node]] = {}
+    for node in members:
+        groups.setdefault(clusters.find(node), []).append(node)
+    fresh = {s.identity for s in incoming}
+    plans = []
+    for nodes in groups.values():
+        stored_ids = sorted((first_seen[n] for n in nodes if n in first_seen), key=lambda t: t)
+        sightings = tuple(s for n in nodes for s in members[n])
+        changed = tuple(s for s in sightings if s.identity in fresh)
+        if not changed and len(stored_ids) < 2:
+            continue  # a known paper nothing in this batch touched
+        survivor = stored_ids[0][1] if stored_ids else None
+        absorbed = tuple(pid for _, pid in stored_ids[1:])
+        plans.append(ClusterPlan(survivor, absorbed, sightings, changed))
+    return plans
+
+
+# --- merging ---------------------------------------------------------------------------------
+
+
+def _rank(stored: StoredSighting) -> tuple[int, int, str, str]:
+    """Most authoritative first; within one authority, the latest version; then a fixed order."""
+    s = stored.sighting
+    return int(s.authority), -(s.version or 0), s.source, s.entry_id
+
+
+def merge_record(sightings: Sequence[StoredSighting]) -> PaperRecord:
+    """The paper as its sightings describe it together, most authoritative source first."""
+    ranked = [s.sighting for s in sorted(sightings, key=_rank)]
+    best = ranked[0]
+    links: dict[str, str] = {}
+    for s in ranked:
+        for name, url in s.links.items():
+            links.setdefault(name, url)
+    categories = _ordered(
+        c for s in ranked for c in ((s.primary_category,) if s.primary_category else ()) + s.categories
+    )
+    versions = [s.version for s in ranked if s.version]
+    upvotes = [s.upvotes for s in ranked if s.upvotes is not None]
+    title = _first(s.title for s in ranked) or best.entry_id
+    return PaperRecord(
+        arxiv_id=_first(s.arxiv_id for s in ranked),
+        version=max(versions) if versions else None,
+        doi=_first(s.doi for s in ranked),
+        title=title,
+        title_key=next((s.title_key for s in ranked if s.title == title), best.title_key),
+        authors=next((s.authors for s in ranked if s.authors), ()),
+        abstract=_best_abstract([s.abstract for s in ranked]),
+        published=_first(s.published for s in ranked),
+        source_updated=max((s.updated for s in ranked if s.updated), default=None),
+        first_seen=min(s.first_seen for s in sightings),
+        categories=categories,
+        primary_category=_first(s.primary_category for s in ranked)
+        or (categories[0] if categories else None),
+        announce_types=_ordered(s.announce_type for s in ranked if s.announce_type),
+        links=links,
+        code_urls=_ordered(u for s in ranked for u in s.code_urls),
+        upvotes=max(upvotes) if upvotes else None,
+        comment=_first(s.comment for s in ranked),
+        journal_ref=_first(s.journal_ref for s in ranked),
+        keys=_ordered(k for s in ranked for k in s.keys),
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _first(values: Iterable[_T | None]) -> _T | None:
+    return next((v for v in values if v), None)
+
+
+def _ordered(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+_ELLIPSES = ("...", "…", " [...]", "[…]")
+
+
+def _best_abstract(abstracts: Sequence[str]) -> str:
+    """The most authoritative abstract, unless it is a cut-short copy of a fuller one."""
+    best = next((a for a in abstracts if a), "")
+    stem = best
+    for mark in _ELLIPSES:
+        stem = stem.removesuffix(mark)
+    stem = stem.rstrip()
+    if len(stem) < 40:
+        return max(abstracts, key=len) if len(best) < 40 else best
+    for other in abstracts:
+        if len(other) > len(best) and other.startswith(stem):
+            best = other
+    return best

@@ -1,0 +1,321 @@
+"""Normalise parsed entries into Sightings: clean text, identifiers found, keys to match on.
+
+Pure functions only: no I/O, no database, no clock of its own (callers pass `now`).
+Everything a feed hands us is untrusted: HTML is reduced to plain text with nh3, XML-illegal
+characters are dropped, dates outside what a paper could carry are treated as unknown.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+from aggregator.types import Authority, ParsedEntry, Sighting
+
+# --- arXiv identifiers -----------------------------------------------------------------------
+
+_NEW_ID = r"\d{4}\.\d{4,5}"
+_OLD_ID = r"[a-z][a-z-]*(?:\.[A-Za-z]{2})?/\d{7}"
+_ID = rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<v>\d+))?"
+# Where an arXiv id may hide: every host that serves or mirrors abstracts, the arXiv DOI,
+# the OAI guid, and the "arXiv:" prefix people write in text.
+ARXIV_ID_RE = re.compile(
+    r"(?:(?:export\.|www\.)?arxiv\.org/(?:abs|pdf|html|format|ps)/"
+    r"|huggingface\.co/papers/|alphaxiv\.org/(?:abs|overview|pdf)/"
+    r"|10\.48550/arxiv\.|oai:arxiv\.org:|\barxiv:\s?)" + _ID + r"(?![\d])",
+    re.IGNORECASE,
+)
+_BARE_ID_RE = re.compile(rf"^{_ID}$")
+
+
+def _canonical_id(raw: str) -> str:
+    """Old-style ids are archive/number: 'math.GT/0309136' is arXiv's alias of 'math/0309136'."""
+    if "/" not in raw:
+        return raw
+    archive, _, number = raw.partition("/")
+    return f"{archive.split('.')[0].lower()}/{number}"
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None] | None:
+    """'2411.17701v2' -> ('2411.17701', 2); 'hep-th/9901001' -> ('hep-th/9901001', None)."""
+    m = _BARE_ID_RE.match(raw.strip())
+    if not m:
+        return None
+    return _canonical_id(m["id"]), int(m["v"]) if m["v"] else None
+
+
+def find_arxiv_id(*texts: str | None) -> tuple[str, int | None] | None:
+    """The first arXiv id (and version) named in any of these links or texts."""
+    for text in texts:
+        if not text:
+            continue
+        m = ARXIV_ID_RE.search(text)
+        if m:
+            return _canonical_id(m["id"]), int(m["v"]) if m["v"] else None
+    return None
+
+
+# --- DOIs and URLs ---------------------------------------------------------------------------
+
+_DOI_RE = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>]+)", re.IGNORECASE)
+_ARXIV_DOI_PREFIX = "10.48550/arxiv."
+
+
+def find_doi(*texts: str | None) -> str | None:
+    """A DOI, lower-cased (DOIs are case-insensitive), without trailing punctuation."""
+    for text in texts:
+        if text:
+            m = _DOI_RE.search(text)
+            if m:
+                return m[1].rstrip(".,;)]}").lower()
+    return None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str | None:
+    """Scheme and host lower-cased; `www.`, default ports, fragments and utm_* dropped."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower().removeprefix("www.")
+    if port and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+_CODE_RE = re.compile(r"https?://(?:www\.)?(?:github|gitlab)\.com/[\w.-]+/[\w.-]+", re.IGNORECASE)
+_CODE_NOT_REPOS = {"about", "features", "pricing", "orgs", "topics", "sponsors", "explore", "marketplace"}
+
+
+def find_code_urls(*texts: str | None) -> tuple[str, ...]:
+    """GitHub and GitLab repository links, in order of appearance, without duplicates."""
+    found: dict[str, None] = {}
+    for text in texts:
+        if not text or "git" not in text:
+            continue
+        for m in _CODE_RE.finditer(text):
+            url = m[0].rstrip(".,;)").removesuffix(".git")
+            owner = url.split("/")[3].lower()
+            if owner not in _CODE_NOT_REPOS:
+                found.setdefault(url, None)
+    return tuple(found)
+
+
+# --- text ------------------------------------------------------------------------------------
+
+# XML 1.0 forbids these; feedgen refuses them and readers choke on them.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_WHITESPACE = re.compile(r"\s+")
+_BLOCK_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h\d|/tr|p|div|li)\b[^>]*>", re.IGNORECASE)
+
+
+def clean_text(text: str | None) -> str:
+    """Plain text with whitespace folded and XML-illegal characters dropped."""
+    if not text:
+        return ""
+    return _WHITESPACE.sub(" ", _XML_ILLEGAL.sub("", text)).strip()
+
+
+def html_to_text(fragment: str | None) -> str:
+    """Plain text of an HTML fragment; scripts and styles vanish with their content."""
+    if not fragment:
+        return ""
+    if "<" not in fragment and "&" not in fragment:
+        return clean_text(fragment)
+    spaced = _BLOCK_BREAK.sub(" ", _XML_ILLEGAL.sub("", fragment))
+    return clean_text(html.unescape(nh3.clean(spaced, tags=set())))
+
+
+_LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckr]\s*\{?([A-Za-z])\}?")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\s*")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # keeps letters of every script, drops punctuation and spaces
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and LaTeX accent commands removed: the basis of every comparison key."""
+    text = _LATEX_ACCENT.sub(r"\1", text)
+    text = _LATEX_COMMAND.sub("", text)
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def title_key(title: str) -> str:
+    """Letters and digits of the folded title, run together.
+
+    Running words together makes "Multi-Modal", "Multimodal" and "multi modal" one key while
+    "Part I" and "Part II" stay apart, as do any two titles that differ in a word or number.
+    """
+    return _NOT_ALNUM.sub("", fold(title))
+
+
+# --- authors ---------------------------------------------------------------------------------
+
+_NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
+
+
+def clean_author(name: str) -> str:
+    """An author's name as plain text; LaTeX accents become real letters where they are simple."""
+    text = html_to_text(name) if ("<" in name or "&" in name) else clean_text(name)
+    if "\\" in text:
+        text = (
+            unicodedata.normalize("NFC", _LATEX_ACCENT.sub(_latex_letter, text))
+            .replace("{", "")
+            .replace("}", "")
+        )
+    return text
+
+
+_COMBINING = {
+    "`": "\u0300",
+    "'": "\u0301",
+    "^": "\u0302",
+    '"': "\u0308",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "c": "\u0327",
+    "k": "\u0328",
+    "r": "\u030a",
+}
+
+
+def _latex_letter(m: re.Match[str]) -> str:
+    accent = m[0][1]
+    return m[1] + _COMBINING.get(accent, "")
+
+
+def surname_key(name: str) -> str:
+    """The folded family name: 'Schöffel, Maximilian', 'M. Schöffel' and 'Maximilian Schoffel' agree."""
+    family = name.split(",", 1)[0] if "," in name else name
+    words = [w for w in _NOT_ALNUM.split(fold(family)) if w]
+    if "," not in name:
+        while len(words) > 1 and words[-1] in _NAME_SUFFIXES:
+            words.pop()
+    return words[-1] if words else ""
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def plausible_date(value: datetime | None, now: datetime) -> datetime | None:
+    """A UTC date, or None for dates no paper carries (year 0001, far future)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    if value < _EARLIEST or value > now + timedelta(days=2):
+        return None
+    return value
+
+
+# --- the entry -------------------------------------------------------------------------------
+
+
+def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
+    """One parsed entry as a Sighting with every identifier we can find."""
+    title = html_to_text(entry.title) if "<" in entry.title or "&" in entry.title else clean_text(entry.title)
+    abstract = html_to_text(entry.summary) if entry.summary_is_html else clean_text(entry.summary)
+    authors = tuple(a for a in (clean_author(n) for n in entry.authors) if a)
+
+    found = split_arxiv_id(entry.arxiv_id) if entry.arxiv_id else None
+    if found is None:
+        found = find_arxiv_id(entry.link, *entry.links, entry.entry_id, entry.doi, entry.summary)
+    arxiv_id, version = found if found else (None, None)
+
+    doi = find_doi(entry.doi) or _doi_from_links(entry)
+    if doi and doi.startswith(_ARXIV_DOI_PREFIX):
+        doi = None  # the arXiv DOI names the arXiv id, which is the stronger key
+    code_urls = entry.code_urls or find_code_urls(*entry.links, entry.summary)
+
+    keys: list[str] = []
+    if arxiv_id:
+        keys.append(f"arxiv:{arxiv_id}")
+    if doi:
+        keys.append(f"doi:{doi}")
+    url_key = _url_key(entry.link) if entry.link else None
+    if url_key:
+        keys.append(url_key)
+
+    return Sighting(
+        source=source,
+        entry_id=entry.entry_id,
+        link=entry.link,
+        title=title,
+        title_key=title_key(title),
+        authors=authors,
+        author_keys=frozenset(k for k in map(surname_key, authors) if k),
+        abstract=abstract,
+        authority=authority,
+        keys=tuple(keys),
+        arxiv_id=arxiv_id,
+        version=version,
+        doi=doi,
+        published=plausible_date(entry.published, now),
+        updated=plausible_date(entry.updated, now),
+        categories=tuple(dict.fromkeys(c.strip() for c in entry.categories if c.strip())),
+        primary_category=entry.primary_category,
+        announce_type=entry.announce_type,
+        journal_ref=clean_text(entry.journal_ref) or None,
+        comment=clean_text(entry.comment) or None,
+        upvotes=entry.upvotes,
+        code_urls=code_urls,
+        links=_links(entry, arxiv_id, doi, code_urls),
+    )
+
+
+def _doi_from_links(entry: ParsedEntry) -> str | None:
+    for link in (entry.link, *entry.links):
+        if link and "doi.org/" in link:
+            return find_doi(link)
+    return None
+
+
+def _url_key(link: str) -> str | None:
+    """A canonical-URL key for links that name a page of their own (not a site's front page)."""
+    if ARXIV_ID_RE.search(link) or "doi.org/" in link:
+        return None  # already an arxiv or doi key
+    url = canonical_url(link)
+    if url is None or urlsplit(url).path in ("", "/"):
+        return None
+    return f"url:{url}"
+
+
+def _links(
+    entry: ParsedEntry, arxiv_id: str | None, doi: str | None, code: tuple[str, ...]
+) -> dict[str, str]:
+    links: dict[str, str] = {}
+    if arxiv_id:
+        links["abs"] = f"https://arxiv.org/abs/{arxiv_id}"
+        links["pdf"] = f"https://arxiv.org/pdf/{arxiv_id}"
+    elif entry.pdf_url:
+        links["pdf"] = entry.pdf_url
+    if entry.link and not arxiv_id:
+        links["link"] = entry.link
+    if entry.link and "huggingface.co/papers/" in entry.link:
+        links["huggingface"] = entry.link
+    if doi:
+        links["doi"] = f"https://doi.org/{doi}"
+    if code:
+        links["code"] = code[0]
+    return links

@@ -1,0 +1,1 @@
+"""Storage: the schema, its migrations, and the repository that holds the only SQL."""

@@ -1,0 +1,216 @@
+"""Small typed objects that cross module boundaries, named by their place in the pipeline.
+
+    fetch -> FetchedBody | NotModified
+    parse -> ParsedFeed(ParsedEntry, ...)
+    normalise -> Sighting
+    dedupe -> IngestPlan
+    store -> PaperView (what readers see)
+
+Nothing here does I/O or imports a library beyond the standard one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from ipaddress import IPv4Network, IPv6Network
+
+
+class Authority(IntEnum):
+    """How far a source is trusted when sources disagree (lower wins)."""
+
+    ARXIV_API = 0
+    ARXIV_LISTING = 1
+    HUGGING_FACE = 2
+    OTHER = 3
+
+
+# Source kinds a config may name; the arXiv listing kinds are also found by detection.
+SOURCE_KINDS = ("rss", "atom", "rdf", "json-feed", "arxiv-api", "arxiv-rss", "arxiv-rdf", "hf-daily-papers")
+
+
+USER_AGENT = (
+    "paper-feeds/0.1 (+https://github.com/paper-feeds/paper-feeds; self-hosted paper feed aggregator)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Limits for every request; the config's `fetch:` section."""
+
+    timeout: float = 30.0  # the whole exchange, not one read
+    connect_timeout: float = 10.0
+    max_bytes: int = 10 * 1024 * 1024  # counted after decompression
+    max_redirects: int = 5
+    allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
+    user_agent: str = USER_AGENT
+    min_host_interval: float = 3.0  # seconds between two requests to one host
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedBody:
+    """A response worth parsing, with the validators to send next time."""
+
+    body: bytes
+    url: str
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """The server answered 304: nothing to parse, nothing to write."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry as its source wrote it, reduced to the fields we use.
+
+    Text fields are raw strings from the feed (may hold HTML or odd whitespace); cleaning them is
+    normalisation's job. Source-specific facts (arXiv version, announce type, upvotes) are filled
+    by the adapter that understands the format and left empty by the others.
+    """
+
+    entry_id: str
+    title: str
+    link: str | None = None
+    links: tuple[str, ...] = ()
+    summary: str = ""
+    summary_is_html: bool = False
+    authors: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    categories: tuple[str, ...] = ()
+    arxiv_id: str | None = None  # as the source wrote it, possibly with a version suffix
+    announce_type: str | None = None  # arXiv listing: new, cross, replace, replace-cross
+    primary_category: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    upvotes: int | None = None
+    code_urls: tuple[str, ...] = ()
+    pdf_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed document: its detected kind, title and entries."""
+
+    kind: str
+    title: str
+    entries: tuple[ParsedEntry, ...]
+    authority: Authority = Authority.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One entry of one source after normalisation: clean text, ids found, keys to match on.
+
+    `keys` are the exact identity keys (`arxiv:2409.17481`, `doi:10.1145/...`,
+    `url:https://example.org/post`); `title_key` and `author_keys` serve the fuzzy fallback.
+    """
+
+    source: str
+    entry_id: str
+    link: str | None
+    title: str
+    title_key: str
+    authors: tuple[str, ...]
+    author_keys: frozenset[str]
+    abstract: str
+    authority: Authority
+    keys: tuple[str, ...]
+    arxiv_id: str | None = None  # without version
+    version: int | None = None
+    doi: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    categories: tuple[str, ...] = ()
+    primary_category: str | None = None
+    announce_type: str | None = None
+    journal_ref: str | None = None
+    comment: str | None = None
+    upvotes: int | None = None
+    code_urls: tuple[str, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SightingView:
+    """Where a paper was seen, as the API shows it."""
+
+    source: str
+    entry_id: str
+    link: str | None
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaperView:
+    """A stored paper as readers see it."""
+
+    id: int
+    feed_id: str
+    arxiv_id: str | None
+    version: int | None
+    doi: str | None
+    title: str
+    authors: tuple[str, ...]
+    abstract: str
+    published: datetime
+    updated: datetime
+    first_seen: datetime
+    links: dict[str, str]
+    categories: tuple[str, ...]
+    upvotes: int | None
+    comment: str | None
+    journal_ref: str | None
+    sightings: tuple[SightingView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """What one pass over one source did, for the summary a user reads."""
+
+    source: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source's fetch state as the store keeps it."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    error_count: int = 0
+    next_fetch_at: datetime | None = None
+    entries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDone:
+    """What a successful fetch leaves on its source, written with its papers in one transaction."""
+
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    next_fetch_at: datetime

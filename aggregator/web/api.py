@@ -1,0 +1,75 @@
+"""JSON for scripts: /api/papers and /api/sources, as the contract's JSON API says."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from aggregator.types import PaperView, SourceState
+from aggregator.web.params import next_url, page_query
+from aggregator.web.services import services
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def paper_json(paper: PaperView) -> dict[str, Any]:
+    return {
+        "id": paper.feed_id,
+        "arxiv_id": paper.arxiv_id,
+        "version": paper.version,
+        "doi": paper.doi,
+        "title": paper.title,
+        "authors": list(paper.authors),
+        "abstract": paper.abstract,
+        "published": iso(paper.published),
+        "updated": iso(paper.updated),
+        "links": paper.links,
+        "categories": list(paper.categories),
+        "upvotes": paper.upvotes,
+        "comment": paper.comment,
+        "journal_ref": paper.journal_ref,
+        "topics": [],
+        "sightings": [
+            {"source": s.source, "entry_id": s.entry_id, "link": s.link, "first_seen": iso(s.first_seen)}
+            for s in paper.sightings
+        ],
+    }
+
+
+def source_json(state: SourceState) -> dict[str, Any]:
+    return {
+        "name": state.name,
+        "url": state.url,
+        "ok": state.last_error is None,
+        "entries": state.entries,
+        "last_fetch": iso(state.last_fetch_at),
+        "last_success": iso(state.last_success_at),
+        "last_error": state.last_error,
+        "error_count": state.error_count,
+        "next_fetch": iso(state.next_fetch_at),
+    }
+
+
+@bp.get("/papers")
+def papers() -> Response:
+    svc = services()
+    query = page_query(request.args, svc.config)
+    found, total = svc.store.papers_page(query)
+    return jsonify(
+        papers=[paper_json(p) for p in found],
+        total=total,
+        next=next_url(svc.config.site.base_url, request.path, request.args, query, total),
+    )
+
+
+@bp.get("/sources")
+def sources() -> Response:
+    svc = services()
+    configured = {s.name for s in svc.config.sources}
+    return jsonify(sources=[source_json(s) for s in svc.store.source_states() if s.name in configured])

@@ -1,0 +1,29 @@
+"""/healthz: 200 while the server and its store work, whatever the sources' state."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.web.api import source_json
+from aggregator.web.services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    store = services().store
+    try:
+        store.ping()
+        states = store.source_states()
+    except SQLAlchemyError as exc:
+        return jsonify(status="error", store=f"unavailable: {type(exc).__name__}"), 503
+    failing = [s.name for s in states if s.last_error]
+    body = {
+        "status": "ok",
+        "store": "ok",
+        "sources_failing": failing,
+        "sources": [source_json(s) for s in states],
+    }
+    return jsonify(body), 200

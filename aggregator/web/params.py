@@ -1,0 +1,76 @@
+"""Query parameters shared by the API and the feeds; a bad value is a 400 with a plain message."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest
+
+from aggregator.config import Config
+from aggregator.store.repository import PageQuery
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class BadParameter(BadRequest):
+    """A query parameter that cannot be used; the message says which and why."""
+
+
+def _integer(args: MultiDict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(f"{name}: {raw!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadParameter(f"{name}: {value} is out of range (use a number {bounds})")
+    return value
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    """A date (2024-11-28) or datetime (2024-11-28T10:00:00Z); naive times are UTC."""
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:
+            d = date.fromisoformat(raw)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in raw else raw)
+    except ValueError:
+        raise BadParameter(
+            f"since: {raw!r} is not a date (2024-11-28) or datetime (2024-11-28T10:00:00Z)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str, ...] = ()) -> PageQuery:
+    """limit, offset, since and source, validated; unknown parameters outside `allowed` are refused."""
+    known = {"limit", "offset", "since", "source", *allowed}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    source = args.get("source") or None
+    if source is not None and source not in {s.name for s in config.sources}:
+        raise BadParameter(f"source: no source named {source!r}")
+    return PageQuery(
+        source=source,
+        since=parse_since(args.get("since")),
+        limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_integer(args, "offset", 0, 0, None),
+    )
+
+
+def next_url(base_url: str, path: str, args: MultiDict[str, str], query: PageQuery, total: int) -> str | None:
+    """The absolute URL of the following page, or None on the last one."""
+    if query.offset + query.limit >= total:
+        return None
+    params: dict[str, Any] = {k: v for k, v in args.items() if k != "offset"}
+    params["offset"] = query.offset + query.limit
+    return f"{base_url}{path}?{urlencode(params)}"

@@ -1,0 +1,109 @@
+"""/api/papers, /api/sources and /healthz as the contract's JSON API says."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from aggregator import create_app
+from aggregator.ingest.pipeline import Pipeline
+from aggregator.store.repository import Store
+from tests.conftest import make_config
+
+DEDUP = Path(__file__).parent / "data" / "dedup-dev"
+
+
+@pytest.fixture
+def client(tmp_path: Path, database_url: str, store: Store) -> FlaskClient:
+    for name in ("arxiv-api.xml", "hf-daily.json"):
+        shutil.copy(DEDUP / name, tmp_path / name)
+    body = (
+        "sources:\n  - {name: api, url: 'file:arxiv-api.xml'}\n  - {name: hf, url: 'file:hf-daily.json'}\n"
+        "  - {name: down, url: 'file:missing.xml'}\n"
+    )
+    config = make_config(tmp_path, body, database_url)
+    pipeline = Pipeline(config, store)
+    pipeline.run(pipeline.select())
+    return create_app(config, store=store).test_client()
+
+
+def test_papers_shape(client: FlaskClient) -> None:
+    page = client.get("/api/papers?limit=500").get_json()
+    assert page["total"] == len(page["papers"]) > 0 and page["next"] is None
+    paper = next(p for p in page["papers"] if len(p["sightings"]) == 2)
+    assert set(paper) >= {
+        "id",
+        "arxiv_id",
+        "doi",
+        "title",
+        "authors",
+        "abstract",
+        "published",
+        "updated",
+        "links",
+        "categories",
+        "upvotes",
+        "topics",
+        "sightings",
+    }
+    assert paper["id"] == f"https://arxiv.org/abs/{paper['arxiv_id']}"
+    assert paper["links"]["abs"] == paper["id"] and paper["links"]["pdf"].startswith("https://arxiv.org/pdf/")
+    assert paper["published"].endswith("Z")
+    assert {s["source"] for s in paper["sightings"]} == {"api", "hf"}
+    hf = next(s for s in paper["sightings"] if s["source"] == "hf")
+    assert hf["entry_id"] == paper["arxiv_id"]  # the entry's own id exactly as HF wrote it
+    assert isinstance(paper["upvotes"], int)
+    assert "<" not in paper["abstract"]
+
+
+def test_paging_follows_next_links_in_feed_order(client: FlaskClient) -> None:
+    everything = client.get("/api/papers?limit=500").get_json()["papers"]
+    seen, url = [], "/api/papers?limit=10&source=api"
+    while url:
+        page = client.get(url).get_json()
+        seen += page["papers"]
+        url = page["next"] and page["next"].removeprefix("http://papers.example.org")
+        assert not url or "source=api" in url
+    assert [p["id"] for p in seen] == [
+        p["id"] for p in everything if any(s["source"] == "api" for s in p["sightings"])
+    ]
+    keys = [(p["published"], p["id"]) for p in everything]
+    assert [k[0] for k in keys] == sorted((k[0] for k in keys), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("limit=banana", "limit: 'banana' is not a whole number"),
+        ("limit=0", "limit: 0 is out of range"),
+        ("limit=501", "limit: 501 is out of range"),
+        ("offset=-1", "offset: -1 is out of range"),
+        ("since=yesterday", "since: 'yesterday' is not a date"),
+        ("source=nope", "source: no source named 'nope'"),
+        ("colour=red", "unknown parameter 'colour'"),
+    ],
+)
+def test_bad_parameters_get_a_400_with_a_plain_message(client: FlaskClient, query: str, message: str) -> None:
+    response = client.get(f"/api/papers?{query}")
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("since", ["2000-01-01", "2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00"])
+def test_since_takes_dates_and_datetimes(client: FlaskClient, since: str) -> None:
+    all_total = client.get("/api/papers").get_json()["total"]
+    assert client.get("/api/papers", query_string={"since": since}).get_json()["total"] == all_total
+    assert client.get("/api/papers?since=2100-01-01").get_json()["total"] == 0
+
+
+def test_sources_and_health_report_a_failing_source_but_stay_200(client: FlaskClient) -> None:
+    sources = {s["name"]: s for s in client.get("/api/sources").get_json()["sources"]}
+    assert sources["api"]["ok"] and sources["api"]["entries"] > 0
+    assert not sources["down"]["ok"] and sources["down"]["last_error"].startswith("fetch:")
+    assert sources["down"]["next_fetch"]
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.get_json()["sources_failing"] == ["down"]

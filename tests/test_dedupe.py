@@ -1,0 +1,221 @@
+"""Deduplication decisions and merged records, without a database."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from aggregator.ingest.dedupe import KnownPaper, StoredSighting, authors_agree, merge_record, plan_ingest
+from aggregator.ingest.normalize import normalize_entry
+from aggregator.types import Authority, ParsedEntry
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def sighting(
+    source: str,
+    entry_id: str,
+    title: str,
+    *,
+    authority: Authority = Authority.OTHER,
+    seen: datetime = NOW,
+    **fields: object,
+) -> StoredSighting:
+    entry = ParsedEntry(entry_id=entry_id, title=title, **fields)  # type: ignore[arg-type]
+    return StoredSighting(normalize_entry(entry, source=source, authority=authority, now=NOW), seen)
+
+
+def groups(plans: list) -> list[set[tuple[str, str]]]:
+    return sorted(({s.identity for s in p.sightings} for p in plans), key=lambda g: sorted(g))
+
+
+def test_same_arxiv_id_in_different_forms_is_one_paper() -> None:
+    batch = [
+        sighting(
+            "rss",
+            "oai:arXiv.org:2411.18049v1",
+            "Spatial Immersion",
+            arxiv_id="2411.18049v1",
+            authority=Authority.ARXIV_LISTING,
+        ),
+        sighting(
+            "hf", "2411.18049", "Spatial Immersion", arxiv_id="2411.18049", authority=Authority.HUGGING_FACE
+        ),
+        sighting("blog", "post-1", "Paper of the day", link="https://huggingface.co/papers/2411.18049"),
+        sighting("blog", "post-2", "Roundup", summary="we read arXiv:2411.18049 today"),
+    ]
+    plans = plan_ingest(batch, [])
+    assert len(plans) == 1
+    assert plans[0].record.arxiv_id == "2411.18049"
+
+
+def test_title_match_needs_agreeing_authors() -> None:
+    a = sighting(
+        "rss",
+        "a",
+        "A Survey of Large Language Models",
+        arxiv_id="2401.00001",
+        authors=("Wayne Xin Zhao", "Kun Zhou", "Junyi Li"),
+    )
+    same_people = sighting(
+        "venue", "v1", "A survey of large-language models.", authors=("Zhao, Wayne Xin", "Zhou, K.")
+    )
+    other_people = sighting(
+        "venue", "v2", "A Survey of Large Language Models", authors=("Jane Doe", "John Roe")
+    )
+    no_people = sighting("venue", "v3", "A Survey of Large Language Models")
+    plans = plan_ingest([a, same_people, other_people, no_people], [])
+    assert groups(plans) == [{("rss", "a"), ("venue", "v1")}, {("venue", "v2")}, {("venue", "v3")}]
+
+
+def test_two_part_series_never_merges() -> None:
+    authors = ("Ada Lovelace", "Charles Babbage")
+    one = sighting("venue", "p1", "Analytical Engines, Part I", authors=authors)
+    two = sighting("venue", "p2", "Analytical Engines, Part II", authors=authors)
+    assert len(plan_ingest([one, two], [])) == 2
+
+
+def test_different_arxiv_ids_never_merge_even_with_same_title_and_authors() -> None:
+    authors = ("Ada Lovelace",)
+    one = sighting("rss", "1", "A Note on the Analytical Engine", arxiv_id="2401.00001", authors=authors)
+    two = sighting("rss", "2", "A Note on the Analytical Engine", arxiv_id="2401.00002", authors=authors)
+    assert len(plan_ingest([one, two], [])) == 2
+
+
+def test_a_bridge_merges_two_stored_papers_and_the_older_survives() -> None:
+    old = StoredSighting(
+        sighting(
+            "venue", "v", "Efficient Hardware Implementation of Sampling", authors=("Norbert Wehn",)
+        ).sighting,
+        NOW - timedelta(days=3),
+    )
+    newer = StoredSighting(
+        sighting(
+            "rss",
+            "r",
+            "Efficient Hardware Implementation of Sampling (v2)",
+            arxiv_id="2309.16493v1",
+            authors=("Norbert Wehn",),
+        ).sighting,
+        NOW - timedelta(days=1),
+    )
+    known = [KnownPaper(7, NOW - timedelta(days=1), (newer,)), KnownPaper(3, NOW - timedelta(days=3), (old,))]
+    bridge = sighting(
+        "api",
+        "http://arxiv.org/abs/2309.16493v2",
+        "Efficient Hardware Implementation of Sampling",
+        arxiv_id="2309.16493v2",
+        authors=("Norbert Wehn",),
+        authority=Authority.ARXIV_API,
+    )
+    plans = plan_ingest([bridge], known)
+    assert len(plans) == 1
+    assert plans[0].survivor == 3 and plans[0].absorbed == (7,)
+    assert plans[0].record.version == 2
+
+
+def test_untouched_known_papers_get_no_plan() -> None:
+    stored = sighting("rss", "r", "Something Entirely Different Here", arxiv_id="2401.00009")
+    plans = plan_ingest(
+        [sighting("rss", "x", "Another Paper Entirely Unrelated")], [KnownPaper(1, NOW, (stored,))]
+    )
+    assert [p.survivor for p in plans] == [None]
+
+
+def test_resighting_replaces_the_stored_copy_of_the_same_entry() -> None:
+    stored = sighting("rss", "r", "Old Title of the Paper Itself", arxiv_id="2401.00009v1")
+    again = sighting("rss", "r", "New Title of the Paper Itself", arxiv_id="2401.00009v2")
+    plans = plan_ingest([again], [KnownPaper(1, NOW, (stored,))])
+    assert plans[0].survivor == 1
+    assert len(plans[0].sightings) == 1
+    assert plans[0].record.title == "New Title of the Paper Itself"
+
+
+def test_merged_record_prefers_authority_and_full_abstracts_whatever_the_order() -> None:
+    full = "HQC is one of the code-based finalists in the last round of the NIST standardisation process."
+    batch = [
+        sighting(
+            "api",
+            "http://arxiv.org/abs/2309.16493v2",
+            "Efficient HQC (revised)",
+            arxiv_id="2309.16493v2",
+            authority=Authority.ARXIV_API,
+            summary=full,
+            authors=("M. Schöffel",),
+            categories=("cs.CR",),
+            primary_category="cs.CR",
+        ),
+        sighting(
+            "rss",
+            "oai:arXiv.org:2309.16493v1",
+            "Efficient HQC",
+            arxiv_id="2309.16493v1",
+            authority=Authority.ARXIV_LISTING,
+            summary=full[:50],
+            authors=("Maximilian Schöffel", "N. Wehn"),
+            categories=("cs.AR", "cs.CR"),
+            announce_type="replace",
+        ),
+        sighting(
+            "hf",
+            "2309.16493",
+            "Efficient HQC",
+            arxiv_id="2309.16493",
+            authority=Authority.HUGGING_FACE,
+            upvotes=12,
+            code_urls=("https://github.com/a/hqc",),
+        ),
+        sighting(
+            "blog", "b", "Blog take", link="https://arxiv.org/abs/2309.16493", summary=full[:60] + "..."
+        ),
+    ]
+    records = [merge_record(order) for order in map(list, itertools.permutations(batch))]
+    record = records[0]
+    assert all(r == record for r in records)
+    assert record.title == "Efficient HQC (revised)"
+    assert record.abstract == full
+    assert record.version == 2
+    assert record.authors == ("M. Schöffel",)
+    assert record.categories == ("cs.CR", "cs.AR")
+    assert record.upvotes == 12
+    assert record.links["code"] == "https://github.com/a/hqc"
+    assert record.announce_types == ("replace",)
+
+
+def test_a_truncated_top_abstract_gives_way_to_the_full_one() -> None:
+    full = "An increasing number of web articles engage the reader with the feeling of being immersed."
+    batch = [
+        sighting(
+            "hf", "1", "T", arxiv_id="2411.18049", authority=Authority.HUGGING_FACE, summary=full[:45] + "…"
+        ),
+        sighting("blog", "2", "T", link="https://arxiv.org/abs/2411.18049", summary=full),
+    ]
+    assert merge_record(batch).abstract == full
+
+
+def test_authors_agree() -> None:
+    assert authors_agree({"zhao", "zhou", "li"}, {"zhao", "zhou"})
+    assert not authors_agree({"zhao", "zhou", "li", "wang"}, {"doe", "zhao", "roe", "poe"})
+    assert not authors_agree(set(), {"zhao"})
+
+
+def test_a_long_unshared_title_merges_when_one_side_names_no_authors() -> None:
+    title = "How to Segment in 3D Using 2D Models: Automated 3D Segmentation of Lesions on PET Volumes"
+    blog = sighting("blog", "b", title, link="https://arxiv.org/abs/2407.18555")
+    venue = sighting("venue", "v", title.replace(":", " -"), authors=("Toosi, Amirhosein", "Uribe, Carlos"))
+    assert len(plan_ingest([blog, venue], [])) == 1
+
+
+def test_a_short_or_shared_title_without_authors_does_not_merge() -> None:
+    short = [
+        sighting("blog", "b", "Attention Is All You Need"),
+        sighting("venue", "v", "Attention is all you need", authors=("A. Vaswani",)),
+    ]
+    assert len(plan_ingest(short, [])) == 2
+    title = "A Remarkably Long and Specific Title That Two Different Groups Used For Their Papers"
+    shared = [
+        sighting("venue", "v1", title, authors=("Jane Doe",)),
+        sighting("venue", "v2", title, authors=("Li Wei",)),
+        sighting("blog", "b", title),
+    ]
+    assert len(plan_ingest(shared, [])) == 3

@@ -1,0 +1,258 @@
+"""Normalisation: identifiers from every form the contract names, clean text, keys, dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from aggregator.ingest.normalize import (
+    canonical_url,
+    clean_author,
+    clean_text,
+    find_arxiv_id,
+    find_code_urls,
+    find_doi,
+    html_to_text,
+    normalize_entry,
+    plausible_date,
+    split_arxiv_id,
+    surname_key,
+    title_key,
+)
+from aggregator.types import Authority, ParsedEntry
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://arxiv.org/abs/2409.17481", ("2409.17481", None)),
+        ("https://arxiv.org/abs/2409.17481v3", ("2409.17481", 3)),
+        ("http://arxiv.org/pdf/2409.17481v2.pdf", ("2409.17481", 2)),
+        ("https://arxiv.org/pdf/2409.17481", ("2409.17481", None)),
+        ("https://arxiv.org/html/2409.17481v1", ("2409.17481", 1)),
+        ("https://www.arxiv.org/abs/2409.17481?context=cs", ("2409.17481", None)),
+        ("http://export.arxiv.org/abs/2409.17481v1", ("2409.17481", 1)),
+        ("https://arxiv.org/abs/2409.17481#comments", ("2409.17481", None)),
+        ("https://huggingface.co/papers/2411.18049", ("2411.18049", None)),
+        ("https://www.alphaxiv.org/abs/2411.18049", ("2411.18049", None)),
+        ("https://doi.org/10.48550/arXiv.2411.17708", ("2411.17708", None)),
+        ("https://doi.org/10.48550/ARXIV.2411.17708", ("2411.17708", None)),
+        ("We read this (arXiv:2411.17915) last week", ("2411.17915", None)),
+        ("arXiv: 2411.17915v2", ("2411.17915", 2)),
+        ("oai:arXiv.org:2411.17701v1", ("2411.17701", 1)),
+        ("http://arxiv.org/abs/hep-th/9901001v2", ("hep-th/9901001", 2)),
+        ("http://arxiv.org/abs/astro-ph/0601001", ("astro-ph/0601001", None)),
+        ("https://arxiv.org/abs/math.GT/0309136", ("math/0309136", None)),
+        ("arXiv:0704.0001", ("0704.0001", None)),
+        ("https://example.org/2409.17481", None),  # a bare number in some URL is not an id
+        ("version 2409.17481 of the dataset", None),
+        ("https://arxiv.org/list/cs.CL/new", None),
+    ],
+)
+def test_find_arxiv_id(text: str, expected: tuple[str, int | None] | None) -> None:
+    assert find_arxiv_id(text) == expected
+
+
+def test_find_arxiv_id_takes_the_first_text_that_has_one() -> None:
+    assert find_arxiv_id(None, "", "https://blog.example.org/x", "arXiv:2101.00001") == ("2101.00001", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2411.17701v1", ("2411.17701", 1)),
+        ("2411.17701", ("2411.17701", None)),
+        ("hep-th/9901001v12", ("hep-th/9901001", 12)),
+        ("abc", None),
+        ("2411.177", None),
+    ],
+)
+def test_split_arxiv_id(raw: str, expected: tuple[str, int | None] | None) -> None:
+    assert split_arxiv_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://doi.org/10.1145/3580305.3599256", "10.1145/3580305.3599256"),
+        ("doi:10.1038/NATURE12373.", "10.1038/nature12373"),
+        ("see (10.1103/PhysRevD.76.013009)", "10.1103/physrevd.76.013009"),
+        ("no doi here", None),
+    ],
+)
+def test_find_doi(text: str, expected: str | None) -> None:
+    assert find_doi(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTPS://WWW.Example.ORG/Post?id=3#top", "https://example.org/Post?id=3"),
+        ("http://example.org:80/a", "http://example.org/a"),
+        ("https://example.org:443/a", "https://example.org/a"),
+        ("https://example.org:8443/a", "https://example.org:8443/a"),
+        ("https://example.org/a?utm_source=x&b=2&UTM_medium=y", "https://example.org/a?b=2"),
+        ("https://example.org", "https://example.org/"),
+        ("ftp://example.org/a", None),
+        ("not a url", None),
+        ("https://example.org:99999/a", None),
+    ],
+)
+def test_canonical_url(url: str, expected: str | None) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        ("<p>One</p><p>Two &amp; three</p>", "One Two & three"),
+        ("a<script>alert(1)</script>b", "ab"),
+        ("<style>p{}</style>Text", "Text"),
+        ("x<br>y", "x y"),
+        ('<a href="javascript:alert(1)" onclick="x()">link</a>', "link"),
+        ("Caf&eacute; &lt;b&gt;", "Café <b>"),
+        ("bad\x00\x0bchars\ufffe", "badchars"),
+        ("  spaced \n\t out  ", "spaced out"),
+        ("", ""),
+    ],
+)
+def test_html_to_text(fragment: str, expected: str) -> None:
+    assert html_to_text(fragment) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Multi-Modal Learning", "Multimodal learning"),
+        ("Efficient  Hardware  Implementation", "efficient hardware implementation."),
+        ("Pre-training — a Survey", "Pre training: A survey"),
+        ("Schrödinger Bridges", "Schrodinger bridges"),
+        ('Sch\\"odinger Bridges', "Schödinger bridges"),
+    ],
+)
+def test_title_key_ignores_case_punctuation_dashes_accents(a: str, b: str) -> None:
+    assert title_key(a) == title_key(b)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Scaling Laws, Part I", "Scaling Laws, Part II"),
+        ("GPT-3 is neat", "GPT-4 is neat"),
+        ("Attention for vision", "Attention for language"),
+    ],
+)
+def test_title_key_keeps_what_tells_papers_apart(a: str, b: str) -> None:
+    assert title_key(a) != title_key(b)
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("Maximilian Schöffel", "schoffel"),
+        ("Schöffel, Maximilian", "schoffel"),
+        ('Sch\\"offel, Maximilian', "schoffel"),
+        ("M. Schoffel", "schoffel"),
+        ("Martin Luther King Jr.", "king"),
+        ("van der Berg, Jan", "berg"),
+        ("Jan van der Berg", "berg"),
+        ("", ""),
+    ],
+)
+def test_surname_key(name: str, key: str) -> None:
+    assert surname_key(name) == key
+
+
+def test_clean_author_resolves_latex_accents_and_html() -> None:
+    assert clean_author('Sch\\"offel, Maximilian') == "Schöffel, Maximilian"
+    assert clean_author('<a href="http://arxiv.org/find/cs/1/au:+Luo_T">Tie Luo</a>') == "Tie Luo"
+
+
+def test_find_code_urls() -> None:
+    text = (
+        "Code: https://github.com/org/repo.git and https://gitlab.com/a/b, also https://github.com/org/repo."
+    )
+    assert find_code_urls(text) == ("https://github.com/org/repo", "https://gitlab.com/a/b")
+    assert find_code_urls("https://github.com/about/careers") == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), None),
+        (datetime(2024, 11, 28, 5, tzinfo=UTC), datetime(2024, 11, 28, 5, tzinfo=UTC)),
+        (datetime(2024, 11, 28, 5), datetime(2024, 11, 28, 5, tzinfo=UTC)),
+        (datetime(2099, 1, 1, tzinfo=UTC), None),
+        (None, None),
+    ],
+)
+def test_plausible_date(value: datetime | None, expected: datetime | None) -> None:
+    assert plausible_date(value, NOW) == expected
+
+
+def test_normalize_entry_from_a_blog_roundup() -> None:
+    entry = ParsedEntry(
+        entry_id="https://mlroundup.example.org/posts/1",
+        title="Paper of the day: Stochastic &amp; SketchRefine",
+        link="https://mlroundup.example.org/posts/1?utm_source=rss",
+        summary="<p>We read (arXiv:2411.17915v2). Code at https://github.com/x/y</p>",
+        summary_is_html=True,
+        authors=("Ann Author",),
+        published=datetime(1, 1, 1, tzinfo=UTC),
+    )
+    s = normalize_entry(entry, source="blog", authority=Authority.OTHER, now=NOW)
+    assert s.title == "Paper of the day: Stochastic & SketchRefine"
+    assert (s.arxiv_id, s.version) == ("2411.17915", 2)
+    assert s.keys == ("arxiv:2411.17915", "url:https://mlroundup.example.org/posts/1")
+    assert s.published is None
+    assert s.code_urls == ("https://github.com/x/y",)
+    assert s.links["abs"] == "https://arxiv.org/abs/2411.17915"
+    assert s.links["code"] == "https://github.com/x/y"
+    assert s.author_keys == frozenset({"author"})
+    assert s.abstract.startswith("We read")
+
+
+def test_normalize_entry_arxiv_doi_becomes_the_arxiv_key_not_a_doi() -> None:
+    entry = ParsedEntry(entry_id="x", title="T", link="https://doi.org/10.48550/arXiv.2411.17708")
+    s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
+    assert s.doi is None
+    assert s.keys == ("arxiv:2411.17708",)
+
+
+def test_front_page_links_are_not_identity_keys() -> None:
+    entry = ParsedEntry(entry_id="x", title="T", link="https://example.org/")
+    assert normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW).keys == ()
+
+
+@given(st.text())
+def test_html_to_text_never_leaves_markup_or_illegal_characters(text: str) -> None:
+    out = html_to_text(text)
+    assert not any(ord(c) < 32 and c not in "\t\n\r" for c in out)
+    assert out == out.strip()
+
+
+@given(st.text())
+def test_clean_text_is_idempotent(text: str) -> None:
+    assert clean_text(clean_text(text)) == clean_text(text)
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"])))
+def test_title_key_is_stable_under_case_and_spacing(text: str) -> None:
+    assume(text.upper().lower() == text.lower())  # a few letters (dotless i) do not round-trip case
+    assert title_key(text) == title_key("  " + text.upper().replace(" ", "  - ") + ".")
+
+
+@given(st.from_regex(r"\A\d{4}\.\d{5}\Z"), st.integers(1, 30))
+def test_every_url_form_names_the_same_id(arxiv_id: str, version: int) -> None:
+    forms = [
+        f"https://arxiv.org/abs/{arxiv_id}v{version}",
+        f"https://arxiv.org/pdf/{arxiv_id}v{version}.pdf",
+        f"arXiv:{arxiv_id}v{version}",
+        f"oai:arXiv.org:{arxiv_id}v{version}",
+    ]
+    assert {find_arxiv_id(f) for f in forms} == {(arxiv_id, version)}

@@ -1,0 +1,143 @@
+"""Sources served from 127.0.0.1 through the whole pipeline: conditional GET, failures, back-off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.ingest.pipeline import Pipeline, retry_delay
+from aggregator.store.repository import PageQuery, Store
+from tests.conftest import make_config
+
+DATA = Path(__file__).parent / "data"
+LISTING = (DATA / "dedup-dev" / "arxiv-rss.xml").read_bytes()
+HF = (DATA / "dedup-dev" / "hf-daily.json").read_bytes()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def config_for(tmp_path: Path, database_url: str, sources: dict[str, str]) -> str:
+    lines = ["fetch:", "  allow_networks: [127.0.0.0/8]", "  timeout: 5s", "sources:"]
+    for name, url in sources.items():
+        lines += [f"  - name: {name}", f"    url: {url}", "    every: 1h"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 26, 9, tzinfo=UTC))
+
+
+def test_conditional_get_costs_no_parse_and_no_write(
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    database_url: str,
+    store: Store,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = {"200": 0, "304": 0}
+
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            calls["304"] += 1
+            return Response(status=304, headers={"ETag": '"v1"'})
+        calls["200"] += 1
+        return Response(LISTING, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    httpserver.expect_request("/rss").respond_with_handler(handler)
+    config = make_config(
+        tmp_path, config_for(tmp_path, database_url, {"rss": httpserver.url_for("/rss")}), database_url
+    )
+    pipeline = Pipeline(config, store, clock=clock)
+    first = pipeline.run(pipeline.select())[0]
+    assert first.new == 53 and not first.failed
+    version = store.version()
+
+    import aggregator.ingest.pipeline as pipeline_module
+
+    def no_parse(*_a: object, **_k: object) -> None:
+        raise AssertionError("a 304 must not be parsed")
+
+    monkeypatch.setattr(pipeline_module, "parse_feed", no_parse)
+    clock.now += timedelta(hours=2)
+    second = pipeline.run(pipeline.due())[0]
+    assert second.not_modified and not second.failed
+    assert calls == {"200": 1, "304": 1}
+    assert store.version() == version
+
+
+def test_a_broken_source_is_marked_and_the_others_go_on(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    httpserver.expect_request("/hf").respond_with_data(HF, content_type="application/json")
+    httpserver.expect_request("/broken").respond_with_data(
+        "<html><body>Oops</body></html>", content_type="text/html"
+    )
+    httpserver.expect_request("/gone").respond_with_data("no", status=404)
+    sources = {
+        "hf": httpserver.url_for("/hf"),
+        "broken": httpserver.url_for("/broken"),
+        "gone": httpserver.url_for("/gone"),
+        "missing": "file:nowhere.xml",
+    }
+    config = make_config(tmp_path, config_for(tmp_path, database_url, sources), database_url)
+    pipeline = Pipeline(config, store, clock=clock)
+    outcomes = {o.source: o for o in pipeline.run(pipeline.select())}
+    assert outcomes["hf"].new == 28 and not outcomes["hf"].failed
+    assert outcomes["broken"].error and outcomes["broken"].error.startswith("parse:")
+    assert outcomes["gone"].error and "404" in outcomes["gone"].error
+    assert outcomes["missing"].error and outcomes["missing"].error.startswith("fetch:")
+    states = {s.name: s for s in store.source_states()}
+    assert states["broken"].error_count == 1 and states["hf"].error_count == 0
+    assert states["gone"].next_fetch_at == clock.now + timedelta(minutes=5)
+
+    # the healthy source keeps its papers when it later breaks too
+    httpserver.clear()
+    httpserver.expect_request("/hf").respond_with_data("not json at all", content_type="application/json")
+    clock.now += timedelta(hours=2)
+    again = {o.source: o for o in pipeline.run(pipeline.select())}
+    assert again["hf"].failed
+    assert store.papers_page(PageQuery(source="hf", limit=1))[1] == 28
+
+
+def test_retry_after_is_obeyed(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    httpserver.expect_request("/busy").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "7200"}
+    )
+    config = make_config(
+        tmp_path, config_for(tmp_path, database_url, {"busy": httpserver.url_for("/busy")}), database_url
+    )
+    pipeline = Pipeline(config, store, clock=clock)
+    [outcome] = pipeline.run(pipeline.select())
+    assert outcome.failed
+    state = store.source_state("busy")
+    assert state is not None and state.next_fetch_at == clock.now + timedelta(hours=2)
+    assert pipeline.due() == []
+
+
+@pytest.mark.parametrize(
+    ("errors", "every", "retry_after", "expected"),
+    [
+        (1, timedelta(hours=6), None, timedelta(minutes=5)),
+        (2, timedelta(hours=6), None, timedelta(minutes=10)),
+        (10, timedelta(hours=6), None, timedelta(hours=6)),
+        (30, timedelta(days=7), None, timedelta(days=1)),
+        (1, timedelta(hours=6), 3600.0, timedelta(hours=1)),
+        (1, timedelta(minutes=1), None, timedelta(minutes=5)),
+    ],
+)
+def test_retry_delay(errors: int, every: timedelta, retry_after: float | None, expected: timedelta) -> None:
+    assert retry_delay(errors, every, retry_after) == expected

@@ -1,0 +1,297 @@
+"""The store: migrations, atomic source writes, merges, versions, reads, concurrency."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aggregator.ingest.normalize import normalize_entry
+from aggregator.store import repository
+from aggregator.store.repository import PageQuery, Store
+from aggregator.store.schema import Base
+from aggregator.types import Authority, FetchDone, ParsedEntry, Sighting
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def entry(
+    source: str,
+    entry_id: str,
+    title: str,
+    *,
+    authority: Authority = Authority.OTHER,
+    now: datetime = T0,
+    **fields: object,
+) -> Sighting:
+    parsed = ParsedEntry(entry_id=entry_id, title=title, **fields)  # type: ignore[arg-type]
+    return normalize_entry(parsed, source=source, authority=authority, now=now)
+
+
+def done(at: datetime = T0, etag: str | None = None) -> FetchDone:
+    return FetchDone(etag, None, None, at + timedelta(hours=6))
+
+
+def page(store: Store, **kw: object) -> list:
+    return store.papers_page(PageQuery(**kw))[0]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sources(store: Store) -> Store:
+    store.sync_sources([("rss", "file:///rss.xml"), ("api", "file:///api.xml"), ("blog", "file:///blog.xml")])
+    return store
+
+
+def test_migrations_build_exactly_the_models(store: Store) -> None:
+    store.upgrade()  # twice is harmless
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_ingest_then_reingest_is_a_no_op(sources: Store) -> None:
+    batch = [
+        entry(
+            "rss",
+            f"oai:arXiv.org:2411.0000{i}v1",
+            f"Paper number {i} about things",
+            arxiv_id=f"2411.0000{i}v1",
+            authority=Authority.ARXIV_LISTING,
+            published=T0,
+        )
+        for i in range(5)
+    ]
+    first = sources.ingest("rss", batch, done(), now=T0)
+    assert (first.new, first.updated, first.unchanged) == (5, 0, 0)
+    version = sources.version()
+    before = page(sources)
+    again = sources.ingest("rss", batch, done(T0 + timedelta(hours=1)), now=T0 + timedelta(hours=1))
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 5)
+    assert page(sources) == before
+    assert sources.version() == version
+
+
+def test_new_version_updates_the_record_and_its_updated_date(sources: Store) -> None:
+    v1 = entry(
+        "api",
+        "http://arxiv.org/abs/2411.00001v1",
+        "First title",
+        arxiv_id="2411.00001v1",
+        authority=Authority.ARXIV_API,
+        published=T0,
+        updated=T0,
+        authors=("A. Author",),
+    )
+    sources.ingest("api", [v1], done(), now=T0)
+    [paper] = page(sources)
+    later = T0 + timedelta(days=2)
+    # the API names the new version under a new entry id; the listing re-sights the old one
+    v2 = entry(
+        "api",
+        "http://arxiv.org/abs/2411.00001v2",
+        "Revised title",
+        arxiv_id="2411.00001v2",
+        authority=Authority.ARXIV_API,
+        published=T0,
+        updated=later - timedelta(hours=1),
+        authors=("A. Author",),
+        now=later,
+    )
+    outcome = sources.ingest("api", [v2], done(later), now=later)
+    assert outcome.updated == 1
+    [revised] = page(sources)
+    assert revised.feed_id == paper.feed_id == "https://arxiv.org/abs/2411.00001"
+    assert (revised.title, revised.version) == ("Revised title", 2)
+    assert revised.updated == later - timedelta(hours=1)
+    assert revised.published == paper.published
+    assert len(revised.sightings) == 2
+
+
+def test_a_resighting_elsewhere_is_not_a_real_change(sources: Store) -> None:
+    sources.ingest(
+        "rss",
+        [
+            entry(
+                "rss",
+                "r1",
+                "Some paper title that is long",
+                arxiv_id="2411.00002v1",
+                authority=Authority.ARXIV_LISTING,
+                published=T0,
+            )
+        ],
+        done(),
+        now=T0,
+    )
+    [paper] = page(sources)
+    later = T0 + timedelta(days=1)
+    sources.ingest(
+        "blog",
+        [entry("blog", "b1", "Blog: Some paper", link="https://arxiv.org/abs/2411.00002", now=later)],
+        done(later),
+        now=later,
+    )
+    [after] = page(sources)
+    assert after.updated == paper.updated
+    assert [s.source for s in after.sightings] == ["rss", "blog"]
+
+
+def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
+    title = "Efficient Hardware Implementation of Constant Time Sampling for HQC"
+    sources.ingest(
+        "blog",
+        [
+            entry(
+                "blog",
+                "b1",
+                title,
+                authors=("Norbert Wehn", "M. Schöffel"),
+                link="https://blog.example.org/hqc",
+            )
+        ],
+        done(),
+        now=T0,
+    )
+    later = T0 + timedelta(days=1)
+    sources.ingest(
+        "rss",
+        [
+            entry(
+                "rss",
+                "r1",
+                "Something else entirely, for now",
+                arxiv_id="2309.16493v1",
+                authority=Authority.ARXIV_LISTING,
+                now=later,
+            )
+        ],
+        done(later),
+        now=later,
+    )
+    assert len(page(sources)) == 2
+    older_id = next(p.feed_id for p in page(sources) if p.arxiv_id is None)
+    assert older_id.startswith("tag:papers.example.org,2026-11-20:paper/")
+    latest = later + timedelta(days=1)
+    bridge = entry(
+        "api",
+        "http://arxiv.org/abs/2309.16493v2",
+        title,
+        arxiv_id="2309.16493v2",
+        authority=Authority.ARXIV_API,
+        authors=("Maximilian Schöffel", "Norbert Wehn"),
+        now=latest,
+    )
+    outcome = sources.ingest("api", [bridge], done(latest), now=latest)
+    [merged] = page(sources)
+    assert outcome.updated == 1
+    assert merged.feed_id == older_id
+    assert merged.arxiv_id == "2309.16493"
+    assert {s.source for s in merged.sightings} == {"blog", "rss", "api"}
+
+
+def test_a_failed_write_leaves_papers_and_source_state_untouched(
+    sources: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources.ingest(
+        "rss",
+        [entry("rss", "r1", "Kept paper with a long title", arxiv_id="2411.00003v1")],
+        done(etag='"old"'),
+        now=T0,
+    )
+
+    def explode(*_args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(repository._BatchWriter, "_write_keys", explode)
+    batch = [entry("rss", "r2", "Lost paper with a long title", arxiv_id="2411.00004v1")]
+    with pytest.raises(RuntimeError):
+        sources.ingest("rss", batch, done(T0 + timedelta(hours=1), etag='"new"'), now=T0 + timedelta(hours=1))
+    assert [p.arxiv_id for p in page(sources)] == ["2411.00003"]
+    state = sources.source_state("rss")
+    assert state is not None and state.etag == '"old"'
+
+
+def test_failures_are_recorded_and_reset_on_success(sources: Store) -> None:
+    sources.record_failure(
+        "rss", "fetch: cannot reach rss.arxiv.org", now=T0, next_fetch_at=T0 + timedelta(minutes=5)
+    )
+    sources.record_failure(
+        "rss", "fetch: cannot reach rss.arxiv.org", now=T0, next_fetch_at=T0 + timedelta(minutes=10)
+    )
+    state = sources.source_state("rss")
+    assert state is not None and (state.error_count, state.last_error) == (
+        2,
+        "fetch: cannot reach rss.arxiv.org",
+    )
+    sources.record_unchanged("rss", done(T0 + timedelta(hours=1)), now=T0 + timedelta(hours=1))
+    state = sources.source_state("rss")
+    assert state is not None and (state.error_count, state.last_error) == (0, None)
+
+
+def test_feed_order_is_newest_first_with_ties_broken_by_id(sources: Store) -> None:
+    batch = [
+        entry(
+            "rss",
+            f"r{i}",
+            f"Paper {i} with a long enough title",
+            arxiv_id=f"2411.1000{i}v1",
+            published=T0 + timedelta(days=i // 2),
+        )
+        for i in range(6)
+    ]
+    sources.ingest("rss", batch, done(), now=T0)
+    papers, total = sources.papers_page(PageQuery(limit=4))
+    assert total == 6
+    keys = [(p.published, p.id) for p in papers]
+    assert keys == sorted(keys, reverse=True)
+    rest, _ = sources.papers_page(PageQuery(limit=4, offset=4))
+    assert len(rest) == 2 and {p.id for p in rest}.isdisjoint(p.id for p in papers)
+    assert len(page(sources, since=T0 + timedelta(days=2))) == 2
+    assert page(sources, source="blog") == []
+
+
+def test_lease_lets_one_worker_at_a_time(sources: Store) -> None:
+    assert sources.claim("rss", now=T0, until=T0 + timedelta(minutes=10))
+    assert not sources.claim("rss", now=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=11))
+    assert sources.claim("rss", now=T0 + timedelta(minutes=11), until=T0 + timedelta(minutes=21))
+
+
+def test_readers_never_see_database_is_locked_while_a_source_is_written(sources: Store) -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                sources.papers_page(PageQuery(limit=20))
+                sources.source_states()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for t in readers:
+        t.start()
+    try:
+        for round_ in range(15):
+            at = T0 + timedelta(minutes=round_)
+            batch = [
+                entry(
+                    "rss",
+                    f"r{round_}-{i}",
+                    f"Paper {round_} {i} with a long enough title",
+                    arxiv_id=f"24{round_:02d}.{i:05d}v1",
+                    now=at,
+                )
+                for i in range(40)
+            ]
+            sources.ingest("rss", batch, done(at), now=at)
+            sources.record_failure("blog", "fetch: down", now=at, next_fetch_at=at)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert errors == []
+    assert sources.papers_page(PageQuery(limit=1))[1] == 600
