@@ -219,3 +219,27 @@ def test_a_short_or_shared_title_without_authors_does_not_merge() -> None:
         sighting("blog", "b", title),
     ]
     assert len(plan_ingest(shared, [])) == 3
+
+
+def test_the_single_sighting_shortcut_agrees_with_the_general_merge() -> None:
+    from aggregator.ingest import dedupe
+
+    one = sighting(
+        "api",
+        "http://arxiv.org/abs/2309.16493v2",
+        "Efficient HQC",
+        arxiv_id="2309.16493v2",
+        authority=Authority.ARXIV_API,
+        summary="Abstract.",
+        authors=("M. Schöffel",),
+        categories=("cs.AR", "cs.CR"),
+        primary_category="cs.CR",
+        announce_type="new",
+        code_urls=("https://github.com/a/b",),
+        upvotes=3,
+        doi="10.1/x",
+        comment="5 pages",
+    )
+    twice = [one, StoredSighting(one.sighting, one.first_seen)]  # the general path, same content
+    general = dedupe.merge_record(twice)
+    assert dedupe.merge_record([one]) == general

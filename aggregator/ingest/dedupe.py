@@ -233,6 +233,8 @@ def _rank(stored: StoredSighting) -> tuple[int, int, str, str]:
 
 def merge_record(sightings: Sequence[StoredSighting]) -> PaperRecord:
     """The paper as its sightings describe it together, most authoritative source first."""
+    if len(sightings) == 1:
+        return _single_record(sightings[0])
     ranked = [s.sighting for s in sorted(sightings, key=_rank)]
     best = ranked[0]
     links: dict[str, str] = {}
@@ -266,6 +268,33 @@ def merge_record(sightings: Sequence[StoredSighting]) -> PaperRecord:
         comment=_first(s.comment for s in ranked),
         journal_ref=_first(s.journal_ref for s in ranked),
         keys=_ordered(k for s in ranked for k in s.keys),
+    )
+
+
+def _single_record(stored: StoredSighting) -> PaperRecord:
+    """The common case, a paper seen once: its sighting is the record (kept in step with merge_record)."""
+    s = stored.sighting
+    categories = _ordered((s.primary_category, *s.categories) if s.primary_category else s.categories)
+    return PaperRecord(
+        arxiv_id=s.arxiv_id,
+        version=s.version or None,
+        doi=s.doi or None,
+        title=s.title or s.entry_id,
+        title_key=s.title_key,
+        authors=s.authors,
+        abstract=s.abstract,
+        published=s.published,
+        source_updated=s.updated,
+        first_seen=stored.first_seen,
+        categories=categories,
+        primary_category=s.primary_category or (categories[0] if categories else None),
+        announce_types=(s.announce_type,) if s.announce_type else (),
+        links=dict(s.links),
+        code_urls=_ordered(s.code_urls),
+        upvotes=s.upvotes,
+        comment=s.comment or None,
+        journal_ref=s.journal_ref or None,
+        keys=_ordered(s.keys),
     )
 
 

@@ -120,7 +120,6 @@ def find_code_urls(*texts: str | None) -> tuple[str, ...]:
 
 # XML 1.0 forbids these; feedgen refuses them and readers choke on them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
-_WHITESPACE = re.compile(r"\s+")
 _BLOCK_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h\d|/tr|p|div|li)\b[^>]*>", re.IGNORECASE)
 
 
@@ -128,7 +127,9 @@ def clean_text(text: str | None) -> str:
     """Plain text with whitespace folded and XML-illegal characters dropped."""
     if not text:
         return ""
-    return _WHITESPACE.sub(" ", _XML_ILLEGAL.sub("", text)).strip()
+    if _XML_ILLEGAL.search(text):
+        text = _XML_ILLEGAL.sub("", text)
+    return " ".join(text.split())
 
 
 def html_to_text(fragment: str | None) -> str:
@@ -148,6 +149,8 @@ _NOT_ALNUM = re.compile(r"[\W_]+")  # keeps letters of every script, drops punct
 
 def fold(text: str) -> str:
     """Lower case, accents and LaTeX accent commands removed: the basis of every comparison key."""
+    if text.isascii() and "\\" not in text:
+        return text.lower()
     text = _LATEX_ACCENT.sub(r"\1", text)
     text = _LATEX_COMMAND.sub("", text)
     decomposed = unicodedata.normalize("NFKD", text)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -36,7 +37,7 @@ _OAI_PREFIX = "oai:arXiv.org:"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Lone UTF-16 surrogates as character references make feedparser raise; we retry without them.
 _SURROGATE_REF = re.compile(
-    rb"&#(?:[xX]0*[dD][89abAB][0-9a-fA-F]{2}|0*(?:5529[6-9]|55[3-9]\d\d|56\d\d\d|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
+    rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*(?:5529[6-9]|55[3-9]\d\d|56\d\d\d|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
 )
 # Legacy RSS 1.0 listing titles: "Title. (arXiv:1709.01234v1 [cs.CL])", "... [cs.CL UPDATED])",
 # "... [cs.LG] UPDATED)" or "... [cs.LG] CROSS LISTED)".
@@ -47,14 +48,10 @@ _LISTING_HEAD = re.compile(r"arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]
 _OWN_CATEGORY = re.compile(r"^\s*([\w.+,\s-]+?)\s+updates on arXiv", re.IGNORECASE)
 _RSS_PATH = re.compile(r"arxiv\.org/rss/([\w.+-]+)", re.IGNORECASE)
 _CATEGORY_SEP = re.compile(r"[\s,+]+")
-_RDF_ANNOUNCE = {
-    (False, False): "new",
-    (False, True): "cross",
-    (True, False): "replace",
-    (True, True): "replace-cross",
-}
+_RDF_ANNOUNCE = (("new", "cross"), ("replace", "replace-cross"))  # [updated][cross]
 _ANCHOR_TEXT = re.compile(r"<a\b[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def parse_feed(body: bytes, *, kind: str | None = None, url: str | None = None) -> ParsedFeed:
@@ -64,7 +61,7 @@ def parse_feed(body: bytes, *, kind: str | None = None, url: str | None = None) 
         raise ParseError("parse: not a feed (empty body)")
     if head[:1] in (b"{", b"["):
         return _parse_json(body, kind)
-    parsed = _feedparser(body, url)
+    parsed = _feedparser(body)
     kind = _detect_xml(parsed, kind, url or "")
     title = _get(parsed["feed"], "title") or ""
     _raise_for_error_document(parsed, kind, title)
@@ -83,20 +80,13 @@ def parse_feed(body: bytes, *, kind: str | None = None, url: str | None = None) 
 # --- feedparser and format detection ---------------------------------------------------------
 
 
-def _feedparser(body: bytes, url: str | None) -> Any:
+def _feedparser(body: bytes) -> Any:
     """feedparser.parse on bytes, without its sanitiser; its crashes become ParseError.
 
-    An http(s) URL is handed over only as the base for relative links (Content-Location); the
-    content type sent with it keeps feedparser's encoding rules as they are without headers.
+    No URL goes to feedparser, not even as Content-Location: with a base URI it joins URLs on
+    every element (30% slower); the generic adapter resolves the few relative links itself.
     """
-    headers = None
-    if url and url.startswith(("http://", "https://")):
-        headers = {"content-type": "application/xml", "content-location": url}
-    options: dict[str, Any] = {
-        "sanitize_html": False,
-        "resolve_relative_uris": False,
-        "response_headers": headers,
-    }
+    options: dict[str, Any] = {"sanitize_html": False, "resolve_relative_uris": False}
     try:
         return feedparser.parse(body, **options)
     except Exception as exc:
@@ -171,10 +161,11 @@ def _raise_for_error_document(parsed: Any, kind: str, title: str) -> None:
 class _Context:
     """Feed-level facts an adapter may need, computed once per document."""
 
-    __slots__ = ("feed_authors", "feed_date", "own_categories")
+    __slots__ = ("base", "feed_authors", "feed_date", "own_categories")
 
     def __init__(self, parsed: Any, kind: str, url: str) -> None:
         feed = parsed["feed"]
+        self.base = url if url.startswith(("http://", "https://")) else ""
         self.feed_date = _struct_date(_get(feed, "updated_parsed") or _get(feed, "published_parsed"))
         # Atom entries inherit the feed's authors; an RSS channel's managingEditor is no author.
         self.feed_authors = _names(_get(feed, "authors") or ()) if kind == "atom" else ()
@@ -229,6 +220,11 @@ def _hrefs(*groups: Iterable[str | None]) -> tuple[str, ...]:
 def _fallback_id(title: str, link: str | None) -> str:
     digest = hashlib.sha1(f"{title}\n{link or ''}".encode("utf-8", "surrogatepass"), usedforsecurity=False)
     return "sha1:" + digest.hexdigest()
+
+
+def _absolute(href: str | None, base: str) -> str | None:
+    """A relative link joined to the feed's URL (feedparser already applied any xml:base)."""
+    return urljoin(base, href) if href and base and not _SCHEME.match(href) else href
 
 
 def _is_html(detail: Any) -> bool:
@@ -294,7 +290,7 @@ def _arxiv_rdf_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
         cross = "CROSS" in flags or (
             bool(own) and not any(category == c or category.startswith(c + ".") for c in own)
         )
-        announce = _RDF_ANNOUNCE["UPDATED" in flags, cross]
+        announce = _RDF_ANNOUNCE["UPDATED" in flags][cross]
     elif link and "/abs/" in link:
         arxiv_id = link.partition("/abs/")[2] or None
     raw_authors = ", ".join(_names(_get(e, "authors") or ())) or _get(e, "author") or ""
@@ -354,7 +350,7 @@ def _arxiv_api_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
 
 def _generic_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
     """Any RSS, Atom or RDF feed: ids and author strings are kept whole, nothing is guessed."""
-    title, link = _get(e, "title") or "", _get(e, "link")
+    title, link = _get(e, "title") or "", _absolute(_get(e, "link"), ctx.base)
     entry_id = _get(e, "id") or link or (_fallback_id(title, link) if title else None)
     if not entry_id:
         return None
@@ -367,7 +363,7 @@ def _generic_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
         entry_id=entry_id,
         title=title,
         link=link,
-        links=_hrefs((link,), (_get(item, "href") for item in _get(e, "links") or ())),
+        links=_hrefs((link,), (_absolute(_get(item, "href"), ctx.base) for item in _get(e, "links") or ())),
         summary=summary,
         summary_is_html=_is_html(detail),
         authors=authors or ctx.feed_authors,

@@ -61,4 +61,5 @@ def digest(text: str) -> str:
 
 def record_digest(values: dict[str, Any]) -> str:
     """A hash of a paper's merged content, to tell a real change from a re-sighting."""
-    return digest(json.dumps(values, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":")))
+    # repr of str/int/None/list/dict values is deterministic, and far cheaper than JSON.
+    return digest(repr(sorted(values.items())))

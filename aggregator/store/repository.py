@@ -7,16 +7,19 @@ and fetch state commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Engine,
+    Table,
     bindparam,
     delete,
     func,
@@ -37,9 +40,10 @@ from aggregator.ingest.dedupe import (
 )
 from aggregator.store.codec import decode_sighting, digest, encode_sighting, record_digest
 from aggregator.store.database import make_engine, upgrade
-from aggregator.store.schema import paper_keys, papers, sightings, sources, store_meta
+from aggregator.store.schema import UTCDateTime, paper_keys, papers, sightings, sources, store_meta
 from aggregator.types import FetchDone, PaperView, Sighting, SightingView, SourceOutcome, SourceState
 
+ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
 CHUNK = 900  # stays under SQLite's bound-parameter limit on old builds
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
@@ -292,13 +296,16 @@ class _BatchWriter:
         self.keys: dict[str, int] = {}
 
     def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[KnownPaper]:
-        wanted_keys = list({k for s in changed for k in s.sighting.keys})
+        wanted = {k for s in changed for k in s.sighting.keys}
+        arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
+        other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
         titles = list({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
         ids = set(held)
-        for chunk in _chunks(wanted_keys):
-            for key, pid in self.conn.execute(
-                select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.key.in_(chunk))
-            ):
+        for chunk in _chunks(arxiv_ids):
+            ids.update(self.conn.scalars(select(papers.c.id).where(papers.c.arxiv_id.in_(chunk))))
+        for chunk in _chunks(other_keys):
+            query = select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.key.in_(chunk))
+            for key, pid in self.conn.execute(query):
                 self.keys[key] = pid
                 ids.add(pid)
         for chunk in _chunks(titles):
@@ -358,8 +365,14 @@ class _BatchWriter:
                     "content_hash": record_digest(values),
                 }
             )
-        result = self.conn.execute(insert(papers).returning(papers.c.id, sort_by_parameter_order=True), rows)
-        return list(result.scalars())
+        _bulk_insert(self.conn, papers, rows)
+        # One batched lookup of the new ids: a multi-row INSERT cannot return them in order on SQLite.
+        feed_ids = [row["feed_id"] for row in rows]
+        found: dict[str, int] = {}
+        query = select(papers.c.feed_id, papers.c.id)
+        for chunk in _chunks(feed_ids):
+            found.update((f, i) for f, i in self.conn.execute(query.where(papers.c.feed_id.in_(chunk))))
+        return [found[f] for f in feed_ids]
 
     def _update_paper(self, plan: ClusterPlan) -> bool:
         """Merge absorbed papers into the survivor and refresh its record; True if readers see a change."""
@@ -419,7 +432,7 @@ class _BatchWriter:
                 else:
                     updates.append({**row, "b_source": s.source, "b_entry_id": s.entry_id})
         if inserts:
-            self.conn.execute(insert(sightings), inserts)
+            _bulk_insert(self.conn, sightings, inserts)
         if updates:
             self.conn.execute(
                 update(sightings)
@@ -442,11 +455,47 @@ class _BatchWriter:
         for plan in plans:
             pid = owner[id(plan)]
             for key in plan.record.keys:
-                if key not in self.keys:
+                if key not in self.keys and not key.startswith(ARXIV_KEY):
                     self.keys[key] = pid
                     rows.append({"key": key, "paper_id": pid})
         if rows:
             self.conn.execute(_insert_ignore(self.conn, paper_keys), rows)
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """executemany straight to the driver: the ingest hot path, where SQLAlchemy's per-value
+    processing would cost more than the database itself. Values are converted here as the
+    column types would: JSON as text, datetimes as SQLite's text form (PostgreSQL takes them)."""
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join([mark] * len(names))})"
+    )
+    convert = [_converter(table.c[n].type, conn.dialect.name) for n in names]
+    params = [tuple(f(row[n]) if f else row[n] for n, f in zip(names, convert, strict=True)) for row in rows]
+    conn.exec_driver_sql(sql, params)
+
+
+def _converter(column_type: Any, dialect: str) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, JSON):
+        return _json_text
+    if isinstance(column_type, UTCDateTime) and dialect == "sqlite":
+        return _sqlite_datetime
+    return None
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")  # strftime's %f is slow
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
