@@ -24,9 +24,11 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def open_store(config: Config) -> Store:
-    """The configured store, migrated to the current schema."""
+    """The configured store, migrated to the current schema, with a row for every configured source."""
     host = urlsplit(config.site.base_url).hostname or "localhost"
-    return Store.open(config.database_url, tag_authority=host)
+    store = Store.open(config.database_url, tag_authority=host)
+    store.sync_sources((s.name, s.url) for s in config.sources)
+    return store
 
 
 def create_app(config: Config | str | None = None, *, store: Store | None = None) -> Flask:

@@ -244,6 +244,7 @@ def test_clean_text_is_idempotent(text: str) -> None:
 @given(st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"])))
 def test_title_key_is_stable_under_case_and_spacing(text: str) -> None:
     assume(text.upper().lower() == text.lower())  # a few letters (dotless i) do not round-trip case
+    assume("\\" not in text)  # LaTeX commands are case-sensitive: \H is an accent, \h is not
     assert title_key(text) == title_key("  " + text.upper().replace(" ", "  - ") + ".")
 
 
@@ -256,3 +257,28 @@ def test_every_url_form_names_the_same_id(arxiv_id: str, version: int) -> None:
         f"oai:arXiv.org:{arxiv_id}v{version}",
     ]
     assert {find_arxiv_id(f) for f in forms} == {(arxiv_id, version)}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Dirk WÃ¼bben", "Dirk Wübben"),
+        ("Aurora RamÃ­rez", "Aurora Ramírez"),
+        ("Schöffel", "Schöffel"),
+        ("Ångström à la carte", "Ångström à la carte"),
+    ],
+)
+def test_mojibake_is_repaired_and_real_accents_are_left_alone(raw: str, expected: str) -> None:
+    assert clean_text(raw) == expected
+
+
+def test_arxiv_categories_drop_msc_and_acm_codes() -> None:
+    entry = ParsedEntry(
+        entry_id="x",
+        title="T",
+        categories=("math.AG", "14A20", "05E99 (Primary)", "I.2.7", "cs.CL", "astro-ph", "math.AG"),
+    )
+    arxiv = normalize_entry(entry, source="api", authority=Authority.ARXIV_API, now=NOW)
+    assert arxiv.categories == ("math.AG", "cs.CL", "astro-ph")
+    blog = normalize_entry(entry, source="blog", authority=Authority.OTHER, now=NOW)
+    assert "I.2.7" in blog.categories

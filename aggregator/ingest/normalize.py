@@ -13,6 +13,7 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import ftfy
 import nh3
 
 from aggregator.types import Authority, ParsedEntry, Sighting
@@ -120,6 +121,8 @@ def find_code_urls(*texts: str | None) -> tuple[str, ...]:
 
 # XML 1.0 forbids these; feedgen refuses them and readers choke on them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# Characters that open most UTF-8-as-Latin-1 sequences; ftfy decides whether it really is one.
+_MOJIBAKE_HINT = re.compile("[ÃÂâÅÐÑ][\u0080-\u00bf\u0152-\u2122]")
 _BLOCK_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h\d|/tr|p|div|li)\b[^>]*>", re.IGNORECASE)
 
 
@@ -129,6 +132,8 @@ def clean_text(text: str | None) -> str:
         return ""
     if _XML_ILLEGAL.search(text):
         text = _XML_ILLEGAL.sub("", text)
+    if not text.isascii() and _MOJIBAKE_HINT.search(text):  # UTF-8 read as Latin-1 upstream ("WÃ¼bben")
+        text = ftfy.fix_encoding(text)
     return " ".join(text.split())
 
 
@@ -207,6 +212,13 @@ def _latex_letter(m: re.Match[str]) -> str:
 
 def surname_key(name: str) -> str:
     """The folded family name: 'Schöffel, Maximilian', 'M. Schöffel' and 'Maximilian Schoffel' agree."""
+    if name.isascii() and "," not in name and "\\" not in name:  # the common case, without the regexes
+        words = name.lower().split()
+        while len(words) > 1 and words[-1].strip(".") in _NAME_SUFFIXES:
+            words.pop()
+        last = "".join(c for c in words[-1] if c.isalnum()) if words else ""
+        if last:
+            return last
     family = name.split(",", 1)[0] if "," in name else name
     words = [w for w in _NOT_ALNUM.split(fold(family)) if w]
     if "," not in name:
@@ -276,7 +288,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         doi=doi,
         published=plausible_date(entry.published, now),
         updated=plausible_date(entry.updated, now),
-        categories=tuple(dict.fromkeys(c.strip() for c in entry.categories if c.strip())),
+        categories=_categories(entry.categories, authority),
         primary_category=entry.primary_category,
         announce_type=entry.announce_type,
         journal_ref=clean_text(entry.journal_ref) or None,
@@ -285,6 +297,17 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         code_urls=code_urls,
         links=_links(entry, arxiv_id, doi, code_urls),
     )
+
+
+_ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
+
+
+def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
+    """Categories without duplicates; from arXiv, only arXiv's own (not MSC or ACM codes)."""
+    cleaned = (c.strip() for c in raw)
+    if authority <= Authority.ARXIV_LISTING:
+        return tuple(dict.fromkeys(c for c in cleaned if _ARXIV_CATEGORY.match(c)))
+    return tuple(dict.fromkeys(c for c in cleaned if c))
 
 
 def _doi_from_links(entry: ParsedEntry) -> str | None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from aggregator.types import Authority, Sighting
 
 _DATES = ("published", "updated")
 _TUPLES = ("authors", "keys", "categories", "code_urls")
+
+
+def json_text(value: Any) -> str:
+    """JSON for a text or JSON column (orjson: several times faster than json on the ingest path)."""
+    return orjson.dumps(value).decode()
 
 
 def encode_sighting(s: Sighting) -> str:
@@ -40,11 +46,11 @@ def encode_sighting(s: Sighting) -> str:
         "code_urls": s.code_urls,
         "links": s.links,
     }
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def decode_sighting(text: str) -> Sighting:
-    data = json.loads(text)
+    data = orjson.loads(text)
     for name in _DATES:
         if data[name]:
             data[name] = datetime.fromisoformat(data[name])
@@ -61,5 +67,4 @@ def digest(text: str) -> str:
 
 def record_digest(values: dict[str, Any]) -> str:
     """A hash of a paper's merged content, to tell a real change from a re-sighting."""
-    # repr of str/int/None/list/dict values is deterministic, and far cheaper than JSON.
-    return digest(repr(sorted(values.items())))
+    return hashlib.blake2b(orjson.dumps(values, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()

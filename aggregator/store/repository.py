@@ -7,11 +7,11 @@ and fetch state commit together or not at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +38,7 @@ from aggregator.ingest.dedupe import (
     StoredSighting,
     plan_ingest,
 )
-from aggregator.store.codec import decode_sighting, digest, encode_sighting, record_digest
+from aggregator.store.codec import decode_sighting, digest, encode_sighting, json_text, record_digest
 from aggregator.store.database import make_engine, upgrade
 from aggregator.store.schema import UTCDateTime, paper_keys, papers, sightings, sources, store_meta
 from aggregator.types import FetchDone, PaperView, Sighting, SightingView, SourceOutcome, SourceState
@@ -487,9 +487,10 @@ def _converter(column_type: Any, dialect: str) -> Callable[[Any], Any] | None:
 
 
 def _json_text(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else json_text(value)
 
 
+@lru_cache(maxsize=4096)  # a listing's entries share a handful of dates
 def _sqlite_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None

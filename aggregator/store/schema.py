@@ -96,7 +96,7 @@ class Sighting(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
-    source: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(100))  # the (source, entry_id) index serves lookups by source
     entry_id: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(Text)
     title_key: Mapped[str] = mapped_column(Text, index=True)

@@ -1,0 +1,200 @@
+"""`aggregator serve` as a real process on 127.0.0.1: it serves, fetches in the background, stops on SIGTERM.
+
+Each test starts its own server on a free port and stops it (SIGTERM, then SIGKILL after 10 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+DEDUP = Path(__file__).parent / "data" / "dedup-dev"
+HEALTHY = {"blog": "blog.xml", "venue": "venue.atom"}
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def aggregator_command() -> list[str]:
+    """The installed console script beside this Python, else the same entry point through -c."""
+    script = Path(sys.executable).with_name("aggregator")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from aggregator.cli import main; sys.exit(main())"]
+
+
+def write_config(folder: Path, database_url: str, sources: dict[str, str]) -> Path:
+    lines = [f"database: {database_url}", "site:", "  base_url: http://papers.example.org", "sources:"]
+    for name, file in sources.items():
+        if (DEDUP / file).exists():
+            shutil.copy(DEDUP / file, folder / file)
+        lines += [f"  - name: {name}", f"    url: file:{file}"]
+    path = folder / "aggregator.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def get(self, path: str) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=5) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = START_TIMEOUT) -> T:
+        """Call `probe` until it returns something truthy; fail if the server dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited ({self.process.returncode}) waiting for {what}:\n{self.output()}")
+            try:
+                found = probe()
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                found = None
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} after {timeout:g} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def wait_healthy(self) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            status, body = self.get("/healthz")
+            return body if status == 200 else None
+
+        return self.wait_for("200 from /healthz", probe)
+
+
+@contextmanager
+def serving(tmp_path: Path, config: Path, *options: str) -> Iterator[Server]:
+    port = free_port()
+    command = [*aggregator_command(), "--config", str(config), "serve", "--host", "127.0.0.1"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    log = tmp_path / f"serve-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), *options],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield Server(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> int | None:
+    """SIGTERM, then SIGKILL to the whole session if it is not gone within STOP_TIMEOUT."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_TIMEOUT)
+            return None
+    return process.returncode
+
+
+def test_serve_fetches_file_sources_in_the_background(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, HEALTHY)
+    with serving(tmp_path, config) as server:
+        server.wait_healthy()
+
+        def sources_done() -> dict[str, Any] | None:
+            found = {s["name"]: s for s in server.get("/api/sources")[1]["sources"]}
+            done = set(found) == set(HEALTHY) and all(s["last_fetch"] for s in found.values())
+            return found if done else None
+
+        sources = server.wait_for("both sources fetched", sources_done)
+        for state in sources.values():
+            assert state["ok"] is True and state["last_error"] is None, state
+            assert state["last_success"] and state["next_fetch"] and state["entries"] > 0, state
+        page = server.get("/api/papers?limit=500")[1]
+        assert page["total"] == len(page["papers"]) > 0
+        assert {s["source"] for p in page["papers"] for s in p["sightings"]} == set(HEALTHY)
+
+
+def test_serve_no_fetch_fetches_nothing(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, HEALTHY)
+    with serving(tmp_path, config, "--no-fetch") as server:
+        body = server.wait_healthy()
+        assert body["status"] == "ok" and body["sources_failing"] == []
+        time.sleep(2)
+        status, page = server.get("/api/papers")
+        assert status == 200 and page["total"] == 0 and page["papers"] == []
+        sources = server.get("/api/sources")[1]["sources"]
+        assert sorted(s["name"] for s in sources) == sorted(HEALTHY)  # listed, though never fetched
+        assert all(s["last_fetch"] is None and s["entries"] == 0 for s in sources), sources
+        assert "not fetching" in server.output()
+
+
+@pytest.mark.parametrize("options", [["--no-fetch"], []], ids=["no-fetch", "fetching"])
+def test_sigterm_stops_the_server(tmp_path: Path, database_url: str, options: list[str]) -> None:
+    config = write_config(tmp_path, database_url, HEALTHY)
+    with serving(tmp_path, config, *options) as server:
+        server.wait_healthy()
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            code = server.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {STOP_TIMEOUT:g} s after SIGTERM:\n{server.output()}")
+        assert code in (0, -signal.SIGTERM), server.output()
+        assert time.monotonic() - started < STOP_TIMEOUT
+        assert "Traceback" not in server.output()
+
+
+def test_healthz_reports_a_failing_source_and_still_answers_200(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, {"blog": "blog.xml", "missing": "missing.xml"})
+    with serving(tmp_path, config) as server:
+        server.wait_healthy()
+
+        def reported() -> tuple[int, dict[str, Any]] | None:
+            status, body = server.get("/healthz")
+            fetched = {s["name"] for s in body.get("sources", []) if s["last_fetch"]}
+            return (status, body) if fetched >= {"blog", "missing"} else None
+
+        status, body = server.wait_for("both sources fetched in /healthz", reported)
+        assert status == 200
+        assert body["status"] == "ok" and body["store"] == "ok"
+        assert body["sources_failing"] == ["missing"]
+        states = {s["name"]: s for s in body["sources"]}
+        assert states["missing"]["ok"] is False
+        assert states["missing"]["last_error"].startswith("fetch: no such file")
+        assert states["blog"]["ok"] is True and states["blog"]["entries"] > 0
