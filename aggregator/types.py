@@ -112,7 +112,7 @@ class Sighting:
     """One entry of one source after normalisation: clean text, ids found, keys to match on.
 
     `keys` are the exact identity keys (`arxiv:2409.17481`, `doi:10.1145/...`,
-    `url:https://example.org/post`); `title_key` and `author_keys` serve the fuzzy fallback.
+    `url:https://example.org/post`); `title_key` serves the fallback on titles.
     """
 
     source: str
@@ -121,7 +121,6 @@ class Sighting:
     title: str
     title_key: str
     authors: tuple[str, ...]
-    author_keys: frozenset[str]
     abstract: str
     authority: Authority
     keys: tuple[str, ...]

@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from aggregator.ingest.normalize import (
+    author_keys,
     canonical_url,
     clean_author,
     clean_text,
@@ -213,7 +214,7 @@ def test_normalize_entry_from_a_blog_roundup() -> None:
     assert s.code_urls == ("https://github.com/x/y",)
     assert s.links["abs"] == "https://arxiv.org/abs/2411.17915"
     assert s.links["code"] == "https://github.com/x/y"
-    assert s.author_keys == frozenset({"author"})
+    assert author_keys(s.authors) == frozenset({"author"})
     assert s.abstract.startswith("We read")
 
 

