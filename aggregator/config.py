@@ -26,6 +26,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from aggregator.errors import ConfigError
+from aggregator.topics.query import check_topics
 from aggregator.types import SOURCE_KINDS, FetchSettings
 
 DEFAULT_DATABASE = "sqlite:///var/aggregator.db"
@@ -377,7 +378,20 @@ def _cross_checks(data: dict[Any, Any]) -> list[_Problem]:
                 close = difflib.get_close_matches(name, names, n=1)
                 hint = f" (did you mean {_show(close[0])}?)" if close else ""
                 problems.append(_Problem(("topics", i, "sources", j), f"no source named {_show(name)}{hint}"))
+    problems += _query_checks(data.get("topics"))
     return problems
+
+
+def _query_checks(topics: Any) -> list[_Problem]:
+    """Queries parse, refer only to existing topics, and never in a cycle."""
+    items = [t if isinstance(t, dict) else {} for t in _items(topics)]
+    given = [
+        (str(t.get("slug", "")), t["query"], t.get("exclude") if isinstance(t.get("exclude"), str) else None)
+        for t in items
+        if isinstance(t.get("query"), str) and t["query"].strip()
+    ]
+    indexes = [i for i, t in enumerate(items) if isinstance(t.get("query"), str) and t["query"].strip()]
+    return [_Problem(("topics", indexes[n], key), message) for n, key, message in check_topics(given)]
 
 
 def _items(value: Any) -> list[Any]:

@@ -58,7 +58,7 @@ topics:
     announce: [new, cross, replace]
     min_score: 2
   - slug: efficient-llms
-    query: topic:llm-pruning OR topic:quantization
+    query: topic:llm-pruning OR quantiz*
 """
 
 
@@ -112,7 +112,7 @@ def test_full_config_round_trips_to_typed_objects() -> None:
             slug="efficient-llms",
             title="efficient-llms",
             description="",
-            query="topic:llm-pruning OR topic:quantization",
+            query="topic:llm-pruning OR quantiz*",
             exclude=None,
             sources=(),
             announce=("new", "cross"),

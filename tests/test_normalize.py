@@ -134,6 +134,8 @@ def test_html_to_text(fragment: str, expected: str) -> None:
         ("Pre-training — a Survey", "Pre training: A survey"),
         ("Schrödinger Bridges", "Schrodinger bridges"),
         ('Sch\\"odinger Bridges', "Schödinger bridges"),
+        ("Retrieval & Generation", "Retrieval and generation"),
+        ("EgoSurgery-Tool: A Dataset", "EgoSurgery–Tool - A dataset."),
     ],
 )
 def test_title_key_ignores_case_punctuation_dashes_accents(a: str, b: str) -> None:

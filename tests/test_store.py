@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from aggregator.ingest.normalize import normalize_entry
-from aggregator.store import repository
+from aggregator.store import writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
 from aggregator.types import Authority, FetchDone, ParsedEntry, Sighting
@@ -204,7 +204,7 @@ def test_a_failed_write_leaves_papers_and_source_state_untouched(
     def explode(*_args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(repository._BatchWriter, "_write_keys", explode)
+    monkeypatch.setattr(writer.IngestWriter, "_write_keys", explode)
     batch = [entry("rss", "r2", "Lost paper with a long title", arxiv_id="2411.00004v1")]
     with pytest.raises(RuntimeError):
         sources.ingest("rss", batch, done(T0 + timedelta(hours=1), etag='"new"'), now=T0 + timedelta(hours=1))

@@ -168,7 +168,7 @@ def title_key(title: str) -> str:
     Running words together makes "Multi-Modal", "Multimodal" and "multi modal" one key while
     "Part I" and "Part II" stay apart, as do any two titles that differ in a word or number.
     """
-    return _NOT_ALNUM.sub("", fold(title))
+    return _NOT_ALNUM.sub("", fold(title).replace("&", "and"))
 
 
 # --- authors ---------------------------------------------------------------------------------

@@ -7,49 +7,22 @@ and fetch state commit together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    ColumnElement,
-    Connection,
-    Engine,
-    Table,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, text, update
 
-from aggregator.ingest.dedupe import (
-    MIN_TITLE_KEY,
-    ClusterPlan,
-    KnownPaper,
-    PaperRecord,
-    StoredSighting,
-    plan_ingest,
-)
-from aggregator.store.codec import decode_sighting, digest, encode_sighting, json_text, record_digest
+from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
+from aggregator.store.bulk import chunks
+from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
-from aggregator.store.schema import UTCDateTime, paper_keys, papers, sightings, sources, store_meta
+from aggregator.store.schema import papers, sightings, sources, store_meta
+from aggregator.store.writer import IngestWriter
+from aggregator.topics.match import Tagger
 from aggregator.types import FetchDone, PaperView, Sighting, SightingView, SourceOutcome, SourceState
-
-ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
-CHUNK = 900  # stays under SQLite's bound-parameter limit on old builds
-SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +30,7 @@ class PageQuery:
     """Which papers a reader asks for, in feed order."""
 
     source: str | None = None
+    topic: str | None = None
     since: datetime | None = None
     limit: int = 50
     offset: int = 0
@@ -65,13 +39,18 @@ class PageQuery:
 class Store:
     """A database holding papers, their sightings and the sources' fetch state."""
 
-    def __init__(self, engine: Engine, *, tag_authority: str = "localhost") -> None:
+    def __init__(
+        self, engine: Engine, *, tag_authority: str = "localhost", tagger: Tagger | None = None
+    ) -> None:
         self.engine = engine
         self.tag_authority = tag_authority
+        self.tagger = tagger  # papers written are tagged with these topics
 
     @classmethod
-    def open(cls, url: str, *, tag_authority: str = "localhost", migrate: bool = True) -> Store:
-        store = cls(make_engine(url), tag_authority=tag_authority)
+    def open(
+        cls, url: str, *, tag_authority: str = "localhost", tagger: Tagger | None = None, migrate: bool = True
+    ) -> Store:
+        store = cls(make_engine(url), tag_authority=tag_authority, tagger=tagger)
         if migrate:
             store.upgrade()
         return store
@@ -188,8 +167,13 @@ class Store:
             new = updated = 0
             if changed:
                 held = {existing[s.sighting.entry_id][0] for s in changed if s.sighting.entry_id in existing}
-                writer = _BatchWriter(
-                    self, conn, now, {eid: (d, h) for eid, (_, d, h) in encoded.items()}, set(existing)
+                writer = IngestWriter(
+                    conn,
+                    now,
+                    {eid: (d, h) for eid, (_, d, h) in encoded.items()},
+                    set(existing),
+                    mint_feed_id=self.mint_feed_id,
+                    tagger=self.tagger,
                 )
                 known = writer.load_candidates(changed, held)
                 new, updated = writer.apply(plan_ingest(changed, known))
@@ -205,7 +189,7 @@ class Store:
         query = select(
             sightings.c.entry_id, sightings.c.paper_id, sightings.c.data_hash, sightings.c.first_seen
         )
-        for chunk in _chunks(entry_ids):
+        for chunk in chunks(entry_ids):
             rows = conn.execute(query.where(sightings.c.source == name, sightings.c.entry_id.in_(chunk)))
             found.update((r.entry_id, (r.paper_id, r.data_hash, r.first_seen)) for r in rows)
         return found
@@ -269,262 +253,12 @@ class Store:
             sightings.c.link,
             sightings.c.first_seen,
         ).order_by(sightings.c.first_seen, sightings.c.id)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
                 found.setdefault(r.paper_id, []).append(
                     SightingView(r.source, r.entry_id, r.link, r.first_seen)
                 )
         return {k: tuple(v) for k, v in found.items()}
-
-
-class _BatchWriter:
-    """Loads the papers a batch may touch and writes the plans for them, in bulk."""
-
-    def __init__(
-        self,
-        store: Store,
-        conn: Connection,
-        now: datetime,
-        encoded: dict[str, tuple[str, str]],
-        stored_entries: set[str],
-    ) -> None:
-        self.store, self.conn, self.now = store, conn, now
-        self.encoded = encoded  # entry id -> (data, hash) of this source's batch
-        self.stored_entries = stored_entries  # entry ids of this source already in the store
-        self.rows: dict[int, Any] = {}
-        self.keys: dict[str, int] = {}
-
-    def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[KnownPaper]:
-        wanted = {k for s in changed for k in s.sighting.keys}
-        arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
-        other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
-        titles = list({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
-        ids = set(held)
-        for chunk in _chunks(arxiv_ids):
-            ids.update(self.conn.scalars(select(papers.c.id).where(papers.c.arxiv_id.in_(chunk))))
-        for chunk in _chunks(other_keys):
-            query = select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.key.in_(chunk))
-            for key, pid in self.conn.execute(query):
-                self.keys[key] = pid
-                ids.add(pid)
-        for chunk in _chunks(titles):
-            ids.update(
-                self.conn.scalars(select(sightings.c.paper_id).where(sightings.c.title_key.in_(chunk)))
-            )
-        if not ids:
-            return []
-        members: dict[int, list[StoredSighting]] = {}
-        for chunk in _chunks(sorted(ids)):
-            for row in self.conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
-                self.rows[row["id"]] = row
-            query = select(sightings.c.paper_id, sightings.c.first_seen, sightings.c.data)
-            for r in self.conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
-                members.setdefault(r.paper_id, []).append(
-                    StoredSighting(decode_sighting(r.data), r.first_seen)
-                )
-        for chunk in _chunks(sorted(ids)):  # keys already held by these papers need no insert
-            for key, pid in self.conn.execute(
-                select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.paper_id.in_(chunk))
-            ):
-                self.keys[key] = pid
-        return [
-            KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ())))
-            for pid in sorted(self.rows)
-        ]
-
-    def apply(self, plans: list[ClusterPlan]) -> tuple[int, int]:
-        """Write every plan; returns (papers created, papers changed)."""
-        fresh = [p for p in plans if p.survivor is None]
-        ids = self._insert_papers(fresh)
-        updated = 0
-        for plan in plans:
-            if plan.survivor is not None and self._update_paper(plan):
-                updated += 1
-        owner = {id(p): pid for p, pid in zip(fresh, ids, strict=True)}
-        owner.update({id(p): p.survivor for p in plans if p.survivor is not None})
-        self._write_sightings(plans, owner)
-        self._write_keys(plans, owner)
-        return len(fresh), updated
-
-    def _insert_papers(self, plans: list[ClusterPlan]) -> list[int]:
-        if not plans:
-            return []
-        rows = []
-        for plan in plans:
-            values = _paper_values(plan.record)
-            published = plan.record.published or plan.record.first_seen
-            first = min(plan.sightings, key=lambda s: (s.first_seen, s.sighting.source, s.sighting.entry_id))
-            rows.append(
-                {
-                    **values,
-                    "feed_id": self.store.mint_feed_id(plan.record, first),
-                    "published": published,
-                    "updated": max(published, plan.record.source_updated or published),
-                    "first_seen": plan.record.first_seen,
-                    "content_hash": record_digest(values),
-                }
-            )
-        _bulk_insert(self.conn, papers, rows)
-        # One batched lookup of the new ids: a multi-row INSERT cannot return them in order on SQLite.
-        feed_ids = [row["feed_id"] for row in rows]
-        found: dict[str, int] = {}
-        query = select(papers.c.feed_id, papers.c.id)
-        for chunk in _chunks(feed_ids):
-            found.update((f, i) for f, i in self.conn.execute(query.where(papers.c.feed_id.in_(chunk))))
-        return [found[f] for f in feed_ids]
-
-    def _update_paper(self, plan: ClusterPlan) -> bool:
-        """Merge absorbed papers into the survivor and refresh its record; True if readers see a change."""
-        assert plan.survivor is not None
-        if plan.absorbed:
-            absorbed = list(plan.absorbed)
-            self.conn.execute(
-                update(sightings).where(sightings.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
-            )
-            self.conn.execute(
-                update(paper_keys).where(paper_keys.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
-            )
-            self.conn.execute(delete(papers).where(papers.c.id.in_(absorbed)))
-            for key, pid in list(self.keys.items()):
-                if pid in plan.absorbed:
-                    self.keys[key] = plan.survivor
-        old = self.rows[plan.survivor]
-        values = _paper_values(plan.record)
-        content_hash = record_digest(values)
-        if content_hash == old["content_hash"] and not plan.absorbed:
-            return False
-        published = plan.record.published or plan.record.first_seen
-        updated = old["updated"]
-        if any(values[name] != old[name] for name in SUBSTANCE):
-            source_updated = plan.record.source_updated
-            updated = source_updated if source_updated and source_updated > updated else self.now
-        self.conn.execute(
-            update(papers)
-            .where(papers.c.id == plan.survivor)
-            .values(
-                **values,
-                published=published,
-                updated=max(updated, published),
-                first_seen=plan.record.first_seen,
-                content_hash=content_hash,
-            )
-        )
-        return True
-
-    def _write_sightings(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
-        inserts, updates = [], []
-        for plan in plans:
-            for stored in plan.changed:
-                s = stored.sighting
-                data, data_hash = self.encoded[s.entry_id]
-                row = {
-                    "paper_id": owner[id(plan)],
-                    "link": s.link,
-                    "title_key": s.title_key,
-                    "data": data,
-                    "data_hash": data_hash,
-                }
-                if s.entry_id not in self.stored_entries:
-                    inserts.append(
-                        {**row, "source": s.source, "entry_id": s.entry_id, "first_seen": self.now}
-                    )
-                else:
-                    updates.append({**row, "b_source": s.source, "b_entry_id": s.entry_id})
-        if inserts:
-            _bulk_insert(self.conn, sightings, inserts)
-        if updates:
-            self.conn.execute(
-                update(sightings)
-                .where(
-                    sightings.c.source == bindparam("b_source"),
-                    sightings.c.entry_id == bindparam("b_entry_id"),
-                )
-                .values(
-                    paper_id=bindparam("paper_id"),
-                    link=bindparam("link"),
-                    title_key=bindparam("title_key"),
-                    data=bindparam("data"),
-                    data_hash=bindparam("data_hash"),
-                ),
-                updates,
-            )
-
-    def _write_keys(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
-        rows = []
-        for plan in plans:
-            pid = owner[id(plan)]
-            for key in plan.record.keys:
-                if key not in self.keys and not key.startswith(ARXIV_KEY):
-                    self.keys[key] = pid
-                    rows.append({"key": key, "paper_id": pid})
-        if rows:
-            self.conn.execute(_insert_ignore(self.conn, paper_keys), rows)
-
-
-def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """executemany straight to the driver: the ingest hot path, where SQLAlchemy's per-value
-    processing would cost more than the database itself. Values are converted here as the
-    column types would: JSON as text, datetimes as SQLite's text form (PostgreSQL takes them)."""
-    names = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join([mark] * len(names))})"
-    )
-    convert = [_converter(table.c[n].type, conn.dialect.name) for n in names]
-    params = [tuple(f(row[n]) if f else row[n] for n, f in zip(names, convert, strict=True)) for row in rows]
-    conn.exec_driver_sql(sql, params)
-
-
-def _converter(column_type: Any, dialect: str) -> Callable[[Any], Any] | None:
-    if isinstance(column_type, JSON):
-        return _json_text
-    if isinstance(column_type, UTCDateTime) and dialect == "sqlite":
-        return _sqlite_datetime
-    return None
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else json_text(value)
-
-
-@lru_cache(maxsize=4096)  # a listing's entries share a handful of dates
-def _sqlite_datetime(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.utcoffset():
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")  # strftime's %f is slow
-
-
-def _insert_ignore(conn: Connection, table: Any) -> Any:
-    """INSERT that leaves an existing key to the paper that already holds it."""
-    if conn.dialect.name == "postgresql":  # imported here: the PostgreSQL dialect costs 50 ms at start
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-def _paper_values(record: PaperRecord) -> dict[str, Any]:
-    return {
-        "arxiv_id": record.arxiv_id,
-        "version": record.version,
-        "doi": record.doi,
-        "title": record.title,
-        "authors": list(record.authors),
-        "abstract": record.abstract,
-        "categories": list(record.categories),
-        "primary_category": record.primary_category,
-        "announce_types": list(record.announce_types),
-        "links": dict(record.links),
-        "upvotes": record.upvotes,
-        "comment": record.comment,
-        "journal_ref": record.journal_ref,
-    }
 
 
 def _source_state(row: Any) -> SourceState:

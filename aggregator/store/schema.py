@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -101,10 +112,37 @@ class Sighting(Base):
     link: Mapped[str | None] = mapped_column(Text)
     title_key: Mapped[str] = mapped_column(Text, index=True)
     first_seen: Mapped[datetime]
+    authority: Mapped[int] = mapped_column(Integer, server_default="3")  # types.Authority of its format
     data: Mapped[str] = mapped_column(Text)  # the normalised entry as JSON
     data_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("source", "entry_id", name="uq_sightings_source_entry"),)
+
+
+class PaperTopic(Base):
+    """A paper in a topic, with its score and the terms that matched; `published` is copied from
+    the paper so that a topic's newest papers come straight off one index."""
+
+    __tablename__ = "paper_topics"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    matched: Mapped[list[str]]
+    published: Mapped[datetime]
+
+    __table_args__ = (Index("ix_paper_topics_feed_order", "slug", "published", "paper_id"),)
+
+
+class TopicState(Base):
+    """The definition each topic was last applied with, to re-tag only topics that changed."""
+
+    __tablename__ = "topic_state"
+
+    slug: Mapped[str] = mapped_column(String(100), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
 
 
 class PaperKey(Base):
@@ -130,4 +168,6 @@ sources = cast(Table, Source.__table__)
 papers = cast(Table, Paper.__table__)
 sightings = cast(Table, Sighting.__table__)
 paper_keys = cast(Table, PaperKey.__table__)
+paper_topics = cast(Table, PaperTopic.__table__)
+topic_state = cast(Table, TopicState.__table__)
 store_meta = cast(Table, StoreMeta.__table__)

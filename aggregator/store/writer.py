@@ -1,0 +1,274 @@
+"""The ingest write path: find the papers a batch may touch, then write the dedupe plans in bulk.
+
+One IngestWriter lives for one source's transaction. Lookups are batched (one IN query per kind
+of key), writes go through the driver's executemany (store/bulk.py), and every new or changed
+paper is tagged with the configured topics in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from aggregator.ingest.dedupe import MIN_TITLE_KEY, ClusterPlan, KnownPaper, PaperRecord, StoredSighting
+from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
+from aggregator.store.codec import decode_sighting, record_digest
+from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
+from aggregator.topics.match import Document, Tagger
+from aggregator.types import Authority, Sighting
+
+ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
+SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
+
+
+def record_document(record: PaperRecord, seen: Sequence[Sighting]) -> Document:
+    """A merged paper as topic matching sees it."""
+    return Document.build(
+        title=record.title,
+        abstract=record.abstract,
+        authors=record.authors,
+        categories=record.categories,
+        sources={s.source for s in seen},
+        ids=paper_ids(record.arxiv_id, record.version, record.doi),
+        announce_types=record.announce_types,
+        only_listings=all(s.authority == Authority.ARXIV_LISTING for s in seen),
+    )
+
+
+def paper_ids(arxiv_id: str | None, version: int | None, doi: str | None) -> list[str]:
+    """What `id:` matches: the arXiv id with and without its version, and the DOI."""
+    found = [arxiv_id, f"{arxiv_id}v{version}" if arxiv_id and version else None, doi]
+    return [i for i in found if i]
+
+
+class IngestWriter:
+    """Loads the papers a batch may touch and writes the plans for them, in bulk, in one transaction."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        now: datetime,
+        encoded: dict[str, tuple[str, str]],
+        stored_entries: set[str],
+        *,
+        mint_feed_id: Callable[[PaperRecord, StoredSighting], str],
+        tagger: Tagger | None = None,
+    ) -> None:
+        self.conn, self.now = conn, now
+        self.mint_feed_id = mint_feed_id
+        self.tagger = tagger
+        self.encoded = encoded  # entry id -> (data, hash) of this source's batch
+        self.stored_entries = stored_entries  # entry ids of this source already in the store
+        self.rows: dict[int, Any] = {}
+        self.keys: dict[str, int] = {}
+
+    def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[KnownPaper]:
+        wanted = {k for s in changed for k in s.sighting.keys}
+        arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
+        other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
+        titles = list({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
+        ids = set(held)
+        for chunk in chunks(arxiv_ids):
+            ids.update(self.conn.scalars(select(papers.c.id).where(papers.c.arxiv_id.in_(chunk))))
+        for chunk in chunks(other_keys):
+            query = select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.key.in_(chunk))
+            for key, pid in self.conn.execute(query):
+                self.keys[key] = pid
+                ids.add(pid)
+        for chunk in chunks(titles):
+            ids.update(
+                self.conn.scalars(select(sightings.c.paper_id).where(sightings.c.title_key.in_(chunk)))
+            )
+        if not ids:
+            return []
+        members: dict[int, list[StoredSighting]] = {}
+        for chunk in chunks(sorted(ids)):
+            for row in self.conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
+                self.rows[row["id"]] = row
+            query = select(sightings.c.paper_id, sightings.c.first_seen, sightings.c.data)
+            for r in self.conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
+                members.setdefault(r.paper_id, []).append(
+                    StoredSighting(decode_sighting(r.data), r.first_seen)
+                )
+        for chunk in chunks(sorted(ids)):  # keys already held by these papers need no insert
+            for key, pid in self.conn.execute(
+                select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.paper_id.in_(chunk))
+            ):
+                self.keys[key] = pid
+        return [
+            KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ())))
+            for pid in sorted(self.rows)
+        ]
+
+    def apply(self, plans: list[ClusterPlan]) -> tuple[int, int]:
+        """Write every plan; returns (papers created, papers changed)."""
+        fresh = [p for p in plans if p.survivor is None]
+        ids = self._insert_papers(fresh)
+        changed = [p for p in plans if p.survivor is not None and self._update_paper(p)]
+        owner = {id(p): pid for p, pid in zip(fresh, ids, strict=True)}
+        owner.update({id(p): p.survivor for p in plans if p.survivor is not None})
+        self._write_sightings(plans, owner)
+        self._write_keys(plans, owner)
+        if self.tagger is not None:
+            self._write_topics(fresh + changed, owner, replace={owner[id(p)] for p in changed})
+        return len(fresh), len(changed)
+
+    def _insert_papers(self, plans: list[ClusterPlan]) -> list[int]:
+        if not plans:
+            return []
+        rows = []
+        for plan in plans:
+            values = paper_values(plan.record)
+            published = plan.record.published or plan.record.first_seen
+            first = min(plan.sightings, key=lambda s: (s.first_seen, s.sighting.source, s.sighting.entry_id))
+            rows.append(
+                {
+                    **values,
+                    "feed_id": self.mint_feed_id(plan.record, first),
+                    "published": published,
+                    "updated": max(published, plan.record.source_updated or published),
+                    "first_seen": plan.record.first_seen,
+                    "content_hash": record_digest(values),
+                }
+            )
+        bulk_insert(self.conn, papers, rows)
+        # One batched lookup of the new ids: a multi-row INSERT cannot return them in order on SQLite.
+        feed_ids = [row["feed_id"] for row in rows]
+        found: dict[str, int] = {}
+        query = select(papers.c.feed_id, papers.c.id)
+        for chunk in chunks(feed_ids):
+            found.update((f, i) for f, i in self.conn.execute(query.where(papers.c.feed_id.in_(chunk))))
+        return [found[f] for f in feed_ids]
+
+    def _update_paper(self, plan: ClusterPlan) -> bool:
+        """Merge absorbed papers into the survivor and refresh its record; True if readers see a change."""
+        assert plan.survivor is not None
+        if plan.absorbed:
+            absorbed = list(plan.absorbed)
+            self.conn.execute(
+                update(sightings).where(sightings.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
+            )
+            self.conn.execute(
+                update(paper_keys).where(paper_keys.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
+            )
+            self.conn.execute(delete(papers).where(papers.c.id.in_(absorbed)))
+            for key, pid in list(self.keys.items()):
+                if pid in plan.absorbed:
+                    self.keys[key] = plan.survivor
+        old = self.rows[plan.survivor]
+        values = paper_values(plan.record)
+        content_hash = record_digest(values)
+        if content_hash == old["content_hash"] and not plan.absorbed:
+            return False
+        published = plan.record.published or plan.record.first_seen
+        updated = old["updated"]
+        if any(values[name] != old[name] for name in SUBSTANCE):
+            source_updated = plan.record.source_updated
+            updated = source_updated if source_updated and source_updated > updated else self.now
+        self.conn.execute(
+            update(papers)
+            .where(papers.c.id == plan.survivor)
+            .values(
+                **values,
+                published=published,
+                updated=max(updated, published),
+                first_seen=plan.record.first_seen,
+                content_hash=content_hash,
+            )
+        )
+        return True
+
+    def _write_sightings(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
+        inserts, updates = [], []
+        for plan in plans:
+            for stored in plan.changed:
+                s = stored.sighting
+                data, data_hash = self.encoded[s.entry_id]
+                row = {
+                    "paper_id": owner[id(plan)],
+                    "authority": int(s.authority),
+                    "link": s.link,
+                    "title_key": s.title_key,
+                    "data": data,
+                    "data_hash": data_hash,
+                }
+                if s.entry_id not in self.stored_entries:
+                    inserts.append(
+                        {**row, "source": s.source, "entry_id": s.entry_id, "first_seen": self.now}
+                    )
+                else:
+                    updates.append({**row, "b_source": s.source, "b_entry_id": s.entry_id})
+        if inserts:
+            bulk_insert(self.conn, sightings, inserts)
+        if updates:
+            self.conn.execute(
+                update(sightings)
+                .where(
+                    sightings.c.source == bindparam("b_source"),
+                    sightings.c.entry_id == bindparam("b_entry_id"),
+                )
+                .values(
+                    paper_id=bindparam("paper_id"),
+                    authority=bindparam("authority"),
+                    link=bindparam("link"),
+                    title_key=bindparam("title_key"),
+                    data=bindparam("data"),
+                    data_hash=bindparam("data_hash"),
+                ),
+                updates,
+            )
+
+    def _write_topics(self, plans: list[ClusterPlan], owner: dict[int, int], replace: set[int]) -> None:
+        """The topics of every new or changed paper, tagged from its merged record."""
+        assert self.tagger is not None
+        if replace:
+            self.conn.execute(delete(paper_topics).where(paper_topics.c.paper_id.in_(sorted(replace))))
+        rows = []
+        for plan in plans:
+            record = plan.record
+            document = record_document(record, [s.sighting for s in plan.sightings])
+            published = record.published or record.first_seen
+            for match in self.tagger.tag(document):
+                rows.append(
+                    {
+                        "slug": match.slug,
+                        "paper_id": owner[id(plan)],
+                        "score": match.score,
+                        "matched": list(match.matched),
+                        "published": published,
+                    }
+                )
+        if rows:
+            bulk_insert(self.conn, paper_topics, rows)
+
+    def _write_keys(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
+        rows = []
+        for plan in plans:
+            pid = owner[id(plan)]
+            for key in plan.record.keys:
+                if key not in self.keys and not key.startswith(ARXIV_KEY):
+                    self.keys[key] = pid
+                    rows.append({"key": key, "paper_id": pid})
+        if rows:
+            self.conn.execute(insert_ignore(self.conn, paper_keys), rows)
+
+
+def paper_values(record: PaperRecord) -> dict[str, Any]:
+    return {
+        "arxiv_id": record.arxiv_id,
+        "version": record.version,
+        "doi": record.doi,
+        "title": record.title,
+        "authors": list(record.authors),
+        "abstract": record.abstract,
+        "categories": list(record.categories),
+        "primary_category": record.primary_category,
+        "announce_types": list(record.announce_types),
+        "links": dict(record.links),
+        "upvotes": record.upvotes,
+        "comment": record.comment,
+        "journal_ref": record.journal_ref,
+    }

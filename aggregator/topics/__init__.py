@@ -1,0 +1,1 @@
+"""Topics: the query language and tagging papers with it (pure: no I/O)."""
