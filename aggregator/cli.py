@@ -1,4 +1,4 @@
-"""The `aggregator` command: serve, worker, ingest, check-config, db upgrade."""
+"""The `aggregator` command: serve, worker, ingest, retag, preview, check-config, db upgrade."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from aggregator import config_path, create_app, open_store
 from aggregator.config import Config, explain, load_config
 from aggregator.errors import AggregatorError
 from aggregator.ingest.pipeline import Pipeline
+from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
+from aggregator.topics.preview import marked
+from aggregator.topics.preview import preview as run_preview
+from aggregator.topics.query import QueryError, parse_query
 from aggregator.types import SourceOutcome
 
 
@@ -55,8 +59,8 @@ def cli(ctx: click.Context, path: str | None, verbose: bool) -> None:
 
 
 @contextmanager
-def _store(state: _State) -> Iterator[Store]:
-    store = open_store(state.config)
+def _store(state: _State, *, apply_topics: bool = True) -> Iterator[Store]:
+    store = open_store(state.config, apply_topics=apply_topics)
     try:
         yield store
     finally:
@@ -133,6 +137,47 @@ def _print_summary(outcomes: list[SourceOutcome]) -> None:
         f"{len(outcomes)} sources, {failed} failed; "
         f"{sum(o.new for o in outcomes)} new papers, {sum(o.updated for o in outcomes)} updated"
     )
+
+
+@cli.command()
+@click.pass_obj
+def retag(state: _State) -> None:
+    """Re-apply every topic to every stored paper (nothing is fetched)."""
+    with _store(state, apply_topics=False) as store:
+        total = store.paper_count()
+        bar: Any
+        if sys.stderr.isatty():
+            with click.progressbar(length=total, label="re-tagging", file=sys.stderr) as bar:
+                result = store.retag(on_batch=bar.update)
+        else:
+            result = store.retag()
+        store.apply_topic_changes(topic_specs(state.config))  # records the definitions just applied
+    click.echo(
+        f"{result.papers} papers re-tagged: {result.added} topic assignments added, "
+        f"{result.removed} removed, {result.rescored} rescored"
+    )
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--sample", default=10, show_default=True, type=click.IntRange(0, 500), help="Titles to show.")
+@click.pass_obj
+def preview(state: _State, query: str, sample: int) -> None:
+    """What QUERY would match among the stored papers: counts per week and a sample of titles."""
+    try:
+        parse_query(query)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="QUERY") from None
+    with _store(state) as store:
+        found = run_preview(query, store.documents(), sample=sample)
+    click.echo(f"{found.total} papers match {query!r}")
+    for week, count in found.weeks:
+        click.echo(f"  {week}  {count:>5}  {'#' * min(count, 60)}")
+    for hit in found.sample:
+        title = marked(
+            hit.title, hit.highlights, click.style("", bold=True, reset=False), click.style("", reset=True)
+        )
+        click.echo(f"- {hit.published:%Y-%m-%d}  {title}  (score {hit.score:g})")
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config
 from aggregator.store.repository import Store
+from aggregator.topics.match import Tagger, TopicSpec
 
 DEFAULT_CONFIG = "config/aggregator.yaml"
 
@@ -17,9 +18,17 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(explicit or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
 
 
-def open_store(config: Config) -> Store:
-    """The configured store, migrated to the current schema, with a row for every configured source."""
+def topic_specs(config: Config) -> list[TopicSpec]:
+    return [TopicSpec(t.slug, t.query, t.exclude, t.sources, t.announce, t.min_score) for t in config.topics]
+
+
+def open_store(config: Config, *, apply_topics: bool = True) -> Store:
+    """The configured store, migrated to the current schema, with a row for every configured
+    source, and (unless told otherwise) topics added or edited since the last start re-applied."""
     host = urlsplit(config.site.base_url).hostname or "localhost"
-    store = Store.open(config.database_url, tag_authority=host)
+    specs = topic_specs(config)
+    store = Store.open(config.database_url, tag_authority=host, tagger=Tagger(specs))
     store.sync_sources((s.name, s.url) for s in config.sources)
+    if apply_topics:
+        store.apply_topic_changes(specs)
     return store

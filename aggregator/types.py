@@ -150,6 +150,15 @@ class SightingView:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicMatch:
+    """Why a paper is in a topic: its score and the terms that matched ("pruning in title")."""
+
+    slug: str
+    score: float
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PaperView:
     """A stored paper as readers see it."""
 
@@ -170,6 +179,7 @@ class PaperView:
     comment: str | None
     journal_ref: str | None
     sightings: tuple[SightingView, ...] = ()
+    topics: tuple[TopicMatch, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,28 +1,46 @@
-"""The only SQL in the project: source state, the ingest write path, and reads for the web.
+"""The store's front door: source state, one source's ingest as one transaction, topic
+re-tagging, and the reads the web layer needs. SQL lives here and in the store modules it uses
+(writer.py for the ingest write path, tagging.py for topics, bulk.py for bulk helpers).
 
-The ingest path is built for bulk: one batched lookup per kind of key, SQLAlchemy Core
-executemany for writes, and one transaction per source so that a source's papers, sightings
-and fetch state commit together or not at all.
+A source's papers, sightings, topics and fetch state commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Select, func, insert, select, text, update
 
 from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
-from aggregator.store.schema import papers, sightings, sources, store_meta
+from aggregator.store.schema import paper_topics, papers, sightings, sources, store_meta
+from aggregator.store.tagging import (
+    RetagResult,
+    changed_topics,
+    forget_topics,
+    remember_topics,
+    retag,
+    row_document,
+    topic_counts,
+    topics_of,
+)
 from aggregator.store.writer import IngestWriter
-from aggregator.topics.match import Tagger
-from aggregator.types import FetchDone, PaperView, Sighting, SightingView, SourceOutcome, SourceState
+from aggregator.topics.match import Document, Tagger, TopicSpec
+from aggregator.types import (
+    FetchDone,
+    PaperView,
+    Sighting,
+    SightingView,
+    SourceOutcome,
+    SourceState,
+    TopicMatch,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +52,7 @@ class PageQuery:
     since: datetime | None = None
     limit: int = 50
     offset: int = 0
+    matches: Callable[[Document], bool] | None = None  # `q=`: a query matched paper by paper
 
 
 class Store:
@@ -221,28 +240,95 @@ class Store:
 
     def papers_page(self, query: PageQuery) -> tuple[list[PaperView], int]:
         """Papers in feed order (newest published first, ties by id), and how many match in all."""
-        conditions: list[ColumnElement[bool]] = []
+        base = select(papers)
+        order = (papers.c.published.desc(), papers.c.id.desc())
+        if query.topic:  # straight off the (slug, published, paper_id) index
+            on_topic = (paper_topics.c.paper_id == papers.c.id) & (paper_topics.c.slug == query.topic)
+            base = base.join(paper_topics, on_topic)
+            order = (paper_topics.c.published.desc(), paper_topics.c.paper_id.desc())
         if query.source:
-            conditions.append(
+            base = base.where(
                 papers.c.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source))
             )
         if query.since:
-            conditions.append(papers.c.updated >= query.since)
+            base = base.where(papers.c.updated >= query.since)
+        rows: Sequence[Any]
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(papers).where(*conditions)).scalar_one()
-            rows = (
-                conn.execute(
-                    select(papers)
-                    .where(*conditions)
-                    .order_by(papers.c.published.desc(), papers.c.id.desc())
-                    .limit(query.limit)
-                    .offset(query.offset)
+            if query.matches is not None:
+                rows, total = self._filtered(conn, base.order_by(*order), query)
+            else:
+                total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+                rows = (
+                    conn.execute(base.order_by(*order).limit(query.limit).offset(query.offset))
+                    .mappings()
+                    .all()
                 )
-                .mappings()
-                .all()
-            )
-            seen = self._sightings_of(conn, [r["id"] for r in rows])
-        return [_paper_view(r, seen.get(r["id"], ())) for r in rows], int(total)
+            ids = [r["id"] for r in rows]
+            seen = self._sightings_of(conn, ids)
+            tagged = topics_of(conn, ids)
+        views = [_paper_view(r, seen.get(r["id"], ()), tuple(tagged.get(r["id"], ()))) for r in rows]
+        return views, int(total)
+
+    def _filtered(self, conn: Connection, ordered: Select[Any], query: PageQuery) -> tuple[list[Any], int]:
+        """Pages of a query the database cannot answer (`q=`): every candidate is matched here."""
+        assert query.matches is not None
+        page: list[Any] = []
+        total = 0
+        for batch in _batches(conn.execute(ordered).mappings(), 1000):
+            seen = _sources_of(conn, [r["id"] for r in batch])
+            for row in batch:
+                if query.matches(row_document(_Row(row), seen.get(row["id"], []))):
+                    if query.offset <= total < query.offset + query.limit:
+                        page.append(row)
+                    total += 1
+        return page, total
+
+    def documents(self) -> Iterator[tuple[str, str, datetime, Document]]:
+        """Every stored paper as (id, title, published, Document), for previews of a query."""
+        query = select(papers).order_by(papers.c.id)
+        with self.engine.connect() as conn:
+            for batch in _batches(conn.execute(query).mappings(), 1000):
+                seen = _sources_of(conn, [r["id"] for r in batch])
+                for row in batch:
+                    document = row_document(_Row(row), seen.get(row["id"], []))
+                    yield row["feed_id"], row["title"], row["published"], document
+
+    def paper_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
+
+    def topic_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return topic_counts(conn)
+
+    def retag(
+        self, *, slugs: Iterable[str] | None = None, on_batch: Callable[[int], None] | None = None
+    ) -> RetagResult:
+        """Re-apply the topics (all, or these) to every stored paper; nothing is fetched."""
+        if self.tagger is None:
+            return RetagResult()
+        result = retag(self._write, self.tagger, slugs=slugs, on_batch=on_batch)
+        if result.changed:
+            with self._write() as conn:
+                self._bump_version(conn)
+        return result
+
+    def apply_topic_changes(
+        self, specs: Sequence[TopicSpec], on_batch: Callable[[int], None] | None = None
+    ) -> RetagResult | None:
+        """Re-tag only the topics added or edited since they were last applied; forget removed ones."""
+        with self.engine.connect() as conn:
+            edited, removed = changed_topics(conn, specs)
+        if not edited and not removed:
+            return None
+        with self._write() as conn:
+            forget_topics(conn, removed)
+        result = self.retag(slugs=edited, on_batch=on_batch) if edited else RetagResult()
+        with self._write() as conn:
+            remember_topics(conn, specs)
+            if removed:
+                self._bump_version(conn)
+        return result
 
     def _sightings_of(self, conn: Connection, ids: list[int]) -> dict[int, tuple[SightingView, ...]]:
         found: dict[int, list[SightingView]] = {}
@@ -277,7 +363,37 @@ def _source_state(row: Any) -> SourceState:
     )
 
 
-def _paper_view(row: Any, seen: tuple[SightingView, ...]) -> PaperView:
+class _Row:
+    """Attribute access over a mapping row, as row_document reads it."""
+
+    def __init__(self, mapping: Any) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        return self._mapping[name]
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    found: dict[int, list[tuple[str, int]]] = {}
+    query = select(sightings.c.paper_id, sightings.c.source, sightings.c.authority)
+    for chunk in chunks(ids):
+        for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
+            found.setdefault(r.paper_id, []).append((r.source, r.authority))
+    return found
+
+
+def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:
     return PaperView(
         id=row["id"],
         feed_id=row["feed_id"],
@@ -296,4 +412,5 @@ def _paper_view(row: Any, seen: tuple[SightingView, ...]) -> PaperView:
         comment=row["comment"],
         journal_ref=row["journal_ref"],
         sightings=seen,
+        topics=tagged,
     )

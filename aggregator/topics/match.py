@@ -13,6 +13,7 @@ hit; only topics one of whose terms was hit are evaluated.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from types import CodeType
 
 from aggregator.ingest.normalize import fold
 from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query, positive_terms
+from aggregator.types import TopicMatch
 
+ALL_ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 TITLE_WEIGHT = 3  # a term in the title says more than one in passing in the abstract
 OTHER_WEIGHT = 1
 TEXT_FIELDS = ("title", "abstract", "author")
@@ -98,15 +101,6 @@ class Document:
 
     def facet(self, name: str) -> frozenset[str]:
         return self.categories if name == "category" else self.sources if name == "source" else self.ids
-
-
-@dataclass(frozen=True, slots=True)
-class TopicMatch:
-    """Why a paper is in a topic."""
-
-    slug: str
-    score: float
-    matched: tuple[str, ...]  # "pruning in title", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +299,29 @@ class Tagger:
 
     def _term_by_id(self, tid: int) -> _CompiledTerm:
         return self._by_id[tid]
+
+
+def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
+    """A digest of each topic's definition, including the topics it refers to: equal digests
+    mean equal matches, so only topics whose digest changed need re-tagging."""
+    by_slug = {s.slug: s for s in specs}
+    done: dict[str, str] = {}
+    for spec in _dependency_order(specs):
+        refs = sorted(_refs(parse_query(spec.query)))
+        text = repr(
+            (
+                spec.query,
+                spec.exclude,
+                sorted(spec.sources),
+                sorted(spec.announce),
+                spec.min_score,
+                [(r, done.get(r, "")) for r in refs if r in by_slug],
+                TITLE_WEIGHT,
+                OTHER_WEIGHT,
+            )
+        )
+        done[spec.slug] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return done
 
 
 def _facet_name(term: _CompiledTerm, where: str) -> str:

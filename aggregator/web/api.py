@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from aggregator.topics.preview import preview as run_preview
+from aggregator.topics.query import QueryError, parse_query
 from aggregator.types import PaperView, SourceState
-from aggregator.web.params import next_url, page_query
+from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -34,7 +36,7 @@ def paper_json(paper: PaperView) -> dict[str, Any]:
         "upvotes": paper.upvotes,
         "comment": paper.comment,
         "journal_ref": paper.journal_ref,
-        "topics": [],
+        "topics": [{"slug": t.slug, "score": t.score, "matched": list(t.matched)} for t in paper.topics],
         "sightings": [
             {"source": s.source, "entry_id": s.entry_id, "link": s.link, "first_seen": iso(s.first_seen)}
             for s in paper.sightings
@@ -66,6 +68,62 @@ def papers() -> Response:
         total=total,
         next=next_url(svc.config.site.base_url, request.path, request.args, query, total),
     )
+
+
+@bp.get("/topics")
+def topics() -> Response:
+    svc = services()
+    counts = svc.store.topic_counts()
+    base = svc.config.site.base_url
+    return jsonify(
+        topics=[
+            {
+                "slug": t.slug,
+                "title": t.title,
+                "description": t.description,
+                "query": t.query,
+                "exclude": t.exclude,
+                "min_score": t.min_score,
+                "count": counts.get(t.slug, 0),
+                "papers": f"{base}/api/papers?topic={t.slug}",
+            }
+            for t in svc.config.topics
+        ]
+    )
+
+
+@bp.get("/preview")
+def preview() -> Response:
+    raw = request.args.get("q", "")
+    try:
+        parse_query(raw)
+    except QueryError as exc:
+        raise BadParameter(f"q: {exc}") from None
+    found = run_preview(raw, services().store.documents(), sample=_sample_size(request.args.get("sample")))
+    return jsonify(
+        query=found.query,
+        total=found.total,
+        weeks=[{"week": week, "count": count} for week, count in found.weeks],
+        sample=[
+            {
+                "id": h.id,
+                "title": h.title,
+                "published": iso(h.published),
+                "score": h.score,
+                "matched": list(h.matched),
+                "highlights": [list(span) for span in h.highlights],
+            }
+            for h in found.sample
+        ],
+    )
+
+
+def _sample_size(raw: str | None) -> int:
+    if raw is None:
+        return 10
+    if not raw.isdigit() or not 0 <= int(raw) <= 100:
+        raise BadParameter(f"sample: {raw!r} is not a number from 0 to 100")
+    return int(raw)
 
 
 @bp.get("/sources")

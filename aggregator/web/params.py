@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,6 +12,8 @@ from werkzeug.exceptions import BadRequest
 
 from aggregator.config import Config
 from aggregator.store.repository import PageQuery
+from aggregator.topics.match import ALL_ANNOUNCE_TYPES, Document, Tagger, TopicSpec
+from aggregator.topics.query import QueryError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -50,17 +53,33 @@ def parse_since(raw: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def query_matcher(raw: str | None, name: str = "q") -> Callable[[Document], bool] | None:
+    """A `q=` query as a predicate over papers; a query that does not parse is a 400."""
+    if not raw:
+        return None
+    try:
+        tagger = Tagger([TopicSpec(name, raw, announce=ALL_ANNOUNCE_TYPES)])
+    except QueryError as exc:
+        raise BadParameter(f"{name}: {exc}") from None
+    return lambda document: bool(tagger.tag(document))
+
+
 def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str, ...] = ()) -> PageQuery:
-    """limit, offset, since and source, validated; unknown parameters outside `allowed` are refused."""
-    known = {"limit", "offset", "since", "source", *allowed}
+    """limit, offset, since, source, topic and q, validated; any other parameter is refused."""
+    known = {"limit", "offset", "since", "source", "topic", "q", *allowed}
     unknown = sorted(set(args) - known)
     if unknown:
         raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
     source = args.get("source") or None
     if source is not None and source not in {s.name for s in config.sources}:
         raise BadParameter(f"source: no source named {source!r}")
+    topic = args.get("topic") or None
+    if topic is not None and topic not in {t.slug for t in config.topics}:
+        raise BadParameter(f"topic: no topic named {topic!r}")
     return PageQuery(
         source=source,
+        topic=topic,
+        matches=query_matcher(args.get("q")),
         since=parse_since(args.get("since")),
         limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=_integer(args, "offset", 0, 0, None),
