@@ -22,6 +22,7 @@ from aggregator.ingest.normalize import (
     split_arxiv_id,
     surname_key,
     title_key,
+    web_url,
 )
 from aggregator.types import Authority, ParsedEntry
 
@@ -285,3 +286,35 @@ def test_arxiv_categories_drop_msc_and_acm_codes() -> None:
     assert arxiv.categories == ("math.AG", "cs.CL", "astro-ph")
     blog = normalize_entry(entry, source="blog", authority=Authority.OTHER, now=NOW)
     assert "I.2.7" in blog.categories
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.org/a", "https://example.org/a"),
+        ("  http://example.org/a b  ", "http://example.org/a%20b"),
+        ("javascript:alert(1)", None),
+        ("jav\tascript:alert(3)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("tag:diveintomark.org,2003-11-30:19", None),
+        ("/relative/path", None),
+        ('https://example.org/"onmouseover="x', None),
+        ("mailto:someone@example.org", None),
+        (None, None),
+    ],
+)
+def test_web_url_keeps_only_http_links(url: str | None, expected: str | None) -> None:
+    assert web_url(url) == expected
+
+
+def test_hostile_sizes_are_bounded() -> None:
+    entry = ParsedEntry(
+        entry_id="x",
+        title="T" * 50_000,
+        summary="A " * 200_000,
+        authors=("Ann Lee",) * 5000,
+        link="javascript:alert(1)",
+    )
+    s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
+    assert len(s.title) <= 1_000 and len(s.abstract) <= 20_000 and len(s.authors) <= 1_000
+    assert s.link is None and "link" not in s.links and s.keys == ()

@@ -251,12 +251,22 @@ def plausible_date(value: datetime | None, now: datetime) -> datetime | None:
 
 # --- the entry -------------------------------------------------------------------------------
 
+# Bounds on what one entry may store: arXiv abstracts stop at 1,920 characters and no real author
+# list runs to thousands, but a hostile feed can send anything.
+MAX_TITLE = 1_000
+MAX_ABSTRACT = 20_000
+MAX_AUTHOR = 300
+MAX_AUTHORS = 1_000
+
 
 def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
     """One parsed entry as a Sighting with every identifier we can find."""
-    title = html_to_text(entry.title) if "<" in entry.title or "&" in entry.title else clean_text(entry.title)
-    abstract = html_to_text(entry.summary) if entry.summary_is_html else clean_text(entry.summary)
-    authors = tuple(a for a in (clean_author(n) for n in entry.authors) if a)
+    raw_title = entry.title[:MAX_TITLE]
+    title = html_to_text(raw_title) if "<" in raw_title or "&" in raw_title else clean_text(raw_title)
+    summary = entry.summary[: MAX_ABSTRACT * 4]  # markup included; the text is cut again below
+    abstract = (html_to_text(summary) if entry.summary_is_html else clean_text(summary))[:MAX_ABSTRACT]
+    authors = tuple(a[:MAX_AUTHOR] for a in (clean_author(n) for n in entry.authors[:MAX_AUTHORS]) if a)
+    link = web_url(entry.link)
 
     found = split_arxiv_id(entry.arxiv_id) if entry.arxiv_id else None
     if found is None:
@@ -273,14 +283,14 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         keys.append(f"arxiv:{arxiv_id}")
     if doi:
         keys.append(f"doi:{doi}")
-    url_key = _url_key(entry.link) if entry.link else None
+    url_key = _url_key(link) if link else None
     if url_key:
         keys.append(url_key)
 
     return Sighting(
         source=source,
         entry_id=entry.entry_id,
-        link=entry.link,
+        link=link,
         title=title,
         title_key=title_key(title),
         authors=authors,
@@ -299,7 +309,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         comment=clean_text(entry.comment) or None,
         upvotes=entry.upvotes,
         code_urls=code_urls,
-        links=_links(entry, arxiv_id, doi, code_urls),
+        links=_links(link, web_url(entry.pdf_url), arxiv_id, doi, code_urls),
     )
 
 
@@ -312,6 +322,26 @@ def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
     if authority <= Authority.ARXIV_LISTING:
         return tuple(dict.fromkeys(c for c in cleaned if _ARXIV_CATEGORY.match(c)))
     return tuple(dict.fromkeys(c for c in cleaned if c))
+
+
+_URL_BREAKERS = re.compile(r"[\x00-\x20\x7f<>\"\\`]")
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL; anything else (javascript:, data:, tag:, a
+    relative path) is no link a reader should be sent to."""
+    if not url:
+        return None
+    url = url.strip().replace(" ", "%20")
+    if _URL_BREAKERS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
 
 
 def _doi_from_links(entry: ParsedEntry) -> str | None:
@@ -332,18 +362,18 @@ def _url_key(link: str) -> str | None:
 
 
 def _links(
-    entry: ParsedEntry, arxiv_id: str | None, doi: str | None, code: tuple[str, ...]
+    link: str | None, pdf: str | None, arxiv_id: str | None, doi: str | None, code: tuple[str, ...]
 ) -> dict[str, str]:
     links: dict[str, str] = {}
     if arxiv_id:
         links["abs"] = f"https://arxiv.org/abs/{arxiv_id}"
         links["pdf"] = f"https://arxiv.org/pdf/{arxiv_id}"
-    elif entry.pdf_url:
-        links["pdf"] = entry.pdf_url
-    if entry.link and not arxiv_id:
-        links["link"] = entry.link
-    if entry.link and "huggingface.co/papers/" in entry.link:
-        links["huggingface"] = entry.link
+    elif pdf:
+        links["pdf"] = pdf
+    if link and not arxiv_id:
+        links["link"] = link
+    if link and "huggingface.co/papers/" in link:
+        links["huggingface"] = link
     if doi:
         links["doi"] = f"https://doi.org/{doi}"
     if code:
