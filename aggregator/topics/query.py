@@ -193,7 +193,8 @@ def parse_query(text: str) -> Node:
 
 def _check_quotes_and_parentheses(text: str) -> None:
     """The two mistakes people make most, named plainly before the grammar sees them."""
-    depth, quote = 0, None
+    opened: list[int] = []  # columns of the '(' not yet closed
+    quote = None
     for column, char in enumerate(text, start=1):
         if quote is not None:
             if char == '"':
@@ -202,15 +203,15 @@ def _check_quotes_and_parentheses(text: str) -> None:
         if char == '"':
             quote = column
         elif char == "(":
-            depth += 1
+            opened.append(column)
         elif char == ")":
-            depth -= 1
-            if depth < 0:
+            if not opened:
                 raise QueryError("unbalanced parenthesis: ')' without '('", column)
+            opened.pop()
     if quote is not None:
         raise QueryError("unterminated quote", quote)
-    if depth > 0:
-        raise QueryError(f"unbalanced parenthesis: {depth} '(' not closed", text.rindex("(") + 1)
+    if opened:
+        raise QueryError(f"unbalanced parenthesis: {len(opened)} '(' not closed", opened[0])
 
 
 def _explain(exc: UnexpectedInput, text: str) -> QueryError:

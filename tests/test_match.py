@@ -1,0 +1,172 @@
+"""Matching rules, table by table: paper in, (matched, score, explanation) out."""
+
+from __future__ import annotations
+
+import pytest
+
+from aggregator.topics.match import Document, Tagger, TopicSpec, atoms, fingerprints
+
+PAPER = Document.build(
+    title="Pruning Large Language Models with N:M Sparsity",
+    abstract=(
+        "We study semi-structured sparsity for LLM-based systems, compare with GPT-4o and k-NN baselines, "
+        "and report 2:4 results on the Café benchmark. Quantisation is future work."
+    ),
+    authors=["Yann LeCun", "Zoë Ångström"],
+    categories=["cs.CL", "cs.LG"],
+    sources=["arxiv-cs-cl", "hf-daily"],
+    ids=["2409.17481", "2409.17481v2", "10.1145/123"],
+)
+
+
+def matches(query: str, doc: Document = PAPER, **options: object) -> bool:
+    return bool(Tagger([TopicSpec("t", query, **options)]).tag(doc))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # words: case- and accent-insensitive, whole words only
+        ("pruning", True),
+        ("PRUNING", True),
+        ("prune", False),
+        ("cafe", True),
+        ("CAFÉ", True),
+        ("language", True),
+        ("langu", False),
+        # prefixes
+        ("prun*", True),
+        ("spars*", True),
+        ("quantiz*", False),
+        ("quantis*", True),
+        # phrases: words in order; hyphen and space interchangeable
+        ('"language models"', True),
+        ('"models language"', False),
+        ('"large language model*"', True),
+        ('"semi-structured"', True),
+        ('"semi structured sparsity"', True),
+        ('"language-models"', True),
+        # a hyphen inside a word belongs to it, and a word matches a part of a compound
+        ("GPT-4o", True),
+        ("gpt-4o", True),
+        ("GPT-4", False),
+        ("k-NN", True),
+        ("LLM", True),
+        ("structured", True),
+        # x:y tokens
+        ("N:M", True),
+        ("n:m", True),
+        ("2:4", True),
+        ("1:2", False),
+        # boolean operators, juxtaposition, parentheses
+        ("pruning AND sparsity", True),
+        ("pruning sparsity", True),
+        ("pruning AND vision", False),
+        ("vision OR sparsity", True),
+        ("pruning NOT vision", True),
+        ("pruning -sparsity", False),
+        ("NOT vision", True),
+        ("(vision OR image) AND pruning", False),
+        ("(vision OR pruning) AND (GPT-4o OR nothing)", True),
+        ("pruning and vision", False),  # lower-case "and" is a word the paper lacks
+        # fields
+        ("title:pruning", True),
+        ("title:GPT-4o", False),
+        ("abstract:GPT-4o", True),
+        ("abstract:pruning", False),
+        ("author:lecun", True),
+        ('author:"yann lecun"', True),
+        ('author:"lecun zoe"', False),  # a phrase stays within one author
+        ("author:angstrom", True),
+        ("category:cs.CL", True),
+        ("category:cs.cl", True),
+        ("category:cs.*", True),
+        ("category:cs.AI", False),
+        ("source:hf-daily", True),
+        ("source:blog", False),
+        ("id:2409.17481", True),
+        ("id:2409.17481v2", True),
+        ("id:10.1145/123", True),
+        ("id:2409.00000", False),
+        ('"title:pruning"', False),  # quotes make it a literal phrase
+    ],
+)
+def test_matching_rules(query: str, expected: bool) -> None:
+    assert matches(query) is expected
+
+
+def test_score_is_three_per_title_term_and_one_per_term_elsewhere() -> None:
+    [match] = Tagger([TopicSpec("t", 'prun* OR LLM* OR "N:M" OR GPT-4o OR vision -quantis*')]).tag(PAPER)
+    # prun* and N:M in the title (3 each), LLM* and GPT-4o only in the abstract (1 each);
+    # vision misses and the negated term adds nothing
+    assert match.score == 8
+    assert match.matched == ("prun* in title", "LLM* in abstract", '"N:M" in title', "GPT-4o in abstract")
+
+
+def test_a_term_counts_once_however_often_it_appears() -> None:
+    [match] = Tagger([TopicSpec("t", "sparsity OR sparsity OR title:sparsity")]).tag(PAPER)
+    assert match.score == 6  # "sparsity" (title) and "title:sparsity" are distinct terms
+
+
+def test_min_score_turns_a_weak_match_into_no_match() -> None:
+    assert matches("GPT-4o", min_score=1)
+    assert not matches("GPT-4o", min_score=2)
+    assert matches("pruning", min_score=3)
+
+
+def test_exclude_removes_matches() -> None:
+    assert not matches("pruning", exclude="GPT-4o")
+    assert matches("pruning", exclude="vision OR image")
+
+
+def test_sources_option_limits_to_papers_seen_there() -> None:
+    assert matches("pruning", sources=("hf-daily",))
+    assert not matches("pruning", sources=("blog",))
+
+
+@pytest.mark.parametrize(
+    ("announce_types", "only_listings", "allowed", "expected"),
+    [
+        (("new",), True, ("new", "cross"), True),
+        (("replace",), True, ("new", "cross"), False),
+        (("replace",), True, ("new", "cross", "replace"), True),
+        (("replace-cross",), True, ("new", "cross"), False),
+        (("replace",), False, ("new", "cross"), True),  # also seen outside the listings: counts
+        ((), False, ("new",), True),  # not from arXiv listings: always counts
+    ],
+)
+def test_announce_types(
+    announce_types: tuple[str, ...], only_listings: bool, allowed: tuple[str, ...], expected: bool
+) -> None:
+    doc = Document.build(title="Pruning LLMs", announce_types=announce_types, only_listings=only_listings)
+    assert matches("pruning", doc, announce=allowed) is expected
+
+
+def test_topic_references_match_what_the_other_topic_matches() -> None:
+    tagger = Tagger(
+        [
+            TopicSpec("efficient", "topic:pruning OR topic:quant"),  # defined before what it uses
+            TopicSpec("pruning", "prun*", exclude="vision"),
+            TopicSpec("quant", "quantiz*"),
+        ]
+    )
+    found = {m.slug: m for m in tagger.tag(PAPER)}
+    assert set(found) == {"efficient", "pruning"}
+    assert found["efficient"].score == found["pruning"].score
+    assert found["efficient"].matched == found["pruning"].matched
+    vision = Document.build(title="Pruning vision transformers")
+    assert {m.slug for m in tagger.tag(vision)} == set()
+
+
+def test_atoms() -> None:
+    assert atoms("LLM-based N:M Sparsity, 2:4 & Café!") == ["llm", "based", "n:m", "sparsity", "2:4", "cafe"]
+
+
+def test_fingerprints_change_with_the_definition_and_with_referenced_topics() -> None:
+    base = [TopicSpec("a", "x"), TopicSpec("b", "topic:a OR y"), TopicSpec("c", "z")]
+    edited = [TopicSpec("a", "x OR w"), TopicSpec("b", "topic:a OR y"), TopicSpec("c", "z")]
+    before, after = fingerprints(base), fingerprints(edited)
+    assert before["a"] != after["a"]
+    assert before["b"] != after["b"]  # b uses a
+    assert before["c"] == after["c"]
+    assert fingerprints(base) == before

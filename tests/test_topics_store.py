@@ -1,0 +1,178 @@
+"""Topics through the store, the CLI and the API: tagging at ingest, re-tagging, preview."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from aggregator import create_app
+from aggregator.cli import cli
+from aggregator.config import Config, load_config
+from aggregator.ingest.pipeline import Pipeline
+from aggregator.runtime import open_store
+from aggregator.store.repository import Store
+from aggregator.store.schema import paper_topics
+
+DEDUP = Path(__file__).parent / "data" / "dedup-dev"
+TOPICS = {
+    "llm": 'title:(LLM* OR "language model*") OR (LLM* "language model*")',
+    "vision": "image* OR vision OR visual OR video*",
+    "security": "secur* OR attack* OR privacy OR jailbreak*",
+}
+
+
+def write_config(folder: Path, database_url: str, topics: dict[str, str], extra: str = "") -> Path:
+    for name in ("arxiv-rss.xml", "hf-daily.json", "venue.atom"):
+        shutil.copy(DEDUP / name, folder / name)
+    lines = [
+        f"database: {database_url}",
+        "site:",
+        "  base_url: http://papers.example.org",
+        "sources:",
+        "  - {name: rss, url: 'file:arxiv-rss.xml'}",
+        "  - {name: hf, url: 'file:hf-daily.json'}",
+        "  - {name: venue, url: 'file:venue.atom'}",
+        "topics:",
+    ]
+    for slug, query in topics.items():
+        lines += [f"  - slug: {slug}", f"    query: '{query}'"]
+    path = folder / "aggregator.yaml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+def ingested(folder: Path, database_url: str, topics: dict[str, str] = TOPICS) -> tuple[Config, Store]:
+    config = load_config(write_config(folder, database_url, topics))
+    store = open_store(config)
+    pipeline = Pipeline(config, store)
+    pipeline.run(pipeline.select())
+    return config, store
+
+
+def pairs(store: Store) -> dict[tuple[int, str], tuple[float, tuple[str, ...]]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(paper_topics)).all()
+    return {(r.paper_id, r.slug): (r.score, tuple(r.matched)) for r in rows}
+
+
+def test_papers_are_tagged_at_ingest_with_score_and_explanation(tmp_path: Path, database_url: str) -> None:
+    config, store = ingested(tmp_path, database_url)
+    client = create_app(config, store=store).test_client()
+    page = client.get("/api/papers?topic=llm&limit=500").get_json()
+    assert page["total"] > 0
+    for paper in page["papers"]:
+        [llm] = [t for t in paper["topics"] if t["slug"] == "llm"]
+        assert llm["score"] >= 1 and llm["matched"]
+        assert all(" in " in m for m in llm["matched"])
+    everything = client.get("/api/papers?limit=500").get_json()["papers"]
+    expected = [p["id"] for p in everything if any(t["slug"] == "llm" for t in p["topics"])]
+    assert [p["id"] for p in page["papers"]] == expected  # same feed order
+    counts = {t["slug"]: t["count"] for t in client.get("/api/topics").get_json()["topics"]}
+    assert counts["llm"] == page["total"]
+    store.close()
+
+
+def test_q_filters_with_the_query_language(tmp_path: Path, database_url: str) -> None:
+    config, store = ingested(tmp_path, database_url)
+    client = create_app(config, store=store).test_client()
+    page = client.get("/api/papers", query_string={"q": '"language model*" OR LLM*', "limit": 3}).get_json()
+    assert page["total"] >= 3 and len(page["papers"]) == 3 and page["next"]
+    assert "q=" in page["next"] and "offset=3" in page["next"]
+    both = client.get("/api/papers", query_string={"q": "image*", "topic": "llm", "limit": 500}).get_json()
+    assert all(any(t["slug"] == "llm" for t in p["topics"]) for p in both["papers"])
+    for bad, message in [
+        ({"q": "(a OR b"}, "q: unbalanced parenthesis"),
+        ({"topic": "nope"}, "topic: no topic"),
+    ]:
+        response = client.get("/api/papers", query_string=bad)
+        assert response.status_code == 400
+        assert message in response.get_json()["error"]
+    store.close()
+
+
+def test_editing_one_topic_retags_exactly_its_pairs(tmp_path: Path, database_url: str) -> None:
+    config, store = ingested(tmp_path, database_url)
+    before = pairs(store)
+    store.close()
+    edited = dict(TOPICS, vision="image* OR vision OR visual OR video* OR 3D OR camera*")
+    config = load_config(write_config(tmp_path, database_url, edited))
+    store = open_store(config)  # a changed topic set is re-applied at start
+    after = pairs(store)
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert changed, "the edit should change something in this data"
+    assert {slug for _, slug in changed} == {"vision"}
+    assert {k: v for k, v in before.items() if k[1] != "vision"} == {
+        k: v for k, v in after.items() if k[1] != "vision"
+    }
+
+    # a second start with the same topics changes nothing, and `retag` agrees there is nothing to do
+    store.close()
+    again = open_store(config)
+    assert pairs(again) == after
+    result = again.retag()
+    assert result.changed == 0 and result.papers > 0
+    again.close()
+
+
+def test_removing_a_topic_removes_its_pairs(tmp_path: Path, database_url: str) -> None:
+    _, store = ingested(tmp_path, database_url)
+    store.close()
+    config = load_config(
+        write_config(tmp_path, database_url, {k: v for k, v in TOPICS.items() if k != "security"})
+    )
+    store = open_store(config)
+    assert {slug for _, slug in pairs(store)} <= {"llm", "vision"}
+    store.close()
+
+
+def test_retag_command_reports_what_changed(tmp_path: Path, database_url: str) -> None:
+    _, store = ingested(tmp_path, database_url)
+    with store.engine.begin() as conn:  # simulate a stale assignment the topics no longer give
+        conn.execute(paper_topics.delete().where(paper_topics.c.slug == "llm"))
+    store.close()
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "aggregator.yaml"), "retag"])
+    assert result.exit_code == 0, result.output
+    assert "topic assignments added" in result.output
+    added = int(result.output.split("re-tagged: ")[1].split(" ")[0])
+    assert added > 0
+
+
+def test_preview_command_and_api(tmp_path: Path, database_url: str) -> None:
+    config, store = ingested(tmp_path, database_url)
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["--config", str(tmp_path / "aggregator.yaml"), "preview", 'LLM* OR "language model*"']
+    )
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    total = int(first.split()[0])
+    assert total > 0 and "papers match" in first
+    assert any("-W" in line for line in result.output.splitlines())
+
+    client = create_app(config, store=store).test_client()
+    body = client.get("/api/preview", query_string={"q": 'LLM* OR "language model*"'}).get_json()
+    assert body["total"] == total
+    assert sum(w["count"] for w in body["weeks"]) == total
+    sample = body["sample"][0]
+    start, end = sample["highlights"][0]
+    assert sample["title"][start:end].lower().startswith(("llm", "language model"))
+
+    bad = runner.invoke(cli, ["--config", str(tmp_path / "aggregator.yaml"), "preview", "titel:x"])
+    assert bad.exit_code == 2 and "unknown field 'titel'" in bad.output
+    response = client.get("/api/preview?q=titel:x")
+    assert response.status_code == 400 and "did you mean 'title'" in response.get_json()["error"]
+    store.close()
+
+
+@pytest.mark.parametrize("query", ["(prun*", "titel:x", "topic:nope"])
+def test_a_bad_topic_query_stops_the_config_with_its_place(
+    tmp_path: Path, database_url: str, query: str
+) -> None:
+    path = write_config(tmp_path, database_url, {"broken": query})
+    result = CliRunner().invoke(cli, ["--config", str(path), "check-config"])
+    assert result.exit_code != 0
+    assert "topics[0].query" in str(result.exception) + result.output
