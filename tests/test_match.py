@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator.topics.match import Document, Tagger, TopicSpec, atoms, fingerprints
 
@@ -170,3 +172,10 @@ def test_fingerprints_change_with_the_definition_and_with_referenced_topics() ->
     assert before["b"] != after["b"]  # b uses a
     assert before["c"] == after["c"]
     assert fingerprints(base) == before
+
+
+@given(st.text(alphabet=st.sampled_from(list("abN:M2:4 -_.,x\t")), max_size=40))
+def test_the_fast_ascii_tokenizer_agrees_with_the_general_one(text: str) -> None:
+    from aggregator.topics import match
+
+    assert atoms(text) == match._ATOM.findall(text.lower())

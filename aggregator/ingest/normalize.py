@@ -152,14 +152,17 @@ _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\s*")
 _NOT_ALNUM = re.compile(r"[\W_]+")  # keeps letters of every script, drops punctuation and spaces
 
 
+# The Unicode blocks of combining marks (what NFKD splits accents into).
+_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """Lower case, accents and LaTeX accent commands removed: the basis of every comparison key."""
     if text.isascii() and "\\" not in text:
         return text.lower()
-    text = _LATEX_ACCENT.sub(r"\1", text)
-    text = _LATEX_COMMAND.sub("", text)
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    if "\\" in text:
+        text = _LATEX_COMMAND.sub("", _LATEX_ACCENT.sub(r"\1", text))
+    return _COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", text)).lower()
 
 
 def title_key(title: str) -> str:

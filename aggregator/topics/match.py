@@ -5,19 +5,22 @@ one letter or digit on each side (`n:m`, `2:4`). Hyphens and spaces both separat
 phrase or a hyphenated term (`"semi-structured"`, `GPT-4o`) matches the words in order whether
 the text hyphenates them or not, and a word matches a part of a hyphenated compound.
 
-A Tagger compiles every topic once: all distinct terms get an id, each topic's query becomes a
-Python expression over the set of term ids a paper hits (generated from our own tree, so only
-ints and `and`/`or`/`not` ever reach `compile`). Per paper, one pass per field finds every term
-hit; only topics one of whose terms was hit are evaluated.
+A Tagger compiles every topic once. Every distinct term of every topic goes into one
+Aho-Corasick automaton (pyahocorasick) as space-delimited text: " llm " for a word, " prun" for
+a prefix, " language model " for a phrase; a paper's fields, as atoms joined by single spaces,
+are then scanned once each, so word boundaries cost nothing. Each topic's query is compiled to
+a Python function over the set of term ids hit (generated from our own tree: only ints, quoted
+slugs and and/or/not reach `eval`), and only topics one of whose terms was hit are evaluated.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import CodeType
+
+import ahocorasick
 
 from aggregator.ingest.normalize import fold
 from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query, positive_terms
@@ -26,37 +29,79 @@ from aggregator.types import TopicMatch
 ALL_ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 TITLE_WEIGHT = 3  # a term in the title says more than one in passing in the abstract
 OTHER_WEIGHT = 1
-TEXT_FIELDS = ("title", "abstract", "author")
+FACETS = ("category", "source", "id")
+# Which terms a field's hits count for: a term without a field is looked for in title and abstract.
+_SCOPES_OF_FIELD: dict[str, tuple[str | None, ...]] = {
+    "title": (None, "title"),
+    "abstract": (None, "abstract"),
+    "author": ("author",),
+}
 
-_NO_BUILTINS: dict[str, object] = {"__builtins__": {}}
+# ASCII punctuation, spaces and "_" separate atoms.
+_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum() and c != "\x01"})
+_X_COLON_Y = re.compile(r"(?<![a-z0-9])[a-z0-9]:[a-z0-9](?![a-z0-9])")
 _ATOM = re.compile(r"[^\W_]:[^\W_](?![^\W_])|[^\W_]+")
 
 
 def atoms(text: str) -> list[str]:
     """The folded atoms of a text: 'LLM-based N:M Sparsity' -> ['llm', 'based', 'n:m', 'sparsity']."""
-    return _ATOM.findall(fold(text))
+    folded = fold(text)
+    if not folded.isascii():
+        return _ATOM.findall(folded)
+    if ":" not in folded:
+        return folded.translate(_ASCII_SEPARATORS).split()  # the same atoms, at C speed
+    if not _X_COLON_Y.search(folded):
+        return folded.translate(_ASCII_SEPARATORS).split()
+    # x:y atoms keep their colon (as \x01: neither a separator nor space); other colons separate
+    protected = _X_COLON_Y.sub(lambda m: m[0].replace(":", "\x01"), folded)
+    words = protected.translate(_ASCII_SEPARATORS).split()
+    return [w.replace("\x01", ":") for w in words] if "\x01" in protected else words
 
 
 def padded(words: Iterable[str]) -> str:
-    """Atoms joined by single spaces with a space at each end, for whole-word phrase search."""
+    """Atoms joined by single spaces with a space at each end: the text the automaton scans."""
     return " " + " ".join(words) + " "
 
 
-@dataclass(frozen=True, slots=True)
 class Document:
-    """A paper as matching sees it: folded atoms per field and its facets."""
+    """A paper as matching sees it: each text field as padded atoms, and its facets.
 
-    title: str  # padded atoms
-    abstract: str
-    author: str  # every author's atoms, authors separated by " | "
-    title_atoms: frozenset[str]
-    abstract_atoms: frozenset[str]
-    author_atoms: frozenset[str]
-    categories: frozenset[str] = frozenset()
-    sources: frozenset[str] = frozenset()
-    ids: frozenset[str] = frozenset()
-    announce_types: frozenset[str] = frozenset()
-    only_listings: bool = False  # every sighting is an arXiv listing entry: `announce` applies
+    The authors' text is made only when a query looks at authors; "|" keeps authors apart so
+    that no phrase spans two of them.
+    """
+
+    __slots__ = (
+        "_author",
+        "abstract",
+        "announce_types",
+        "authors",
+        "categories",
+        "ids",
+        "only_listings",
+        "sources",
+        "title",
+    )
+
+    def __init__(
+        self,
+        title: str,
+        abstract: str,
+        authors: tuple[str, ...] = (),
+        categories: frozenset[str] = frozenset(),
+        sources: frozenset[str] = frozenset(),
+        ids: frozenset[str] = frozenset(),
+        announce_types: frozenset[str] = frozenset(),
+        only_listings: bool = False,  # every sighting is an arXiv listing entry: `announce` applies
+    ) -> None:
+        self.title = title  # padded atoms
+        self.abstract = abstract
+        self.authors = authors
+        self._author: str | None = None
+        self.categories = categories
+        self.sources = sources
+        self.ids = ids
+        self.announce_types = announce_types
+        self.only_listings = only_listings
 
     @classmethod
     def build(
@@ -71,15 +116,10 @@ class Document:
         announce_types: Iterable[str] = (),
         only_listings: bool = False,
     ) -> Document:
-        title_words, abstract_words = atoms(title), atoms(abstract)
-        author_words = [atoms(a) for a in authors]
         return cls(
-            title=padded(title_words),
-            abstract=padded(abstract_words),
-            author=" | ".join(padded(w) for w in author_words),
-            title_atoms=frozenset(title_words),
-            abstract_atoms=frozenset(abstract_words),
-            author_atoms=frozenset(w for ws in author_words for w in ws),
+            padded(atoms(title)),
+            padded(atoms(abstract)),
+            tuple(authors),
             categories=frozenset(c.lower() for c in categories),
             sources=frozenset(s.lower() for s in sources),
             ids=frozenset(i.lower() for i in ids),
@@ -88,16 +128,13 @@ class Document:
         )
 
     def text(self, name: str) -> str:
-        return self.title if name == "title" else self.abstract if name == "abstract" else self.author
-
-    def atom_set(self, name: str) -> frozenset[str]:
-        return (
-            self.title_atoms
-            if name == "title"
-            else self.abstract_atoms
-            if name == "abstract"
-            else self.author_atoms
-        )
+        if name == "title":
+            return self.title
+        if name == "abstract":
+            return self.abstract
+        if self._author is None:
+            self._author = padded(w for author in self.authors for w in (*atoms(author), "|"))
+        return self._author
 
     def facet(self, name: str) -> frozenset[str]:
         return self.categories if name == "category" else self.sources if name == "source" else self.ids
@@ -115,21 +152,18 @@ class TopicSpec:
     min_score: float = 0.0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _CompiledTerm:
     id: int
     term: Term
-    scopes: tuple[str, ...]  # fields searched: title/abstract/author, or one facet
-    words: tuple[str, ...]  # folded atoms of the term
-    facet_value: str = ""
-    pattern: re.Pattern[str] | None = None  # phrases ending in a prefix
+    needle: str  # what the automaton looks for, or the folded value of a facet term
 
 
 @dataclass(slots=True)
 class _CompiledTopic:
     spec: TopicSpec
-    test: CodeType  # the query as an expression over h (term ids hit) and r (topics matched)
-    exclude: CodeType | None
+    test: Callable[[set[int], dict[str, TopicMatch]], bool]  # over term ids hit and topics matched
+    exclude: Callable[[set[int], dict[str, TopicMatch]], bool] | None
     terms: tuple[int, ...]  # distinct positive term ids, in query order
     refs: tuple[str, ...]
     sources: frozenset[str] = field(default_factory=frozenset)
@@ -139,18 +173,22 @@ class Tagger:
     """Every configured topic, compiled once; `tag(document)` gives the topics a paper belongs to."""
 
     def __init__(self, topics: Sequence[TopicSpec]) -> None:
-        self._terms: dict[tuple[object, ...], _CompiledTerm] = {}
-        self._by_id: dict[int, _CompiledTerm] = {}
-        self._word: dict[str, dict[str, list[int]]] = {f: {} for f in TEXT_FIELDS}
-        self._prefix: dict[str, dict[str, list[int]]] = {f: {} for f in TEXT_FIELDS}
-        self._phrase: dict[str, dict[str, list[_CompiledTerm]]] = {f: {} for f in TEXT_FIELDS}
-        self._facet: list[_CompiledTerm] = []
+        self._terms: dict[tuple[str | None, str, str], _CompiledTerm] = {}
+        self._facet_terms: list[_CompiledTerm] = []
         self._topics = [self._compile_topic(t) for t in _dependency_order(topics)]
-        self._prefix_re = {f: _prefix_regex(self._prefix[f]) for f in TEXT_FIELDS}
+        # One automaton per kind of field a term names (None: title or abstract).
+        self._automata = {
+            scope: _automaton(t for t in self._terms.values() if t.term.field == scope)
+            for scope in (None, "title", "abstract", "author")
+            if any(t.term.field == scope for t in self._terms.values())
+        }
         self._by_term: dict[int, list[int]] = {}
         for n, topic in enumerate(self._topics):
             for tid in topic.terms:
                 self._by_term.setdefault(tid, []).append(n)
+        self._by_id = {t.id: t for t in self._terms.values()}
+        # Topics evaluated for every paper: those that refer to others, or have no positive term.
+        self._always = {n for n, t in enumerate(self._topics) if t.refs or not t.terms}
 
     @property
     def slugs(self) -> list[str]:
@@ -164,8 +202,8 @@ class Tagger:
         terms = tuple(dict.fromkeys(self._term(t).id for t in positive_terms(tree)))
         return _CompiledTopic(
             spec=spec,
-            test=compile(self._expression(tree), f"<topic {spec.slug}>", "eval"),
-            exclude=compile(self._expression(exclude), f"<exclude {spec.slug}>", "eval") if exclude else None,
+            test=_function(self._expression(tree)),
+            exclude=_function(self._expression(exclude)) if exclude else None,
             terms=terms,
             refs=tuple(sorted(_refs(tree))),
             sources=frozenset(s.lower() for s in spec.sources),
@@ -182,82 +220,47 @@ class Tagger:
         return "(" + joiner.join(self._expression(c) for c in node.children) + ")"
 
     def _term(self, term: Term) -> _CompiledTerm:
-        scopes = ("title", "abstract") if term.field is None else (term.field,)
-        words = tuple(atoms(term.text)) if term.field not in ("category", "source", "id") else ()
-        key = (scopes, words, term.prefix, term.text.lower() if not words else "")
+        if term.field in FACETS:
+            needle = term.text.lower()
+        else:
+            words = atoms(term.text)
+            needle = " " + " ".join(words) + ("" if term.prefix else " ")
+        key = (term.field, needle, "*" if term.prefix else "")
         found = self._terms.get(key)
-        if found is not None:
-            return found
-        compiled = _CompiledTerm(len(self._terms), term, scopes, words, facet_value=term.text.lower())
-        self._terms[key] = compiled
-        self._by_id[compiled.id] = compiled
-        self._index(compiled)
-        return compiled
-
-    def _index(self, term: _CompiledTerm) -> None:
-        if not term.words:
-            self._facet.append(term)
-            return
-        for scope in term.scopes:
-            if len(term.words) == 1 and not term.term.prefix:
-                self._word[scope].setdefault(term.words[0], []).append(term.id)
-            elif len(term.words) == 1:
-                self._prefix[scope].setdefault(term.words[0], []).append(term.id)
-            else:
-                if term.term.prefix:
-                    body = " ".join(map(re.escape, term.words))
-                    term.pattern = re.compile(rf" {body}[^ ]* ")
-                self._phrase[scope].setdefault(term.words[0], []).append(term)
+        if found is None:
+            found = self._terms[key] = _CompiledTerm(len(self._terms), term, needle)
+            if term.field in FACETS:
+                self._facet_terms.append(found)
+        return found
 
     # --- matching ----------------------------------------------------------------------------
 
     def hits(self, doc: Document) -> dict[str, set[int]]:
-        """Term ids hit in each field (title, abstract, author, facets)."""
+        """Term ids hit in each field (title, abstract, author; "facet" for the others)."""
         found: dict[str, set[int]] = {}
-        for name in TEXT_FIELDS:
-            hit = self._text_hits(doc, name)
+        for name, scopes in _SCOPES_OF_FIELD.items():
+            hit: set[int] = set()
+            for scope in scopes:
+                automaton = self._automata.get(scope)
+                if automaton is not None:
+                    hit.update(tid for _, tids in automaton.iter(doc.text(name)) for tid in tids)
             if hit:
                 found[name] = hit
-        facets = {t.id for t in self._facet if _facet_hit(t, doc)}
+        facets = {t.id for t in self._facet_terms if _facet_hit(t, doc)}
         if facets:
             found["facet"] = facets
         return found
-
-    def _text_hits(self, doc: Document, name: str) -> set[int]:
-        words, text = doc.atom_set(name), doc.text(name)
-        hit: set[int] = set()
-        index = self._word[name]
-        for atom in words & index.keys():
-            hit.update(index[atom])
-        prefixes = self._prefix[name]
-        pattern = self._prefix_re[name]
-        if pattern is not None:
-            for atom in set(pattern.findall(text)):
-                for size in range(1, len(atom) + 1):
-                    ids = prefixes.get(atom[:size])
-                    if ids:
-                        hit.update(ids)
-        phrases = self._phrase[name]
-        for atom in words & phrases.keys():
-            for term in phrases[atom]:
-                if term.pattern is not None:
-                    if term.pattern.search(text):
-                        hit.add(term.id)
-                elif padded(term.words) in text:
-                    hit.add(term.id)
-        return hit
 
     def tag(self, doc: Document) -> list[TopicMatch]:
         """Every topic this paper belongs to, with its score and why."""
         found = self.hits(doc)
         every = set().union(*found.values()) if found else set()
-        title = found.get("title", set())
         results: dict[str, TopicMatch] = {}
+        # Topics none of whose terms this paper holds cannot match; the rest go in dependency order.
         candidates = {n for tid in every for n in self._by_term.get(tid, ())}
-        for n, topic in enumerate(self._topics):
-            if n not in candidates and topic.terms and not topic.refs:
-                continue  # none of its terms is in this paper: it cannot match
-            match = self._evaluate(topic, doc, every, title, found, results)
+        for n in sorted(candidates | self._always):
+            topic = self._topics[n]
+            match = self._evaluate(topic, doc, every, found, results)
             if match is not None:
                 results[topic.spec.slug] = match
         return list(results.values())
@@ -267,14 +270,12 @@ class Tagger:
         topic: _CompiledTopic,
         doc: Document,
         every: set[int],
-        title: set[int],
         found: dict[str, set[int]],
         done: dict[str, TopicMatch],
     ) -> TopicMatch | None:
-        scope = {"h": every, "r": done}
-        if not eval(topic.test, _NO_BUILTINS, scope):
+        if not topic.test(every, done):
             return None
-        if topic.exclude is not None and eval(topic.exclude, _NO_BUILTINS, scope):
+        if topic.exclude is not None and topic.exclude(every, done):
             return None
         if topic.sources and not (doc.sources & topic.sources):
             return None
@@ -282,13 +283,12 @@ class Tagger:
             return None
         score, matched = 0.0, []
         for tid in topic.terms:
-            if tid in title:
-                score += TITLE_WEIGHT
-                matched.append(f"{self._term_by_id(tid).term} in title")
-            elif tid in every:
-                score += OTHER_WEIGHT
-                where = next((f for f in ("abstract", "author") if tid in found.get(f, ())), "facet")
-                matched.append(f"{self._term_by_id(tid).term} in {_facet_name(self._term_by_id(tid), where)}")
+            if tid not in every:
+                continue
+            term = self._by_id[tid].term
+            where = next((f for f in ("title", "abstract", "author") if tid in found.get(f, ())), None)
+            score += TITLE_WEIGHT if where == "title" else OTHER_WEIGHT
+            matched.append(f"{_shown(term)} in {where or term.field}")
         for slug in topic.refs:
             if slug in done:
                 score += done[slug].score
@@ -297,8 +297,24 @@ class Tagger:
             return None
         return TopicMatch(topic.spec.slug, score, tuple(matched))
 
-    def _term_by_id(self, tid: int) -> _CompiledTerm:
-        return self._by_id[tid]
+
+def _automaton(terms: Iterable[_CompiledTerm]) -> ahocorasick.Automaton:
+    """One automaton for every text term; a needle shared by terms of several fields lists them all."""
+    needles: dict[str, list[int]] = {}
+    for t in terms:
+        needles.setdefault(t.needle, []).append(t.id)
+    automaton = ahocorasick.Automaton()
+    for needle, entries in needles.items():
+        automaton.add_word(needle, tuple(entries))
+    if needles:
+        automaton.make_automaton()
+    return automaton
+
+
+def _shown(term: Term) -> str:
+    """A term as the explanation names it: as written, without its field (the field follows)."""
+    body = term.text + ("*" if term.prefix else "")
+    return f'"{body}"' if term.phrase else body
 
 
 def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
@@ -324,24 +340,20 @@ def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
     return done
 
 
-def _facet_name(term: _CompiledTerm, where: str) -> str:
-    return term.scopes[0] if where == "facet" else where
+def _function(expression: str) -> Callable[[set[int], dict[str, TopicMatch]], bool]:
+    """A query expression as a function of (h, r). The text comes from our own tree: only term
+    ids, quoted slugs, parentheses and and/or/not; no name can reach a builtin."""
+    made: Callable[[set[int], dict[str, TopicMatch]], bool] = eval(
+        f"lambda h, r: {expression}", {"__builtins__": {}}
+    )
+    return made
 
 
 def _facet_hit(term: _CompiledTerm, doc: Document) -> bool:
-    values = doc.facet(term.scopes[0])
-    want = term.facet_value
+    values = doc.facet(term.term.field or "")
     if term.term.prefix:
-        return any(v.startswith(want) for v in values)
-    return want in values
-
-
-def _prefix_regex(prefixes: dict[str, list[int]]) -> re.Pattern[str] | None:
-    """One scan finds every atom that starts with any prefix; the atoms found are few."""
-    if not prefixes:
-        return None
-    alternatives = "|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True))
-    return re.compile(rf"(?<= )((?:{alternatives})[^ ]*)")
+        return any(v.startswith(term.needle) for v in values)
+    return term.needle in values
 
 
 def _refs(node: Node) -> set[str]:

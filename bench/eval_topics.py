@@ -1,0 +1,150 @@
+"""Score the configured topics against the gold dev labels, through the real matcher, in-process.
+
+    python bench/eval_topics.py                      # per-topic TP/FP/FN, P, R, F1 and macro-F1
+    python bench/eval_topics.py --split              # the same on two fixed halves of the dev set
+    python bench/eval_topics.py --half a --errors rag   # one topic's FP and FN, on half a only
+
+Topics come from a config file (load_config -> runtime.topic_specs -> topics.match.Tagger); each dev
+paper becomes a Document as a JSON-feed paper does (not an arXiv listing, source "eval"). Papers are
+read from papers.jsonl but only those whose key is in the labels file: nothing else is looked at.
+For a false negative, --errors also shows what the query alone would have scored (no exclude, no
+min_score), so a miss by the query, by `exclude` and by `min_score` can be told apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aggregator.config import load_config
+from aggregator.runtime import topic_specs
+from aggregator.topics.match import Document, Tagger, TopicSpec
+from aggregator.types import TopicMatch
+
+LABELS = Path("/work/shared/data/labels")
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    key: str
+    title: str
+    gold: frozenset[str]
+    doc: Document
+
+
+def half_of(key: str) -> str:
+    """'a' or 'b', fixed by a hash of the key (about half each, independent of file order)."""
+    return "ab"[hashlib.blake2b(key.encode(), digest_size=4).digest()[0] & 1]
+
+
+def load_papers(papers: Path, labels: Path) -> list[Paper]:
+    gold = {}
+    for line in labels.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            gold[row["key"]] = frozenset(row["topics"])
+    found: list[Paper] = []
+    with papers.open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["key"] not in gold:
+                continue  # held-out paper: never read further
+            doc = Document.build(
+                title=row["title"],
+                abstract=row.get("abstract") or "",
+                authors=row.get("authors") or (),
+                sources={"eval"},
+                only_listings=False,
+            )
+            found.append(Paper(row["key"], row["title"], gold[row["key"]], doc))
+    missing = len(gold) - len(found)
+    if missing:
+        print(f"warning: {missing} labelled papers not found in {papers}", file=sys.stderr)
+    return found
+
+
+def scores(papers: list[Paper], tagged: dict[str, set[str]], slugs: list[str]) -> tuple[list[str], float]:
+    rows, f1s = [], []
+    rows.append(f"{'topic':<20}{'n':>5}{'TP':>5}{'FP':>5}{'FN':>5}{'P':>7}{'R':>7}{'F1':>7}")
+    for slug in slugs:
+        tp = sum(1 for p in papers if slug in p.gold and slug in tagged[p.key])
+        fp = sum(1 for p in papers if slug not in p.gold and slug in tagged[p.key])
+        fn = sum(1 for p in papers if slug in p.gold and slug not in tagged[p.key])
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        f1s.append(f1)
+        rows.append(f"{slug:<20}{tp + fn:>5}{tp:>5}{fp:>5}{fn:>5}{prec:>7.3f}{rec:>7.3f}{f1:>7.3f}")
+    macro = sum(f1s) / len(f1s) if f1s else 0.0
+    rows.append(f"{'macro-F1':<40}{macro:>27.3f}")
+    return rows, macro
+
+
+def explain(match: TopicMatch | None) -> str:
+    return f"score {match.score:g}: {'; '.join(match.matched)}" if match else "no query match"
+
+
+def show_errors(papers: list[Paper], tagger: Tagger, loose: Tagger, slug: str) -> None:
+    fps, fns = [], []
+    for p in papers:
+        got = {m.slug: m for m in tagger.tag(p.doc)}
+        if slug in got and slug not in p.gold:
+            fps.append((p, got[slug]))
+        elif slug in p.gold and slug not in got:
+            fns.append((p, {m.slug: m for m in loose.tag(p.doc)}.get(slug)))
+    for name, items in (("false positives", fps), ("false negatives", fns)):
+        print(f"\n== {slug}: {len(items)} {name} ==")
+        for p, match in items:
+            other = ",".join(sorted(p.gold)) or "-"
+            print(f"- [{p.key}] {p.title}\n    {explain(match)}  (gold: {other})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="config/aggregator.yaml", help="config file with the topics")
+    ap.add_argument("--papers", default=str(LABELS / "papers.jsonl"), help="papers (only labelled keys read)")
+    ap.add_argument("--labels", default=str(LABELS / "topics-dev.jsonl"), help="gold labels (JSON lines)")
+    ap.add_argument("--split", action="store_true", help="also score each half of the dev set")
+    ap.add_argument("--half", choices=("a", "b"), help="use only this half of the dev set")
+    ap.add_argument("--errors", metavar="SLUG", help="list this topic's false positives and negatives")
+    args = ap.parse_args(argv)
+
+    specs = topic_specs(load_config(args.config))
+    tagger = Tagger(specs)
+    papers = load_papers(Path(args.papers), Path(args.labels))
+    if args.half:
+        papers = [p for p in papers if half_of(p.key) == args.half]
+    labelled = sorted({t for p in papers for t in p.gold})
+    missing = [s for s in labelled if s not in tagger.slugs]
+    if missing:
+        print(f"warning: topics in the labels but not in the config: {', '.join(missing)}", file=sys.stderr)
+    tagged = {p.key: {m.slug for m in tagger.tag(p.doc)} for p in papers}
+
+    print(f"{len(papers)} papers{f' (half {args.half})' if args.half else ''}, config {args.config}")
+    print("\n".join(scores(papers, tagged, labelled)[0]))
+    if args.split:
+        for half in "ab":
+            part = [p for p in papers if half_of(p.key) == half]
+            rows, macro = scores(part, tagged, labelled)
+            print(f"\nhalf {half}: {len(part)} papers, macro-F1 {macro:.3f}")
+            print("\n".join(rows[1:-1]))
+    if args.errors:
+        if args.errors not in tagger.slugs:
+            print(f"no topic {args.errors!r} in {args.config}", file=sys.stderr)
+            return 2
+        loose = Tagger([_loose(s) for s in specs])
+        show_errors(papers, tagger, loose, args.errors)
+    return 0
+
+
+def _loose(spec: TopicSpec) -> TopicSpec:
+    """The query alone: no exclude, no min_score, every announce type."""
+    return replace(spec, exclude=None, min_score=0.0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
