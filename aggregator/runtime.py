@@ -27,7 +27,7 @@ def open_store(config: Config, *, apply_topics: bool = True) -> Store:
     source, and (unless told otherwise) topics added or edited since the last start re-applied."""
     host = urlsplit(config.site.base_url).hostname or "localhost"
     specs = topic_specs(config)
-    store = Store.open(config.database_url, tag_authority=host, tagger=Tagger(specs))
+    store = Store.open(config.database_url, tag_authority=host, tagger=Tagger(specs) if specs else None)
     store.sync_sources((s.name, s.url) for s in config.sources)
     if apply_topics:
         store.apply_topic_changes(specs)
