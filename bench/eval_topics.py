@@ -5,8 +5,9 @@
     python bench/eval_topics.py --half a --errors rag   # one topic's FP and FN, on half a only
 
 Topics come from a config file (load_config -> runtime.topic_specs -> topics.match.Tagger); each dev
-paper becomes a Document as a JSON-feed paper does (not an arXiv listing, source "eval"). Papers are
-read from papers.jsonl but only those whose key is in the labels file: nothing else is looked at.
+paper becomes a Document as a JSON-feed paper does (not an arXiv listing, source "eval"). Papers come
+from ../shared/data/labels/papers.jsonl, of which only the labelled keys are used: a held-out
+paper's line is parsed for its key and dropped, its title and abstract never looked at.
 For a false negative, --errors also shows what the query alone would have scored (no exclude, no
 min_score), so a miss by the query, by `exclude` and by `min_score` can be told apart.
 """
@@ -25,7 +26,8 @@ from aggregator.runtime import topic_specs
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import TopicMatch
 
-LABELS = Path("/work/shared/data/labels")
+LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"  # ../shared from the project
+_KEPT = "\x00kept"  # slug suffix of the copy of a topic that keeps its `exclude` (for --errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +86,31 @@ def scores(papers: list[Paper], tagged: dict[str, set[str]], slugs: list[str]) -
     return rows, macro
 
 
-def explain(match: TopicMatch | None) -> str:
-    return f"score {match.score:g}: {'; '.join(match.matched)}" if match else "no query match"
+def explain(match: TopicMatch) -> str:
+    return f"score {match.score:g}: {'; '.join(match.matched)}"
 
 
-def show_errors(papers: list[Paper], tagger: Tagger, loose: Tagger, slug: str) -> None:
-    fps, fns = [], []
+def show_errors(papers: list[Paper], tagger: Tagger, loose: Tagger, spec: TopicSpec) -> None:
+    """False positives and negatives of one topic; a negative shows what its query alone scored."""
+    slug, fps, fns = spec.slug, [], []
     for p in papers:
         got = {m.slug: m for m in tagger.tag(p.doc)}
         if slug in got and slug not in p.gold:
-            fps.append((p, got[slug]))
+            fps.append((p, explain(got[slug])))
         elif slug in p.gold and slug not in got:
-            fns.append((p, {m.slug: m for m in loose.tag(p.doc)}.get(slug)))
+            raw = {m.slug: m for m in loose.tag(p.doc)}
+            fns.append((p, _miss(raw.get(slug), raw.get(slug + _KEPT), spec.min_score)))
     for name, items in (("false positives", fps), ("false negatives", fns)):
         print(f"\n== {slug}: {len(items)} {name} ==")
-        for p, match in items:
+        for p, why in items:
             other = ",".join(sorted(p.gold)) or "-"
-            print(f"- [{p.key}] {p.title}\n    {explain(match)}  (gold: {other})")
+            print(f"- [{p.key}] {p.title}\n    {why}  (gold: {other})")
+
+
+def _miss(raw: TopicMatch | None, kept: TopicMatch | None, min_score: float) -> str:
+    if raw is None:
+        return "no query match"
+    return explain(raw) + ("  [removed by exclude]" if kept is None else f"  [below min_score {min_score:g}]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     specs = topic_specs(load_config(args.config))
+    if args.errors and args.errors not in {s.slug for s in specs}:
+        print(f"no topic {args.errors!r} in {args.config}", file=sys.stderr)
+        return 2
     tagger = Tagger(specs)
     papers = load_papers(Path(args.papers), Path(args.labels))
     if args.half:
@@ -133,16 +146,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nhalf {half}: {len(part)} papers, macro-F1 {macro:.3f}")
             print("\n".join(rows[1:-1]))
     if args.errors:
-        if args.errors not in tagger.slugs:
-            print(f"no topic {args.errors!r} in {args.config}", file=sys.stderr)
-            return 2
-        loose = Tagger([_loose(s) for s in specs])
-        show_errors(papers, tagger, loose, args.errors)
+        spec = next(s for s in specs if s.slug == args.errors)
+        loose = Tagger([_loose(s) for s in specs] + [replace(spec, slug=spec.slug + _KEPT, min_score=0.0)])
+        show_errors(papers, tagger, loose, spec)
     return 0
 
 
 def _loose(spec: TopicSpec) -> TopicSpec:
-    """The query alone: no exclude, no min_score, every announce type."""
+    """The query alone: no exclude, no min_score."""
     return replace(spec, exclude=None, min_score=0.0)
 
 

@@ -53,6 +53,7 @@ class PageQuery:
     limit: int = 50
     offset: int = 0
     matches: Callable[[Document], bool] | None = None  # `q=`: a query matched paper by paper
+    min_score: float | None = None  # in the topic (or, without one, in any topic)
 
 
 class Store:
@@ -244,8 +245,13 @@ class Store:
         order = (papers.c.published.desc(), papers.c.id.desc())
         if query.topic:  # straight off the (slug, published, paper_id) index
             on_topic = (paper_topics.c.paper_id == papers.c.id) & (paper_topics.c.slug == query.topic)
+            if query.min_score:
+                on_topic = on_topic & (paper_topics.c.score >= query.min_score)
             base = base.join(paper_topics, on_topic)
             order = (paper_topics.c.published.desc(), paper_topics.c.paper_id.desc())
+        elif query.min_score:
+            scored = select(paper_topics.c.paper_id).where(paper_topics.c.score >= query.min_score)
+            base = base.where(papers.c.id.in_(scored))
         if query.source:
             base = base.where(
                 papers.c.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source))

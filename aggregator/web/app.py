@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aggregator.config import Config, load_config
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
-from aggregator.web import api, health
+from aggregator.web import api, feeds, health
 from aggregator.web.services import Services
 
 
@@ -21,11 +21,16 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
     app.extensions["aggregator"] = Services(config, store or open_store(config))
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(feeds.bp)
     app.add_url_rule("/", "index", _index)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
-        return jsonify(error=exc.description), exc.code or 500
+        """JSON for scripts under /api, a plain sentence for everything else (feeds, pages)."""
+        code = exc.code or 500
+        if request.path.startswith("/api/"):
+            return jsonify(error=exc.description), code
+        return Response(f"{code} {exc.name}: {exc.description}\n", mimetype="text/plain"), code
 
     return app
 

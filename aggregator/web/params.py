@@ -64,9 +64,21 @@ def query_matcher(raw: str | None, name: str = "q") -> Callable[[Document], bool
     return lambda document: bool(tagger.tag(document))
 
 
+def _min_score(raw: str | None) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadParameter(f"min_score: {raw!r} is not a number") from None
+    if not 0 <= value < 1e9:
+        raise BadParameter(f"min_score: {raw!r} is out of range (use a number of 0 or more)")
+    return value
+
+
 def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str, ...] = ()) -> PageQuery:
     """limit, offset, since, source, topic and q, validated; any other parameter is refused."""
-    known = {"limit", "offset", "since", "source", "topic", "q", *allowed}
+    known = {"limit", "offset", "since", "source", "topic", "q", "min_score", *allowed}
     unknown = sorted(set(args) - known)
     if unknown:
         raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -80,6 +92,7 @@ def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str,
         source=source,
         topic=topic,
         matches=query_matcher(args.get("q")),
+        min_score=_min_score(args.get("min_score")),
         since=parse_since(args.get("since")),
         limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         offset=_integer(args, "offset", 0, 0, None),

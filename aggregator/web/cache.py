@@ -1,0 +1,68 @@
+"""Rendered responses kept per worker until the store changes; the store's version is looked at
+no more than once every few seconds, so an unchanged feed costs neither a query nor a render."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    content_type: str
+    etag: str  # strong, quoted
+    last_modified: datetime
+    version: int
+
+
+class VersionWatch:
+    """The store's version, re-read at most every `interval` seconds."""
+
+    def __init__(
+        self, read: Callable[[], int], interval: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ):
+        self._read, self._interval, self._clock = read, interval, clock
+        self._value = -1
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def current(self) -> int:
+        now = self._clock()
+        if now - self._checked >= self._interval:
+            with self._lock:
+                if now - self._checked >= self._interval:
+                    self._value = self._read()
+                    self._checked = now
+        return self._value
+
+    def expire(self) -> None:
+        self._checked = float("-inf")
+
+
+class ResponseCache:
+    """A bounded map from request (path and query) to its rendered response."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._items: OrderedDict[str, Rendered] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str, version: int) -> Rendered | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found.version != version:
+                return None
+            self._items.move_to_end(key)
+            return found
+
+    def put(self, key: str, rendered: Rendered) -> None:
+        with self._lock:
+            self._items[key] = rendered
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)

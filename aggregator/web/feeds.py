@@ -1,0 +1,148 @@
+"""/feeds/<slug>.atom|.rss|.json, /feeds/all.*, /feeds.opml: cached, conditional, validated params.
+
+A rendered feed is kept until the store's version changes (checked every few seconds), so an
+unchanged feed is answered without a query or a render, and a conditional request for it with
+a 304 before anything else happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.datastructures import MultiDict
+
+from aggregator.config import Config
+from aggregator.publish.feeds import EPOCH, FeedPage, atom, json_feed, opml, rss
+from aggregator.store.repository import PageQuery
+from aggregator.web.cache import Rendered, ResponseCache, VersionWatch
+from aggregator.web.params import next_url, page_query
+from aggregator.web.services import services
+
+bp = Blueprint("feeds", __name__)
+
+MAX_AGE = 300  # seconds a reader or proxy may reuse a feed without asking
+FORMATS: dict[str, tuple[Callable[[FeedPage], bytes], str]] = {
+    "atom": (atom, "application/atom+xml; charset=utf-8"),
+    "rss": (rss, "application/rss+xml; charset=utf-8"),
+    "json": (json_feed, "application/feed+json; charset=utf-8"),
+}
+
+
+def _cache() -> tuple[ResponseCache, VersionWatch]:
+    found = current_app.extensions.get("aggregator.feed_cache")
+    if found is None:
+        store = services().store
+        found = (ResponseCache(), VersionWatch(store.version))
+        current_app.extensions["aggregator.feed_cache"] = found
+    return found
+
+
+@bp.get("/feeds/<slug>.<fmt>")
+def feed(slug: str, fmt: str) -> Response:
+    config = services().config
+    if fmt not in FORMATS or (slug != "all" and slug not in {t.slug for t in config.topics}):
+        abort(404, description=f"no feed /feeds/{slug}.{fmt}")
+    return _cached(lambda: _render(config, slug, fmt))
+
+
+@bp.get("/feeds.opml")
+def feeds_opml() -> Response:
+    config = services().config
+    base = config.site.base_url
+    outlines = [
+        (f"{config.site.title}: {t.title}", f"{base}/feeds/{t.slug}.atom", f"{base}/topics/{t.slug}")
+        for t in config.topics
+    ]
+    outlines.append((f"{config.site.title}: all papers", f"{base}/feeds/all.atom", f"{base}/"))
+
+    def render() -> tuple[bytes, str, datetime]:
+        return opml(config.site.title, outlines, EPOCH), "text/x-opml; charset=utf-8", EPOCH
+
+    return _cached(render)
+
+
+def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
+    args = MultiDict(request.args)
+    if slug != "all":
+        args["topic"] = slug
+    query = page_query(args, config)
+    papers, total = services().store.papers_page(query)
+    base = config.site.base_url
+    path = f"/feeds/{slug}.{fmt}"
+    title = f"{config.site.title}: " + (
+        "all papers" if slug == "all" else next(t.title for t in config.topics if t.slug == slug)
+    )
+    description = (
+        "Every paper, deduplicated"
+        if slug == "all"
+        else next(t.description or t.title for t in config.topics if t.slug == slug)
+    )
+    updated = max((p.updated for p in papers), default=EPOCH)
+    asked = f"?{urlencode(list(request.args.items(multi=True)))}" if request.args else ""
+    page = FeedPage(
+        title=title,
+        description=description,
+        self_url=base + path + asked,
+        feed_url=f"{base}/feeds/{slug}.atom",
+        html_url=f"{base}/" if slug == "all" else f"{base}/topics/{slug}",
+        topics_url=f"{base}/topics/",
+        papers=papers,
+        next_url=next_url(base, path, request.args, query, total),
+        previous_url=_previous_url(base, path, query),
+        updated=updated,
+    )
+    render, content_type = FORMATS[fmt]
+    return render(page), content_type, updated
+
+
+def _previous_url(base: str, path: str, query: PageQuery) -> str | None:
+    if query.offset <= 0:
+        return None
+    params = [(k, v) for k, v in request.args.items(multi=True) if k != "offset"]
+    offset = max(query.offset - query.limit, 0)
+    if offset:
+        params.append(("offset", str(offset)))
+    return base + path + (f"?{urlencode(params)}" if params else "")
+
+
+def _cached(render: Callable[[], tuple[bytes, str, datetime]]) -> Response:
+    cache, watch = _cache()
+    key = request.full_path
+    version = watch.current()
+    found = cache.get(key, version)
+    if found is None:
+        body, content_type, updated = render()
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        found = Rendered(body, content_type, etag, updated.replace(microsecond=0), version)
+        cache.put(key, found)
+    if _not_modified(found):
+        response = Response(status=304)
+    else:
+        response = Response(found.body, content_type=found.content_type)
+    response.headers["ETag"] = found.etag
+    response.headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
+    response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
+    return response
+
+
+def _not_modified(found: Rendered) -> bool:
+    """If-None-Match wins; else If-Modified-Since, compared as a date (readers send any format)."""
+    match = request.headers.get("If-None-Match")
+    if match is not None:
+        tags = {t.strip().removeprefix("W/") for t in match.split(",")}
+        return "*" in tags or found.etag in tags
+    since = request.headers.get("If-Modified-Since")
+    if since:
+        try:
+            when = parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return found.last_modified <= when
+    return False
