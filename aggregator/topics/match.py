@@ -312,9 +312,8 @@ def _automaton(terms: Iterable[_CompiledTerm]) -> ahocorasick.Automaton:
 
 
 def _shown(term: Term) -> str:
-    """A term as the explanation names it: as written, without its field (the field follows)."""
-    body = term.text + ("*" if term.prefix else "")
-    return f'"{body}"' if term.phrase else body
+    """A term as the query wrote it, field included (`title:agent*` and `agent*` are two terms)."""
+    return str(term)
 
 
 def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
