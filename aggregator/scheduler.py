@@ -11,6 +11,7 @@ import threading
 from datetime import timedelta
 
 from aggregator.ingest.pipeline import Pipeline
+from aggregator.metrics import record_fetch
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Scheduler:
             if not self.pipeline.store.claim(source.name, now=now, until=now + LEASE):
                 continue
             outcome = self.pipeline.refresh(source)
+            record_fetch(outcome)
             ran += 1
             log.info("%s: %s", source.name, outcome)
         return ran

@@ -107,3 +107,21 @@ def test_sources_and_health_report_a_failing_source_but_stay_200(client: FlaskCl
     health = client.get("/healthz")
     assert health.status_code == 200
     assert health.get_json()["sources_failing"] == ["down"]
+
+
+def test_metrics_expose_papers_fetches_and_requests(client: FlaskClient) -> None:
+    from aggregator.metrics import record_fetch
+    from aggregator.types import SourceOutcome
+
+    record_fetch(SourceOutcome("api", new=3))
+    record_fetch(SourceOutcome("down", error="fetch: gone"))
+    client.get("/api/papers?limit=1")
+    body = client.get("/metrics")
+    assert body.status_code == 200 and body.content_type.startswith("text/plain")
+    text = body.data.decode()
+    total = client.get("/api/papers").get_json()["total"]
+    assert f"aggregator_papers {float(total)}" in text
+    assert "aggregator_sources_failing 1.0" in text
+    assert 'aggregator_fetches_total{outcome="failed",source="down"}' in text
+    assert 'aggregator_http_requests_total{endpoint="api.papers",status="200"}' in text
+    assert "aggregator_http_request_seconds_bucket" in text

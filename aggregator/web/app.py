@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, request
+import time
+
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aggregator.config import Config, load_config
+from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
 from aggregator.web import api, feeds, health
@@ -23,6 +26,17 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
     app.register_blueprint(health.bp)
     app.register_blueprint(feeds.bp)
     app.add_url_rule("/", "index", _index)
+
+    @app.before_request
+    def _started() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _measured(response: Response) -> Response:
+        if "started" in g:
+            endpoint = request.endpoint or "unknown"
+            record_request(endpoint, response.status_code, time.perf_counter() - g.started)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

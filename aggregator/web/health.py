@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from aggregator.metrics import exposition
 from aggregator.web.api import source_json
 from aggregator.web.services import services
 
@@ -19,6 +20,8 @@ def healthz() -> tuple[Response, int]:
         states = store.source_states()
     except SQLAlchemyError as exc:
         return jsonify(status="error", store=f"unavailable: {type(exc).__name__}"), 503
+    configured = {s.name for s in services().config.sources}
+    states = [s for s in states if s.name in configured]
     failing = [s.name for s in states if s.last_error]
     body = {
         "status": "ok",
@@ -27,3 +30,12 @@ def healthz() -> tuple[Response, int]:
         "sources": [source_json(s) for s in states],
     }
     return jsonify(body), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    store = services().store
+    configured = {s.name for s in services().config.sources}
+    failing = sum(1 for s in store.source_states() if s.name in configured and s.last_error)
+    body, content_type = exposition(store.paper_count(), failing)
+    return Response(body, content_type=content_type)

@@ -1,0 +1,49 @@
+"""Prometheus metrics: fetches and their errors, papers stored, requests and their latency.
+
+Counters live in this process; with several gunicorn workers, each exports its own (scrape
+them per worker, or run prometheus_client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from aggregator.types import SourceOutcome
+
+FETCHES = Counter("aggregator_fetches_total", "Source fetches, by source and outcome", ["source", "outcome"])
+FETCH_ERRORS = Counter("aggregator_fetch_errors_total", "Source fetches that failed", ["source"])
+PAPERS_WRITTEN = Counter("aggregator_papers_written_total", "Papers created or changed by ingest", ["kind"])
+PAPERS = Gauge("aggregator_papers", "Papers in the store")
+SOURCES_FAILING = Gauge("aggregator_sources_failing", "Configured sources whose last fetch failed")
+REQUESTS = Counter(
+    "aggregator_http_requests_total", "HTTP requests, by endpoint and status", ["endpoint", "status"]
+)
+LATENCY = Histogram(
+    "aggregator_http_request_seconds",
+    "HTTP request latency, by endpoint",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def record_fetch(outcome: SourceOutcome) -> None:
+    if outcome.failed:
+        FETCHES.labels(outcome.source, "failed").inc()
+        FETCH_ERRORS.labels(outcome.source).inc()
+    elif outcome.not_modified:
+        FETCHES.labels(outcome.source, "not_modified").inc()
+    else:
+        FETCHES.labels(outcome.source, "ok").inc()
+        PAPERS_WRITTEN.labels("new").inc(outcome.new)
+        PAPERS_WRITTEN.labels("updated").inc(outcome.updated)
+
+
+def record_request(endpoint: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint, str(status)).inc()
+    LATENCY.labels(endpoint).observe(seconds)
+
+
+def exposition(papers: int, failing: int) -> tuple[bytes, str]:
+    PAPERS.set(papers)
+    SOURCES_FAILING.set(failing)
+    return generate_latest(), CONTENT_TYPE_LATEST
