@@ -153,8 +153,10 @@ def retag_store(specs: list[TopicSpec], papers: list[tuple[str, str]]) -> None:
         for start in range(0, len(papers), 5000):  # written without topics, as an old store would be
             store.tagger = None
             batch = [
-                normalize_entry(
-                    ParsedEntry(entry_id=f"p{n}", title=t, summary=a, link=f"https://example.org/p{n}"),
+                normalize_entry(  # titles numbered: real stores do not hold 66 papers per title
+                    ParsedEntry(
+                        entry_id=f"p{n}", title=f"{t} ({n})", summary=a, link=f"https://example.org/p{n}"
+                    ),
                     source="bench",
                     authority=Authority.OTHER,
                     now=now,

@@ -19,10 +19,28 @@ from markupsafe import Markup, escape
 from aggregator.types import PaperView
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a feed with no entries says it was updated: a fixed date (so that its ETag stays put), not
+# 1970, which validators flag as implausible. Callers should pass the store's last change instead.
+NEVER_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
+_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
 ARXIV_SCHEME = "https://arxiv.org/archive/"
 # XML 1.0 forbids these; feedgen raises on them. Normalisation already drops them: this is the
 # last line of defence for anything that reaches a feed some other way.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# Titles and names are plain text: an HTML element's tag in one is markup that leaked from a
+# source (validators warn, RSS readers render titles as HTML). Only tags of HTML elements go, so
+# that "a<b and c>d" in a title survives.
+_HTML_ELEMENTS = (  # noqa: SIM905
+    "a abbr acronym address applet area article aside audio b base basefont bdi bdo big blink "
+    "blockquote body br button canvas caption center cite code col colgroup data datalist dd del "
+    "details dfn dialog dir div dl dt em embed fieldset figcaption figure font footer form frame "
+    "frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend "
+    "li link main map mark marquee math menu meta meter nav nobr noembed noframes noscript object "
+    "ol optgroup option output p param picture plaintext pre progress q rp rt ruby s samp script "
+    "section select slot small source span strike strong style sub summary sup svg table tbody td "
+    "template textarea tfoot th thead time title tr track tt u ul var video wbr xmp"
+).split()
+_TAG = re.compile(rf"</?(?:{'|'.join(_HTML_ELEMENTS)})(?:\s[^<>]*)?/?>", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +64,46 @@ def _clean(text: str | None) -> str:
     return _XML_ILLEGAL.sub("", text or "")
 
 
+def _plain(text: str | None) -> str:
+    """Text for a title or a name: XML-legal, without HTML tags (whitespace closed up where one was)."""
+    text = _clean(text)
+    stripped = _TAG.sub(" ", text)
+    return text if stripped == text else " ".join(stripped.split())
+
+
+def _name(text: str) -> str:
+    return " ".join(_plain(text).split())
+
+
+def _authors(paper: PaperView) -> list[str]:
+    return [n for n in (_name(a) for a in paper.authors) if n]
+
+
+def _is_http(url: str | None) -> bool:
+    return url is not None and url.lower().startswith(("http://", "https://"))
+
+
 def entry_link(paper: PaperView) -> str:
     """Where a reader goes: the arXiv abstract, else the paper's own link, else its id."""
-    return paper.links.get("abs") or paper.links.get("link") or paper.links.get("doi") or paper.feed_id
+    for key in ("abs", "link", "doi"):
+        if _is_http(paper.links.get(key)):
+            return paper.links[key]
+    return paper.feed_id
+
+
+def _web_link(paper: PaperView) -> str | None:
+    """The entry's link if a browser can follow it (http or https), else none at all."""
+    link = entry_link(paper)
+    return link if _is_http(link) else None
 
 
 def content_html(paper: PaperView, topics_url: str) -> str:
     """The entry's HTML body: abstract, authors, links, upvotes, and why it is in its topics."""
     parts = [Markup("<p>{}</p>").format(_clean(paper.abstract))] if paper.abstract else []
-    if paper.authors:
-        parts.append(Markup("<p><b>Authors:</b> {}</p>").format(", ".join(_clean(a) for a in paper.authors)))
-    links = [(name, paper.links[key]) for key, name in _LINK_NAMES if key in paper.links]
+    authors = _authors(paper)
+    if authors:
+        parts.append(Markup("<p><b>Authors:</b> {}</p>").format(", ".join(authors)))
+    links = [(name, paper.links[key]) for key, name in _LINK_NAMES if _is_http(paper.links.get(key))]
     if links:
         anchors = Markup(" · ").join(Markup('<a href="{}">{}</a>').format(url, name) for name, url in links)
         parts.append(Markup("<p>{}</p>").format(anchors))
@@ -90,40 +137,56 @@ _LINK_NAMES = (
 )
 
 
-def _generator(page: FeedPage) -> FeedGenerator:
+def _updated(page: FeedPage) -> datetime | None:
+    """The feed's own date: the one given, else its newest entry's, else None (no entries)."""
+    if page.updated >= _PLAUSIBLE:
+        return page.updated
+    return max((p.updated for p in page.papers), default=None)
+
+
+def _generator(page: FeedPage, *, rss: bool) -> FeedGenerator:
     fg = FeedGenerator()
-    fg.load_extension("dc")
+    if rss:  # RSS names authors with dc:creator; Atom has its own author element
+        fg.load_extension("dc", atom=False, rss=True)
     fg.id(page.feed_url)
-    fg.title(_clean(page.title))
-    fg.subtitle(_clean(page.description) or _clean(page.title))
+    fg.title(_plain(page.title))
+    fg.subtitle(_plain(page.description) or _plain(page.title))
+    # Atom requires an author on every entry without one of its own: the feed's applies to those.
+    fg.author(name=_name(page.title) or page.generator, uri=page.html_url)
     fg.link(href=page.self_url, rel="self")
-    fg.link(href=page.html_url, rel="alternate", type="text/html")
     fg.link(href=page.feed_url, rel="first")
     if page.next_url:
         fg.link(href=page.next_url, rel="next")
     if page.previous_url:
         fg.link(href=page.previous_url, rel="previous")
-    fg.updated(page.updated)
+    # last: feedgen makes the last link the RSS channel's <link>, which is the page for people
+    fg.link(href=page.html_url, rel="alternate", type="text/html")
+    fg.updated(_updated(page) or NEVER_UPDATED)  # also RSS lastBuildDate (else feedgen says "now")
     fg.language("en")
     fg.generator(page.generator)
     for paper in page.papers:
-        _entry(fg, paper, page.topics_url)
+        _entry(fg, paper, page.topics_url, rss=rss)
     return fg
 
 
-def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str) -> None:
+def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -> None:
     fe = fg.add_entry(order="append")
     fe.id(paper.feed_id)
-    fe.guid(paper.feed_id, permalink=paper.feed_id.startswith(("http://", "https://")))
-    fe.title(_clean(paper.title))
-    fe.link(href=entry_link(paper), rel="alternate")
-    for name in paper.authors:
-        fe.author(name=_clean(name))
-    fe.dc.dc_creator([_clean(a) for a in paper.authors] or None)
+    fe.guid(paper.feed_id, permalink=_is_http(paper.feed_id))
+    fe.title(_plain(paper.title) or paper.feed_id)
+    link = _web_link(paper)
+    if link:  # a paper known only by a tag: URI has no page to link to; its content says it all
+        fe.link(href=link, rel="alternate")
+    authors = _authors(paper)
+    for name in authors:
+        fe.author(name=name)
+    if rss and authors:
+        fe.dc.dc_creator(authors)
     fe.published(paper.published)
     fe.updated(paper.updated)
     fe.pubDate(paper.published)
-    fe.summary(_clean(paper.abstract) or _clean(paper.title))
+    # An HTML summary (escaped text), since RSS readers take <description> as HTML whatever it holds.
+    fe.summary(str(escape(_clean(paper.abstract) or _clean(paper.title))), type="html")
     fe.content(content_html(paper, topics_url), type="html")
     for topic in paper.topics:
         fe.category(term=topic.slug, scheme=topics_url, label=topic.slug)
@@ -132,12 +195,12 @@ def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str) -> None:
 
 
 def atom(page: FeedPage) -> bytes:
-    result: bytes = _generator(page).atom_str(pretty=False)
+    result: bytes = _generator(page, rss=False).atom_str(pretty=False)
     return result
 
 
 def rss(page: FeedPage) -> bytes:
-    result: bytes = _generator(page).rss_str(pretty=False)
+    result: bytes = _generator(page, rss=True).rss_str(pretty=False)
     return result
 
 
@@ -145,10 +208,10 @@ def json_feed(page: FeedPage) -> bytes:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     feed: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": page.title,
+        "title": _clean(page.title),
         "home_page_url": page.html_url,
         "feed_url": page.self_url,
-        "description": page.description,
+        "description": _clean(page.description),
         "language": "en",
         "items": [_json_item(p, page.topics_url) for p in page.papers],
     }
@@ -158,19 +221,23 @@ def json_feed(page: FeedPage) -> bytes:
 
 
 def _json_item(paper: PaperView, topics_url: str) -> dict[str, object]:
-    item: dict[str, object] = {
-        "id": paper.feed_id,
-        "url": entry_link(paper),
-        "title": paper.title,
-        "content_html": content_html(paper, topics_url),
-        "content_text": paper.abstract,
-        "summary": paper.abstract,
-        "date_published": _rfc3339(paper.published),
-        "date_modified": _rfc3339(paper.updated),
-        "authors": [{"name": a} for a in paper.authors],
-        "tags": [t.slug for t in paper.topics] + list(paper.categories),
-    }
-    if "pdf" in paper.links:
+    item: dict[str, object] = {"id": paper.feed_id}
+    abstract = _clean(paper.abstract)
+    link = _web_link(paper)
+    if link:
+        item["url"] = link
+    item.update(
+        {
+            "title": _plain(paper.title),
+            "content_html": content_html(paper, topics_url),
+            **({"content_text": abstract, "summary": abstract} if abstract else {}),
+            "date_published": _rfc3339(paper.published),
+            "date_modified": _rfc3339(paper.updated),
+            "authors": [{"name": a} for a in _authors(paper)],
+            "tags": [t.slug for t in paper.topics] + list(paper.categories),
+        }
+    )
+    if _is_http(paper.links.get("pdf")):
         item["external_url"] = paper.links["pdf"]
     item["_paper"] = {
         "arxiv_id": paper.arxiv_id,
@@ -189,13 +256,14 @@ def _rfc3339(value: datetime) -> str:
 def opml(title: str, feeds: Sequence[tuple[str, str, str]], created: datetime) -> bytes:
     """One outline per feed: (text, Atom URL, HTML URL)."""
     outlines = "".join(
-        f'<outline type="rss" text="{escape(text)}" title="{escape(text)}" xmlUrl="{escape(url)}" '
-        f'htmlUrl="{escape(html)}"/>'
-        for text, url, html in feeds
+        f'<outline type="rss" text="{escape(_clean(name))}" title="{escape(_clean(name))}" '
+        f'xmlUrl="{escape(url)}" htmlUrl="{escape(html)}"/>'
+        for name, url, html in feeds
     )
     stamp = created.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    dated = f"<dateCreated>{stamp}</dateCreated>" if created >= _PLAUSIBLE else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head>'
-        f"<title>{escape(title)}</title><dateCreated>{stamp}</dateCreated></head>"
+        f"<title>{escape(_clean(title))}</title>{dated}</head>"
         f"<body>{outlines}</body></opml>"
     ).encode()

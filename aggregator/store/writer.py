@@ -21,6 +21,10 @@ from aggregator.topics.match import Document, Tagger
 from aggregator.types import Authority, Sighting
 
 ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
+# A title carried by more papers than this ("Editorial", a series name) is generic: loading every
+# paper that bears it would make each ingest slower than the last, and none of them could merge
+# on the title alone anyway.
+MAX_TITLE_CANDIDATES = 20
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
 
@@ -78,10 +82,16 @@ class IngestWriter:
             for key, pid in self.conn.execute(query):
                 self.keys[key] = pid
                 ids.add(pid)
+        by_title: dict[str, set[int]] = {}
         for chunk in chunks(titles):
-            ids.update(
-                self.conn.scalars(select(sightings.c.paper_id).where(sightings.c.title_key.in_(chunk)))
+            query = select(sightings.c.title_key, sightings.c.paper_id).where(
+                sightings.c.title_key.in_(chunk)
             )
+            for key, pid in self.conn.execute(query):
+                by_title.setdefault(key, set()).add(pid)
+        for pids in by_title.values():
+            if len(pids) <= MAX_TITLE_CANDIDATES:  # more: a generic title, which never decides alone
+                ids.update(pids)
         if not ids:
             return []
         members: dict[int, list[StoredSighting]] = {}

@@ -11,7 +11,7 @@ from aggregator.config import Config, load_config
 from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
-from aggregator.web import api, feeds, health
+from aggregator.web import api, feeds, health, pages
 from aggregator.web.services import Services
 
 
@@ -25,7 +25,7 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(feeds.bp)
-    app.add_url_rule("/", "index", _index)
+    app.register_blueprint(pages.bp)
 
     @app.before_request
     def _started() -> None:
@@ -47,7 +47,3 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
         return Response(f"{code} {exc.name}: {exc.description}\n", mimetype="text/plain"), code
 
     return app
-
-
-def _index() -> Response:
-    return jsonify(papers="/api/papers", sources="/api/sources", health="/healthz")

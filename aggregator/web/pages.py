@@ -1,0 +1,200 @@
+"""The HTML pages: `/` (topics, counts, subscribe links, newest papers) and `/topics/<slug>`.
+
+Server-rendered with Jinja, no JavaScript and no external assets. Every text shown comes from
+untrusted feeds and is escaped by the templates; the only markup added around it is the
+`<mark>` of a highlighted title, built here from escaped pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from markupsafe import Markup, escape
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from aggregator.config import Config, TopicConfig
+from aggregator.store.repository import PageQuery
+from aggregator.topics.preview import highlight
+from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query, positive_terms
+from aggregator.types import PaperView
+from aggregator.web.params import page_query
+from aggregator.web.services import services
+
+bp = Blueprint("pages", __name__, template_folder="templates")
+
+
+@bp.record_once
+def _tidy_templates(state: BlueprintSetupState) -> None:
+    state.app.jinja_env.trim_blocks = True
+    state.app.jinja_env.lstrip_blocks = True
+
+
+RECENT = 20  # newest papers on the index
+FEED_TYPES = (
+    ("atom", "Atom", "application/atom+xml"),
+    ("rss", "RSS", "application/rss+xml"),
+    ("json", "JSON Feed", "application/feed+json"),
+)
+LINK_NAMES = (
+    ("abs", "arXiv"),
+    ("pdf", "PDF"),
+    ("html", "HTML"),
+    ("code", "Code"),
+    ("huggingface", "Hugging Face"),
+    ("doi", "DOI"),
+    ("link", "Link"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """One subscribe link: a label, its absolute URL and its media type (for autodiscovery)."""
+
+    label: str
+    title: str
+    url: str
+    type: str
+
+
+@bp.get("/")
+def index() -> str:
+    svc = services()
+    config = svc.config
+    counts = svc.store.topic_counts()
+    recent, total = svc.store.papers_page(PageQuery(limit=RECENT))
+    topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
+    everything = feed_links(config, "all", "all papers")
+    return render_template(
+        "index.html",
+        site=config.site,
+        topics=topics,
+        titles={t.slug: t.title for t in config.topics},
+        everything=everything,
+        opml=f"{config.site.base_url}/feeds.opml",
+        recent=recent,
+        total=total,
+        alternates=[f[0] for _, _, f in topics] + everything,
+    )
+
+
+@bp.get("/topics/")
+def topics() -> Response:
+    return redirect(url_for("pages.index", _anchor="topics"))
+
+
+@bp.get("/topics/<slug>")
+def topic(slug: str) -> str:
+    svc = services()
+    config = svc.config
+    found = next((t for t in config.topics if t.slug == slug), None)
+    if found is None:
+        abort(404, description=f"no topic named {slug!r}")
+    args = MultiDict(request.args)
+    args["topic"] = slug
+    query = page_query(args, config)
+    papers, total = svc.store.papers_page(query)
+    terms = topic_terms(config, found)
+    feeds = feed_links(config, slug, found.title)
+    return render_template(
+        "topic.html",
+        site=config.site,
+        topic=found,
+        papers=[
+            (p, marked_title(p.title, terms), next((m for m in p.topics if m.slug == slug), None))
+            for p in papers
+        ],
+        titles={t.slug: t.title for t in config.topics},
+        feeds=feeds,
+        alternates=feeds,
+        total=total,
+        first=query.offset + 1,
+        last=query.offset + len(papers),
+        newer=_page_url(slug, query.offset - query.limit) if query.offset > 0 else None,
+        older=_page_url(slug, query.offset + query.limit) if query.offset + query.limit < total else None,
+    )
+
+
+def feed_links(config: Config, slug: str, title: str) -> list[FeedLink]:
+    """Atom, RSS and JSON Feed of one topic (or `all`), as absolute URLs."""
+    base = config.site.base_url
+    return [
+        FeedLink(label, f"{config.site.title}: {title} ({label})", f"{base}/feeds/{slug}.{ext}", mime)
+        for ext, label, mime in FEED_TYPES
+    ]
+
+
+def topic_terms(config: Config, topic: TopicConfig) -> list[Term]:
+    """The terms that can put a paper in a topic, through `topic:` references (never under NOT)."""
+    by_slug = {t.slug: t for t in config.topics}
+    terms: list[Term] = []
+    seen: set[str] = set()
+    pending = [topic.slug]
+    while pending:
+        slug = pending.pop()
+        if slug in seen or slug not in by_slug:
+            continue
+        seen.add(slug)
+        tree = parse_query(by_slug[slug].query)
+        terms += positive_terms(tree)
+        pending += _positive_refs(tree)
+    return terms
+
+
+def _positive_refs(node: Node, negated: bool = False) -> Iterator[str]:
+    if isinstance(node, TopicRef) and not negated:
+        yield node.slug
+    elif isinstance(node, Not):
+        yield from _positive_refs(node.child, not negated)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _positive_refs(child, negated)
+
+
+def marked_title(title: str, terms: list[Term]) -> Markup:
+    """The title escaped, with `<mark>` around the words the terms match: the only markup added."""
+    out, last = Markup(), 0
+    for start, end in highlight(title, terms):
+        out += escape(title[last:start]) + Markup("<mark>") + escape(title[start:end]) + Markup("</mark>")
+        last = end
+    return out + escape(title[last:])
+
+
+@bp.app_template_filter("http_url")
+def http_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) one, else None: nothing else becomes an href."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+@bp.app_template_global("paper_links")
+def paper_links(paper: PaperView) -> list[tuple[str, str]]:
+    """(name, URL) of the paper's http(s) links, in a fixed order."""
+    found = [(name, http_url(paper.links.get(key))) for key, name in LINK_NAMES]
+    return [(name, url) for name, url in found if url]
+
+
+@bp.app_template_global("main_link")
+def main_link(paper: PaperView) -> str | None:
+    """Where the title leads: the arXiv abstract, else the paper's own page, DOI or PDF."""
+    for key in ("abs", "link", "huggingface", "doi", "pdf"):
+        url = http_url(paper.links.get(key))
+        if url:
+            return url
+    return None
+
+
+def _page_url(slug: str, offset: int) -> str:
+    args = {k: v for k, v in request.args.items() if k not in ("offset", "topic")}
+    if offset > 0:
+        args["offset"] = str(offset)
+    return url_for("pages.topic", slug=slug) + (f"?{urlencode(args)}" if args else "")
