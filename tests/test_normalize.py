@@ -318,3 +318,10 @@ def test_hostile_sizes_are_bounded() -> None:
     s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
     assert len(s.title) <= 1_000 and len(s.abstract) <= 20_000 and len(s.authors) <= 1_000
     assert s.link is None and "link" not in s.links and s.keys == ()
+
+
+def test_overlong_categories_are_dropped() -> None:
+    long = "category." * 12
+    entry = ParsedEntry(entry_id="x", title="T", categories=(long, "ml"), primary_category=long)
+    s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
+    assert s.categories == ("ml",) and s.primary_category is None

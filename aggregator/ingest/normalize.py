@@ -260,6 +260,7 @@ MAX_TITLE = 1_000
 MAX_ABSTRACT = 20_000
 MAX_AUTHOR = 300
 MAX_AUTHORS = 1_000
+MAX_CATEGORY = 64
 
 
 def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
@@ -306,7 +307,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         published=plausible_date(entry.published, now),
         updated=plausible_date(entry.updated, now),
         categories=_categories(entry.categories, authority),
-        primary_category=entry.primary_category,
+        primary_category=_primary_category(entry.primary_category),
         announce_type=entry.announce_type,
         journal_ref=clean_text(entry.journal_ref) or None,
         comment=clean_text(entry.comment) or None,
@@ -321,7 +322,7 @@ _ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
 
 def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
     """Categories without duplicates; from arXiv, only arXiv's own (not MSC or ACM codes)."""
-    cleaned = (c.strip() for c in raw)
+    cleaned = (c.strip() for c in raw if len(c.strip()) <= MAX_CATEGORY)  # longer: junk, not a category
     if authority <= Authority.ARXIV_LISTING:
         return tuple(dict.fromkeys(c for c in cleaned if _ARXIV_CATEGORY.match(c)))
     return tuple(dict.fromkeys(c for c in cleaned if c))
@@ -345,6 +346,11 @@ def web_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url
+
+
+def _primary_category(raw: str | None) -> str | None:
+    value = clean_text(raw)
+    return value if value and len(value) <= MAX_CATEGORY else None
 
 
 def _doi_from_links(entry: ParsedEntry) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, insert, select, text, update
@@ -298,6 +298,14 @@ class Store:
                 for row in batch:
                     document = row_document(_Row(row), seen.get(row["id"], []))
                     yield row["feed_id"], row["title"], row["published"], document
+
+    def last_changed(self) -> datetime | None:
+        """When the newest change readers can see was made (None for an empty store)."""
+        with self.engine.connect() as conn:
+            value: datetime | None = conn.execute(select(func.max(papers.c.updated))).scalar()
+        if value is not None and value.tzinfo is None:  # max() over SQLite text loses the type
+            value = datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+        return value
 
     def paper_count(self) -> int:
         with self.engine.connect() as conn:
