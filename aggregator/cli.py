@@ -193,13 +193,15 @@ def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
     store = open_store(config)
     app = create_app(config, store=store)
     scheduler = None if no_fetch else Scheduler(Pipeline(config, store))
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True)  # the port is taken now; answered below
     _stop_on_sigterm(server.shutdown)
     click.echo(
         f"serving {config.site.title} on http://{host}:{server.server_port}/"
         + (" (not fetching)" if no_fetch else " (fetching in the background)")
     )
     if scheduler:
+        # Local snapshots before the first page is served (a second or two); the network after.
+        scheduler.run_once(local_only=True)
         scheduler.start()
     try:
         server.serve_forever()

@@ -28,10 +28,13 @@ class Scheduler:
         self.stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self) -> int:
-        """Refresh every source that is due and not leased by another worker; returns how many ran."""
+    def run_once(self, *, local_only: bool = False) -> int:
+        """Refresh every source that is due and not leased by another worker (only `file:`
+        sources if asked); returns how many ran."""
         ran = 0
         for source in self.pipeline.due():
+            if local_only and not source.url.startswith("file:"):
+                continue
             if self.stopping.is_set():
                 break
             now = self.pipeline.clock()

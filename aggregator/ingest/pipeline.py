@@ -63,8 +63,9 @@ class Pipeline:
         """Configured sources (all, or these names) whose next fetch time has come."""
         now = self.clock()
         states = {s.name: s for s in self.store.source_states()}
-        chosen = self.select(names)
-        return [s for s in chosen if _is_due(states.get(s.name), now)]
+        chosen = [s for s in self.select(names) if _is_due(states.get(s.name), now)]
+        # Local files first: they take no time and cannot hang, so a new server has papers at once.
+        return sorted(chosen, key=lambda s: not s.url.startswith("file:"))
 
     def select(self, names: Iterable[str] | None = None) -> list[SourceConfig]:
         if names is None:
