@@ -103,7 +103,7 @@ def content_html(paper: PaperView, topics_url: str) -> str:
     authors = _authors(paper)
     if authors:
         parts.append(Markup("<p><b>Authors:</b> {}</p>").format(", ".join(authors)))
-    links = [(name, paper.links[key]) for key, name in _LINK_NAMES if _is_http(paper.links.get(key))]
+    links = [(name, paper.links[key]) for key, name in LINK_NAMES if _is_http(paper.links.get(key))]
     if links:
         anchors = Markup(" · ").join(Markup('<a href="{}">{}</a>').format(url, name) for name, url in links)
         parts.append(Markup("<p>{}</p>").format(anchors))
@@ -126,7 +126,7 @@ def content_html(paper: PaperView, topics_url: str) -> str:
     return str(Markup("\n").join(parts))
 
 
-_LINK_NAMES = (
+LINK_NAMES = (
     ("abs", "arXiv"),
     ("pdf", "PDF"),
     ("html", "HTML"),

@@ -27,6 +27,7 @@ from aggregator.store.tagging import (
     remember_topics,
     retag,
     row_document,
+    sources_of,
     topic_counts,
     topics_of,
 )
@@ -281,7 +282,7 @@ class Store:
         page: list[Any] = []
         total = 0
         for batch in _batches(conn.execute(ordered).mappings(), 1000):
-            seen = _sources_of(conn, [r["id"] for r in batch])
+            seen = sources_of(conn, [r["id"] for r in batch])
             for row in batch:
                 if query.matches(row_document(_Row(row), seen.get(row["id"], []))):
                     if query.offset <= total < query.offset + query.limit:
@@ -294,7 +295,7 @@ class Store:
         query = select(papers).order_by(papers.c.id)
         with self.engine.connect() as conn:
             for batch in _batches(conn.execute(query).mappings(), 1000):
-                seen = _sources_of(conn, [r["id"] for r in batch])
+                seen = sources_of(conn, [r["id"] for r in batch])
                 for row in batch:
                     document = row_document(_Row(row), seen.get(row["id"], []))
                     yield row["feed_id"], row["title"], row["published"], document
@@ -396,15 +397,6 @@ def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def _sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, int]]]:
-    found: dict[int, list[tuple[str, int]]] = {}
-    query = select(sightings.c.paper_id, sightings.c.source, sightings.c.authority)
-    for chunk in chunks(ids):
-        for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
-            found.setdefault(r.paper_id, []).append((r.source, r.authority))
-    return found
 
 
 def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:

@@ -81,7 +81,7 @@ def _fields(r: RetagResult) -> tuple[int, int, int, int]:
 
 def _retag_batch(conn: Connection, tagger: Tagger, rows: Sequence[Any], wanted: set[str]) -> RetagResult:
     ids = [r.id for r in rows]
-    seen = _sightings_of(conn, ids)
+    seen = sources_of(conn, ids)
     fresh: dict[tuple[int, str], tuple[float, list[str], Any]] = {}
     for row in rows:
         for match in tagger.tag(row_document(row, seen.get(row.id, []))):
@@ -120,7 +120,8 @@ def _row(key: tuple[int, str], value: tuple[float, list[str], Any]) -> dict[str,
     return {"slug": key[1], "paper_id": key[0], "score": value[0], "matched": value[1], "published": value[2]}
 
 
-def _sightings_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+def sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """(source, authority) of every sighting of these papers."""
     found: dict[int, list[tuple[str, int]]] = {}
     query = select(sightings.c.paper_id, sightings.c.source, sightings.c.authority)
     for chunk in chunks(ids):

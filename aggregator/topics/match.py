@@ -24,7 +24,16 @@ from operator import itemgetter
 import ahocorasick
 
 from aggregator.ingest.normalize import fold
-from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query, positive_terms
+from aggregator.topics.query import (
+    And,
+    Node,
+    Not,
+    Term,
+    TopicRef,
+    parse_query,
+    positive_terms,
+    topic_refs,
+)
 from aggregator.types import TopicMatch
 
 _SECOND = itemgetter(1)
@@ -216,7 +225,7 @@ class Tagger:
             test=_function(self._expression(tree)),
             exclude=_function(self._expression(exclude)) if exclude else None,
             terms=terms,
-            refs=tuple(sorted(_refs(tree))),
+            refs=tuple(sorted(topic_refs(tree))),
             sources=frozenset(s.lower() for s in spec.sources),
         )
 
@@ -334,7 +343,7 @@ def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
     by_slug = {s.slug: s for s in specs}
     done: dict[str, str] = {}
     for spec in _dependency_order(specs):
-        refs = sorted(_refs(parse_query(spec.query)))
+        refs = sorted(topic_refs(parse_query(spec.query)))
         text = repr(
             (
                 spec.query,
@@ -367,16 +376,6 @@ def _facet_hit(term: _CompiledTerm, doc: Document) -> bool:
     return term.needle in values
 
 
-def _refs(node: Node) -> set[str]:
-    if isinstance(node, TopicRef):
-        return {node.slug}
-    if isinstance(node, Not):
-        return _refs(node.child)
-    if isinstance(node, And | Or):
-        return set().union(*(_refs(c) for c in node.children))
-    return set()
-
-
 def _dependency_order(topics: Sequence[TopicSpec]) -> list[TopicSpec]:
     """Referenced topics before the topics that use them (the config has already refused cycles)."""
     by_slug = {t.slug: t for t in topics}
@@ -387,7 +386,7 @@ def _dependency_order(topics: Sequence[TopicSpec]) -> list[TopicSpec]:
         if spec.slug in seen:
             return
         seen.add(spec.slug)
-        for ref in sorted(_refs(parse_query(spec.query))):
+        for ref in sorted(topic_refs(parse_query(spec.query))):
             if ref in by_slug:
                 visit(by_slug[ref])
         ordered.append(spec)

@@ -252,6 +252,17 @@ def positive_terms(node: Node, negated: bool = False) -> list[Term]:
     return []
 
 
+def positive_refs(node: Node, negated: bool = False) -> list[str]:
+    """Slugs of the topics that can make a query match (not under NOT)."""
+    if isinstance(node, TopicRef):
+        return [] if negated else [node.slug]
+    if isinstance(node, Not):
+        return positive_refs(node.child, not negated)
+    if isinstance(node, And | Or):
+        return [r for c in node.children for r in positive_refs(c, negated)]
+    return []
+
+
 def all_terms(node: Node) -> list[Term]:
     if isinstance(node, Term):
         return [node]

@@ -7,9 +7,8 @@ untrusted feeds and is escaped by the templates; the only markup added around it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -18,9 +17,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from aggregator.config import Config, TopicConfig
+from aggregator.ingest.normalize import web_url
+from aggregator.publish.feeds import LINK_NAMES
 from aggregator.store.repository import PageQuery
 from aggregator.topics.preview import highlight
-from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query, positive_terms
+from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
 from aggregator.types import PaperView
 from aggregator.web.params import page_query
 from aggregator.web.services import services
@@ -39,15 +40,6 @@ FEED_TYPES = (
     ("atom", "Atom", "application/atom+xml"),
     ("rss", "RSS", "application/rss+xml"),
     ("json", "JSON Feed", "application/feed+json"),
-)
-LINK_NAMES = (
-    ("abs", "arXiv"),
-    ("pdf", "PDF"),
-    ("html", "HTML"),
-    ("code", "Code"),
-    ("huggingface", "Hugging Face"),
-    ("doi", "DOI"),
-    ("link", "Link"),
 )
 
 
@@ -141,18 +133,8 @@ def topic_terms(config: Config, topic: TopicConfig) -> list[Term]:
         seen.add(slug)
         tree = parse_query(by_slug[slug].query)
         terms += positive_terms(tree)
-        pending += _positive_refs(tree)
+        pending += positive_refs(tree)
     return terms
-
-
-def _positive_refs(node: Node, negated: bool = False) -> Iterator[str]:
-    if isinstance(node, TopicRef) and not negated:
-        yield node.slug
-    elif isinstance(node, Not):
-        yield from _positive_refs(node.child, not negated)
-    elif isinstance(node, And | Or):
-        for child in node.children:
-            yield from _positive_refs(child, negated)
 
 
 def marked_title(title: str, terms: list[Term]) -> Markup:
@@ -167,13 +149,7 @@ def marked_title(title: str, terms: list[Term]) -> Markup:
 @bp.app_template_filter("http_url")
 def http_url(url: str | None) -> str | None:
     """The URL if it is an absolute http(s) one, else None: nothing else becomes an href."""
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return None
-    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return web_url(url)
 
 
 @bp.app_template_global("paper_links")
