@@ -198,3 +198,42 @@ def test_healthz_reports_a_failing_source_and_still_answers_200(tmp_path: Path, 
         assert states["missing"]["ok"] is False
         assert states["missing"]["last_error"].startswith("fetch: no such file")
         assert states["blog"]["ok"] is True and states["blog"]["entries"] > 0
+
+
+def test_worker_fetches_due_sources_and_stops_on_sigterm(tmp_path: Path, database_url: str) -> None:
+    from aggregator.config import load_config
+    from aggregator.runtime import open_store
+    from aggregator.store.repository import PageQuery
+
+    config_path = write_config(tmp_path, database_url, HEALTHY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    with open(tmp_path / "worker.log", "wb") as log:
+        process = subprocess.Popen(
+            [*aggregator_command(), "--config", str(config_path), "worker"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            store = open_store(load_config(config_path), apply_topics=False)
+            deadline = time.monotonic() + START_TIMEOUT
+            states: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                states = {s.name: s for s in store.source_states()}
+                if all(states.get(n) and states[n].last_success_at for n in HEALTHY):
+                    break
+                assert process.poll() is None, (tmp_path / "worker.log").read_text()
+                time.sleep(0.2)
+            assert all(states[n].last_success_at for n in HEALTHY)
+            assert store.papers_page(PageQuery(limit=1))[1] > 0
+            store.close()
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                code = process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+    assert code in (0, -signal.SIGTERM)
