@@ -151,7 +151,7 @@ def retag(state: _State) -> None:
                 result = store.retag(on_batch=bar.update)
         else:
             result = store.retag()
-        store.apply_topic_changes(topic_specs(state.config))  # records the definitions just applied
+        store.remember_topics(topic_specs(state.config))  # the definitions just applied
     click.echo(
         f"{result.papers} papers re-tagged: {result.added} topic assignments added, "
         f"{result.removed} removed, {result.rescored} rescored"

@@ -1,7 +1,7 @@
 """Serving feeds under gunicorn, side by side with a trivial view of the same app returning the same bytes.
 
     python bench/bench_serve.py [--small 10000] [--main 100000] [--large 1000000] \
-        [--seconds 8] [--rounds 5] [--cold 31] [--workdir DIR] [--topic SLUG]
+        [--seconds 4] [--rounds 7] [--cold 31] [--workdir DIR] [--topic SLUG]
 
 Needs wrk (Debian: `apt-get install -y wrk`) and gunicorn; loads only 127.0.0.1 and stops by itself.
 
@@ -18,14 +18,20 @@ Needs wrk (Debian: `apt-get install -y wrk`) and gunicorn; loads only 127.0.0.1 
 2. One gunicorn per store (`-w 2 -k gthread --threads 4 -b 127.0.0.1:PORT bench.wsgi_bench:app`,
    AGGREGATOR_CONFIG and AGGREGATOR_BASE_URL set): the real app plus /bench/trivial (the same
    bytes as the feed, precomputed) and /bench/trivial304 (a bare 304 with the same validators).
-3. Measured in this one run (wrk, 2 threads, 16 connections, --seconds each, rounds interleaved
-   and alternating which side goes first), goals in brackets:
+3. Measured in this one run, interleaved: wrk, 2 threads, 16 connections, after warm-up loads;
+   each comparison is made of rounds, each round loading the two sides A B B A (B A A B in
+   odd rounds) for --seconds each, so each side gets 2 x --seconds per round under the same
+   conditions. Goals in brackets:
    * warm topic feed /feeds/<slug>.atom vs /bench/trivial on the main store [>= 0.8x req/s];
    * `If-None-Match: <etag>` on the feed (a 304) vs /bench/trivial304 [>= 0.8x req/s];
    * cold render of 200 entries: the first request of `?limit=200&offset=N` for --cold distinct N
-     (median ms, body size), on every store, and in process split into query and render;
-   * warm feed latency (wrk's mean and p50) with the large store vs the small one [<= 1.2x].
-   Ratios are medians of the per-round ratios. Exit status 0 when every goal holds.
+     (median ms, body size), on every store, and in process split into query and render; and the
+     first request of a page past the end (no entries), on every store;
+   * warm feed latency (wrk's mean and p50) with the large store vs the small one [<= 1.2x], and
+     as a control for the noise, /bench/trivial on the same two servers.
+   Ratios are medians of the per-round ratios: this machine (2 cores, shared) drifts by 30-50 %
+   and more from one 8-second load to the next, so only ratios within a round mean anything.
+   Exit status 0 when every goal holds.
 """
 
 from __future__ import annotations
@@ -424,6 +430,17 @@ def cold_renders(server: Server, count: int) -> dict[str, float]:
     }
 
 
+def empty_pages(server: Server, count: int) -> float:
+    """The first request of `count` never-asked pages past the topic's end (no entries): median ms."""
+    times = []
+    for n in range(count):
+        reply = get(server.port, f"/feeds/{server.slug}.atom?offset={10_000_000 + n}")
+        if reply.status != 200 or b"<entry>" in reply.body:
+            raise SystemExit(f"bench_serve: a page past the end answered {reply.status} on {server.name}")
+        times.append(reply.ms)
+    return statistics.median(times)
+
+
 def render_split(config_path: Path, slug: str, pages: int) -> dict[str, float]:
     """In process, the two halves of a cold 200-entry page, the store's query and the Atom render, with
     the share of each spent on the `count(*)` papers_page runs for a topic (the same statement, built
@@ -478,14 +495,24 @@ def paired(
     seconds: float,
     flip: bool,
 ) -> tuple[Load, Load]:
-    """Both loads one after the other, the order alternating between rounds."""
-    if flip:
-        b = wrk(second[0], seconds, second[1])
-        a = wrk(first[0], seconds, first[1])
-    else:
-        a = wrk(first[0], seconds, first[1])
-        b = wrk(second[0], seconds, second[1])
-    return a, b
+    """Both sides twice, A B B A (B A A B when flipped), so that a drift of the machine during
+    the round hits both alike; each side's figures are those of its two loads together."""
+    one, two = (second, first) if flip else (first, second)
+    loads = [wrk(url, seconds, headers) for url, headers in (one, two, two, one)]
+    outer, inner = combined(loads[0], loads[3]), combined(loads[1], loads[2])
+    return (inner, outer) if flip else (outer, inner)
+
+
+def combined(a: Load, b: Load) -> Load:
+    """Two equal-length loads as one: mean weighted by requests; percentiles averaged."""
+    total = a.requests + b.requests
+    return Load(
+        rps=(a.rps + b.rps) / 2,
+        mean_ms=(a.mean_ms * a.requests + b.mean_ms * b.requests) / total,
+        p50_ms=(a.p50_ms + b.p50_ms) / 2,
+        p99_ms=(a.p99_ms + b.p99_ms) / 2,
+        requests=total,
+    )
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -496,8 +523,8 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000, help="papers in the small store")
     parser.add_argument("--main", type=int, default=100_000, help="papers in the main store")
     parser.add_argument("--large", type=int, default=1_000_000, help="papers in the large store")
-    parser.add_argument("--seconds", type=float, default=8, help="length of each wrk load")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4, help="length of each wrk load (4 per round)")
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cold", type=int, default=31, help="cold 200-entry renders per store")
     parser.add_argument("--workdir", type=Path, help="keep (and reuse) the stores here")
     parser.add_argument("--topic", help="the topic feed to serve (default: the main store's largest)")
@@ -536,7 +563,7 @@ def main() -> None:
 
 
 def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"etag": {}, "feed_bytes": {}}
+    results: dict[str, Any] = {"etag": {}, "feed_bytes": {}, "load": [os.getloadavg()[0]]}
     for name, server in servers.items():
         results["etag"][name], results["feed_bytes"][name] = check_same_bytes(server)
     main, small, large = servers["main"], servers["small"], servers["large"]
@@ -544,6 +571,7 @@ def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, A
     conditional = {"If-None-Match": results["etag"]["main"]}
     print("cold renders of 200 entries ...", flush=True)
     results["cold"] = {name: cold_renders(server, args.cold) for name, server in servers.items()}
+    results["empty"] = {name: empty_pages(server, 5) for name, server in servers.items()}
     results["split"] = {
         name: render_split(server.config, server.slug, min(args.cold, 11)) for name, server in servers.items()
     }
@@ -588,6 +616,7 @@ def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, A
             flush=True,
         )
     results["rounds"] = rounds
+    results["load"].append(os.getloadavg()[0])
     return results
 
 
@@ -662,10 +691,22 @@ def report(
                 "reported",
             )
         )
+    rows.append(
+        (
+            "cold empty page (`?offset=` past the end), "
+            + ", ".join(f"{n[name]}" for name in ("small", "main", "large"))
+            + " papers",
+            ", ".join(f"{results['empty'][name]:.0f} ms" for name in ("small", "main", "large")),
+            "",
+            "",
+            "reported",
+        )
+    )
     print()
     print(
         f"/feeds/{slug}.atom; gunicorn {' '.join(GUNICORN)}; wrk {' '.join(WRK)}, "
-        f"{args.seconds:g} s per load, {args.rounds} rounds; medians over rounds"
+        f"{args.seconds:g} s per load, A B B A, {args.rounds} rounds; medians over rounds; "
+        f"load average (1 min) {results['load'][0]:.1f} before the loads, {results['load'][1]:.1f} after"
     )
     print("| measure | ours | baseline (same app, same bytes) | ratio (each round) | goal |")
     print("|---|---|---|---|---|")

@@ -84,6 +84,8 @@ def test_paging_follows_next_links_in_feed_order(client: FlaskClient) -> None:
         ("since=yesterday", "since: 'yesterday' is not a date"),
         ("source=nope", "source: no source named 'nope'"),
         ("colour=red", "unknown parameter 'colour'"),
+        ("offset=99999999999999999999", "offset: 99999999999999999999 is out of range"),
+        ("since=0001-01-01T00:00:00%2B05:00", "since: '0001-01-01T00:00:00+05:00' is out of range"),
     ],
 )
 def test_bad_parameters_get_a_400_with_a_plain_message(client: FlaskClient, query: str, message: str) -> None:

@@ -325,3 +325,16 @@ def test_overlong_categories_are_dropped() -> None:
     entry = ParsedEntry(entry_id="x", title="T", categories=(long, "ml"), primary_category=long)
     s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
     assert s.categories == ("ml",) and s.primary_category is None
+
+
+def test_entries_postgresql_could_not_index_are_bounded() -> None:
+    entry = ParsedEntry(
+        entry_id="x" * 4000 + "\x00",
+        title="漢" * 1000,
+        link="https://example.org/" + "a" * 4000,
+        summary="see arXiv:" + "a" * 70 + "/1234567",
+    )
+    s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
+    assert s.entry_id.startswith("sha1:") and len(s.entry_id) < 100
+    assert s.entry_id == normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW).entry_id
+    assert len(s.title_key) <= 500 and s.link is None and s.arxiv_id is None and s.keys == ()

@@ -133,3 +133,9 @@ def test_any_input_parses_or_raises_query_error(text: str) -> None:
         parse_query(text)
     except QueryError as exc:
         assert str(exc)
+
+
+@pytest.mark.parametrize("query", ["NOT " * 300 + "a", "(" * 100 + "a" + ")" * 100, "a " * 3000])
+def test_absurd_queries_are_refused_plainly(query: str) -> None:
+    with pytest.raises(QueryError):
+        parse_query(query)

@@ -325,3 +325,34 @@ def test_upgrade_from_the_first_revision_reaches_head(database_url: str) -> None
     upgrade(engine)
     assert current_revision(engine) == HEAD_REVISION
     engine.dispose()
+
+
+def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(sources: Store) -> None:
+    wrong = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00001")
+    sources.ingest("blog", [wrong], done(), now=T0)
+    other = entry(
+        "rss",
+        "r2",
+        "The real paper with a long title",
+        arxiv_id="2401.00002v1",
+        authority=Authority.ARXIV_LISTING,
+    )
+    sources.ingest("rss", [other], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    fixed = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00002", now=later)
+    outcome = sources.ingest("blog", [fixed], done(later), now=later)
+    assert not outcome.failed
+    [paper] = page(sources)
+    assert paper.arxiv_id == "2401.00002"
+    assert {s.entry_id for s in paper.sightings} == {"b1", "r2"}
+    # a source that names the old id later gets a paper of its own, not a clash of entry ids
+    again = entry(
+        "rss",
+        "r1",
+        "Another paper entirely, it turns out",
+        arxiv_id="2401.00001v1",
+        authority=Authority.ARXIV_LISTING,
+        now=later,
+    )
+    assert not sources.ingest("rss", [again], done(later), now=later).failed
+    assert len({p.feed_id for p in page(sources)}) == 2

@@ -159,6 +159,7 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
             clusters.add(node, s.arxiv_id)
             members[node] = []
         members[node] = [m for m in members[node] if m.identity != stored.identity] + [stored]
+        node = _settle_arxiv_id(clusters, members, node, stored, ("new", n))
         owner_of[stored.identity] = node
         for key in s.keys:
             for other in by_key.get(key, ()):
@@ -168,6 +169,28 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
         index(node, s)
 
     return _plans(clusters, members, known, incoming)
+
+
+def _settle_arxiv_id(
+    clusters: _Clusters,
+    members: dict[Node, list[StoredSighting]],
+    node: Node,
+    stored: StoredSighting,
+    fresh: Node,
+) -> Node:
+    """A re-sighted entry may now name another arXiv id than before (a corrected link). If the
+    paper's other sightings still name the old one, the entry leaves for a paper of its own;
+    if it was the only one to name it, the paper's id follows the correction."""
+    others = {m.sighting.arxiv_id for m in members[node] if m is not stored and m.sighting.arxiv_id}
+    new_id = stored.sighting.arxiv_id
+    if new_id and others and new_id not in others:
+        members[node].remove(stored)
+        clusters.add(fresh, new_id)
+        members[fresh] = [stored]
+        return fresh
+    if clusters.find(node) == node:  # not yet joined to others in this batch: its id is its own
+        clusters.arxiv[node] = new_id or next(iter(sorted(others)), None)
+    return node
 
 
 def _merge_by_title(

@@ -7,6 +7,7 @@ characters are dropped, dates outside what a paper could carry are treated as un
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import unicodedata
@@ -21,7 +22,7 @@ from aggregator.types import Authority, ParsedEntry, Sighting
 # --- arXiv identifiers -----------------------------------------------------------------------
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
-_OLD_ID = r"[a-z][a-z-]*(?:\.[A-Za-z]{2})?/\d{7}"
+_OLD_ID = r"[a-z][a-z-]{0,19}(?:\.[A-Za-z]{2})?/\d{7}"
 _ID = rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<v>\d+))?"
 # Where an arXiv id may hide: every host that serves or mirrors abstracts, the arXiv DOI,
 # the OAI guid, and the "arXiv:" prefix people write in text.
@@ -261,6 +262,8 @@ MAX_ABSTRACT = 20_000
 MAX_AUTHOR = 300
 MAX_AUTHORS = 1_000
 MAX_CATEGORY = 64
+MAX_URL = 2_000
+MAX_TITLE_KEY = 500  # indexed: PostgreSQL refuses index rows over ~2.7 KB
 
 
 def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
@@ -271,6 +274,8 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
     abstract = (html_to_text(summary) if entry.summary_is_html else clean_text(summary))[:MAX_ABSTRACT]
     authors = tuple(a[:MAX_AUTHOR] for a in (clean_author(n) for n in entry.authors[:MAX_AUTHORS]) if a)
     link = web_url(entry.link)
+    if link and len(link) > MAX_URL:
+        link = None
 
     found = split_arxiv_id(entry.arxiv_id) if entry.arxiv_id else None
     if found is None:
@@ -278,7 +283,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
     arxiv_id, version = found if found else (None, None)
 
     doi = find_doi(entry.doi) or _doi_from_links(entry)
-    if doi and doi.startswith(_ARXIV_DOI_PREFIX):
+    if doi and (doi.startswith(_ARXIV_DOI_PREFIX) or len(doi) > MAX_CATEGORY * 4):
         doi = None  # the arXiv DOI names the arXiv id, which is the stronger key
     code_urls = entry.code_urls or find_code_urls(*entry.links, entry.summary)
 
@@ -293,10 +298,10 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
 
     return Sighting(
         source=source,
-        entry_id=entry.entry_id,
+        entry_id=storable_id(entry.entry_id),
         link=link,
         title=title,
-        title_key=title_key(title),
+        title_key=title_key(title)[:MAX_TITLE_KEY],
         authors=authors,
         abstract=abstract,
         authority=authority,
@@ -329,6 +334,17 @@ def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
 
 
 _URL_BREAKERS = re.compile(r"[\x00-\x20\x7f<>\"\\`]")
+
+
+MAX_ENTRY_ID = 1_000
+
+
+def storable_id(entry_id: str) -> str:
+    """The entry's own id as written, unless it cannot be stored and indexed (control characters,
+    kilobytes long): then a digest of it, the same every time the entry is seen."""
+    if len(entry_id) <= MAX_ENTRY_ID and not _XML_ILLEGAL.search(entry_id):
+        return entry_id
+    return "sha1:" + hashlib.sha1(entry_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def web_url(url: str | None) -> str | None:

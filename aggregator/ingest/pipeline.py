@@ -36,7 +36,8 @@ def utcnow() -> datetime:
 
 def retry_delay(errors: int, every: timedelta, retry_after: float | None = None) -> timedelta:
     """Back-off after `errors` failures in a row: 5 min doubling, capped by the source's interval."""
-    delay = min(FIRST_RETRY * 2 ** max(errors - 1, 0), max(every, FIRST_RETRY), LONGEST_RETRY)
+    doublings = min(max(errors - 1, 0), 16)  # 5 min x 2**16 is far past any cap; more would overflow
+    delay = min(FIRST_RETRY * 2**doublings, max(every, FIRST_RETRY), LONGEST_RETRY)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=min(retry_after, LONGEST_RETRY.total_seconds())))
     return delay

@@ -43,6 +43,8 @@ from aggregator.types import (
     TopicMatch,
 )
 
+WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
+
 
 @dataclass(frozen=True, slots=True)
 class PageQuery:
@@ -84,7 +86,12 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        """A write transaction. On PostgreSQL, writers (workers, web, CLI) take one advisory lock
+        in turn, as SQLite's BEGIN IMMEDIATE makes them: two sources carrying the same paper
+        must not both decide it is new."""
         with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
             yield conn
 
     # --- sources -----------------------------------------------------------------------------
@@ -126,6 +133,7 @@ class Store:
                 update(sources)
                 .where(sources.c.name == name)
                 .where((sources.c.lease_until.is_(None)) | (sources.c.lease_until < now))
+                .where((sources.c.next_fetch_at.is_(None)) | (sources.c.next_fetch_at <= now))
                 .values(lease_until=until)
             )
             return result.rowcount == 1
@@ -327,6 +335,13 @@ class Store:
             with self._write() as conn:
                 self._bump_version(conn)
         return result
+
+    def remember_topics(self, specs: Sequence[TopicSpec]) -> None:
+        """Record these definitions as applied (after a full re-tag), forgetting removed topics."""
+        with self._write() as conn:
+            _, removed = changed_topics(conn, specs)
+            forget_topics(conn, removed)
+            remember_topics(conn, specs)
 
     def apply_topic_changes(
         self, specs: Sequence[TopicSpec], on_batch: Callable[[int], None] | None = None

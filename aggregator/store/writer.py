@@ -8,6 +8,7 @@ paper is tagged with the configured topics in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -141,9 +142,10 @@ class IngestWriter:
                     "published": published,
                     "updated": max(published, plan.record.source_updated or published),
                     "first_seen": plan.record.first_seen,
-                    "content_hash": record_digest(values),
+                    "content_hash": content_digest(plan, values),
                 }
             )
+        self._avoid_taken_ids(plans, rows)
         bulk_insert(self.conn, papers, rows)
         # One batched lookup of the new ids: a multi-row INSERT cannot return them in order on SQLite.
         feed_ids = [row["feed_id"] for row in rows]
@@ -152,6 +154,20 @@ class IngestWriter:
         for chunk in chunks(feed_ids):
             found.update((f, i) for f, i in self.conn.execute(query.where(papers.c.feed_id.in_(chunk))))
         return [found[f] for f in feed_ids]
+
+    def _avoid_taken_ids(self, plans: list[ClusterPlan], rows: list[dict[str, Any]]) -> None:
+        """An arXiv abstract URL already held by an older paper (whose arXiv id was corrected
+        since) cannot be minted again: ids never move, so the new paper gets a tag: URI."""
+        minted = [row["feed_id"] for row in rows if row["feed_id"].startswith("https://arxiv.org/abs/")]
+        taken: set[str] = set()
+        for chunk in chunks(minted):
+            taken.update(self.conn.scalars(select(papers.c.feed_id).where(papers.c.feed_id.in_(chunk))))
+        for plan, row in zip(plans, rows, strict=True):
+            if row["feed_id"] in taken:
+                first = min(
+                    plan.sightings, key=lambda s: (s.first_seen, s.sighting.source, s.sighting.entry_id)
+                )
+                row["feed_id"] = self.mint_feed_id(replace(plan.record, arxiv_id=None), first)
 
     def _update_paper(self, plan: ClusterPlan) -> bool:
         """Merge absorbed papers into the survivor and refresh its record; True if readers see a change."""
@@ -170,7 +186,7 @@ class IngestWriter:
                     self.keys[key] = plan.survivor
         old = self.rows[plan.survivor]
         values = paper_values(plan.record)
-        content_hash = record_digest(values)
+        content_hash = content_digest(plan, values)
         if content_hash == old["content_hash"] and not plan.absorbed:
             return False
         published = plan.record.published or plan.record.first_seen
@@ -264,6 +280,14 @@ class IngestWriter:
                     rows.append({"key": key, "paper_id": pid})
         if rows:
             self.conn.execute(insert_ignore(self.conn, paper_keys), rows)
+
+
+def content_digest(plan: ClusterPlan, values: dict[str, Any]) -> str:
+    """What readers can see of a paper, hashed: its record, its date, and where it was seen
+    (a new source can put a paper in a topic restricted to that source)."""
+    seen = sorted({(s.sighting.source, int(s.sighting.authority)) for s in plan.sightings})
+    published = (plan.record.published or plan.record.first_seen).isoformat()
+    return record_digest({**values, "published": published, "seen": seen})
 
 
 def paper_values(record: PaperRecord) -> dict[str, Any]:

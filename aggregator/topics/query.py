@@ -47,6 +47,20 @@ WORD: /[^\s()"\-][^\s()"]*/
 """
 
 
+MAX_QUERY = 4_000
+_LEADING_MINUS = re.compile(r"(?:^|[\s(])-")
+MAX_NESTING = 64  # the compiled expression nests once per level; Python's parser stops near 200
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        deepest = max(deepest, depth)
+    return deepest
+
+
 class QueryError(ValueError):
     """A query that cannot be parsed; `column` is 1-based, where the problem is."""
 
@@ -180,7 +194,12 @@ def parse_query(text: str) -> Node:
     """The tree of a query, or QueryError with the column of the problem."""
     if not text or not text.strip():
         raise QueryError("empty query")
+    if len(text) > MAX_QUERY:
+        raise QueryError(f"query longer than {MAX_QUERY} characters")
     _check_quotes_and_parentheses(text)
+    negations = text.count("NOT") + len(_LEADING_MINUS.findall(text))
+    if max(negations, _depth(text)) > MAX_NESTING:
+        raise QueryError(f"query nested more than {MAX_NESTING} deep")
     try:
         return _Build().transform(_parser().parse(text))
     except VisitError as exc:

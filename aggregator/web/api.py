@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -121,7 +122,7 @@ def preview() -> Response:
 def _sample_size(raw: str | None) -> int:
     if raw is None:
         return 10
-    if not raw.isdigit() or not 0 <= int(raw) <= 100:
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or int(raw) > 100:
         raise BadParameter(f"sample: {raw!r} is not a number from 0 to 100")
     return int(raw)
 

@@ -17,6 +17,7 @@ from aggregator.topics.query import QueryError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
 
 
 class BadParameter(BadRequest):
@@ -50,7 +51,10 @@ def parse_since(raw: str | None) -> datetime | None:
         raise BadParameter(
             f"since: {raw!r} is not a date (2024-11-28) or datetime (2024-11-28T10:00:00Z)"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise BadParameter(f"since: {raw!r} is out of range") from None
 
 
 def query_matcher(raw: str | None, name: str = "q") -> Callable[[Document], bool] | None:
@@ -95,7 +99,7 @@ def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str,
         min_score=_min_score(args.get("min_score")),
         since=parse_since(args.get("since")),
         limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_integer(args, "offset", 0, 0, None),
+        offset=_integer(args, "offset", 0, 0, MAX_OFFSET),
     )
 
 
