@@ -169,7 +169,7 @@ def preview(state: _State, query: str, sample: int) -> None:
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="QUERY") from None
     with _store(state) as store:
-        found = run_preview(query, store.documents(), sample=sample)
+        found = run_preview(query, store.documents(), sample=sample, topics=topic_specs(state.config))
     click.echo(f"{found.total} papers match {query!r}")
     for week, count in found.weeks:
         click.echo(f"  {week}  {count:>5}  {'#' * min(count, 60)}")

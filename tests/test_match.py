@@ -179,3 +179,14 @@ def test_the_fast_ascii_tokenizer_agrees_with_the_general_one(text: str) -> None
     from aggregator.topics import match
 
     assert atoms(text) == match._ATOM.findall(text.lower())
+
+
+def test_a_term_shared_through_topic_references_counts_once() -> None:
+    doc = Document.build(title="LLM quantization", abstract="")
+    tagger = Tagger(
+        [TopicSpec("a", "llm"), TopicSpec("b", "llm AND quant*"), TopicSpec("c", "topic:a OR topic:b")]
+    )
+    found = {m.slug: m for m in tagger.tag(doc)}
+    written_out = Tagger([TopicSpec("d", "llm OR (llm AND quant*)")]).tag(doc)[0]
+    assert found["c"].score == written_out.score == 6
+    assert found["c"].matched == ("llm in title", "quant* in title")

@@ -176,3 +176,15 @@ def test_a_bad_topic_query_stops_the_config_with_its_place(
     result = CliRunner().invoke(cli, ["--config", str(path), "check-config"])
     assert result.exit_code != 0
     assert "topics[0].query" in str(result.exception) + result.output
+
+
+def test_q_and_preview_may_refer_to_configured_topics(tmp_path: Path, database_url: str) -> None:
+    config, store = ingested(tmp_path, database_url)
+    client = create_app(config, store=store).test_client()
+    by_topic = client.get("/api/papers?topic=llm&limit=500").get_json()["total"]
+    assert by_topic > 0
+    assert client.get("/api/papers", query_string={"q": "topic:llm"}).get_json()["total"] == by_topic
+    assert client.get("/api/preview", query_string={"q": "topic:llm"}).get_json()["total"] == by_topic
+    response = client.get("/api/papers", query_string={"q": "topic:nope"})
+    assert response.status_code == 400 and "topic:nope names no topic" in response.get_json()["error"]
+    store.close()

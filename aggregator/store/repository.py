@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, insert, select, text, update
@@ -43,6 +43,8 @@ from aggregator.types import (
     TopicMatch,
 )
 
+STAMP_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
 
 
@@ -224,11 +226,17 @@ class Store:
         return found
 
     def _bump_version(self, conn: Connection) -> None:
+        """Readers' caches key on this number; "changed_at" is when it moved (seconds since
+        STAMP_EPOCH: store_meta holds 32-bit integers, which Unix time outgrows in 2038)."""
         done = conn.execute(
             update(store_meta).where(store_meta.c.name == "version").values(value=store_meta.c.value + 1)
         )
         if done.rowcount == 0:
             conn.execute(insert(store_meta).values(name="version", value=1))
+        stamp = int((datetime.now(UTC) - STAMP_EPOCH).total_seconds())
+        stamped = update(store_meta).where(store_meta.c.name == "changed_at").values(value=stamp)
+        if conn.execute(stamped).rowcount == 0:
+            conn.execute(insert(store_meta).values(name="changed_at", value=stamp))
 
     def mint_feed_id(self, record: PaperRecord, first: StoredSighting) -> str:
         """An entry id for feeds, given once: the arXiv abstract URL, else a tag: URI."""
@@ -240,9 +248,16 @@ class Store:
     # --- reads -------------------------------------------------------------------------------
 
     def version(self) -> int:
+        return self.version_stamp()[0]
+
+    def version_stamp(self) -> tuple[int, datetime]:
+        """The store's version and when it last changed (the epoch for a store never written)."""
         with self.engine.connect() as conn:
-            value = conn.execute(select(store_meta.c.value).where(store_meta.c.name == "version")).scalar()
-        return int(value or 0)
+            values = {
+                name: value for name, value in conn.execute(select(store_meta.c.name, store_meta.c.value))
+            }
+        changed = STAMP_EPOCH + timedelta(seconds=values["changed_at"]) if "changed_at" in values else EPOCH
+        return int(values.get("version", 0)), changed
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -209,6 +209,12 @@ class Tagger:
         self._by_id = {t.id: t for t in self._terms.values()}
         # Topics evaluated for every paper: those that refer to others, or have no positive term.
         self._always = {n for n, t in enumerate(self._topics) if t.refs or not t.terms}
+        # Every term a topic's score can count: its own and, through `topic:`, those of the
+        # topics it refers to (in dependency order, so referenced topics are done first).
+        self._closure: dict[str, tuple[int, ...]] = {}
+        for topic in self._topics:
+            inherited = [t for ref in topic.refs for t in self._closure.get(ref, ())]
+            self._closure[topic.spec.slug] = tuple(dict.fromkeys([*topic.terms, *inherited]))
 
     @property
     def slugs(self) -> list[str]:
@@ -302,18 +308,17 @@ class Tagger:
             return None
         if doc.only_listings and not (doc.announce_types & set(topic.spec.announce)):
             return None
+        # Distinct terms count once, whether written here or in a topic referred to (one that
+        # matched this paper).
+        inherited = [t for ref in topic.refs if ref in done for t in self._closure[ref]]
         score, matched = 0.0, []
-        for tid in topic.terms:
+        for tid in dict.fromkeys([*topic.terms, *inherited]):
             if tid not in every:
                 continue
             term = self._by_id[tid].term
             where = next((f for f in ("title", "abstract", "author") if tid in found.get(f, ())), None)
             score += TITLE_WEIGHT if where == "title" else OTHER_WEIGHT
             matched.append(f"{_shown(term)} in {where or term.field}")
-        for slug in topic.refs:
-            if slug in done:
-                score += done[slug].score
-                matched.extend(m for m in done[slug].matched if m not in matched)
         if score < topic.spec.min_score:
             return None
         return TopicMatch(topic.spec.slug, score, tuple(matched))
@@ -335,6 +340,20 @@ def _automaton(terms: Iterable[_CompiledTerm]) -> ahocorasick.Automaton:
 def _shown(term: Term) -> str:
     """A term as the query wrote it, field included (`title:agent*` and `agent*` are two terms)."""
     return str(term)
+
+
+AD_HOC = " query"  # the slug of a query asked for once (no configured slug has a space)
+
+
+def query_tagger(query: str, topics: Sequence[TopicSpec] = ()) -> Tagger:
+    """A tagger for one ad-hoc query (`q=`, preview) that may refer to the configured topics."""
+    used = topic_refs(parse_query(query))
+    return Tagger(
+        [
+            *(t for t in topics if t.slug in used or used),
+            TopicSpec(AD_HOC, query, announce=ALL_ANNOUNCE_TYPES),
+        ]
+    )
 
 
 def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:

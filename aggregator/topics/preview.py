@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.ingest.normalize import fold
-from aggregator.topics.match import ALL_ANNOUNCE_TYPES, Document, Tagger, TopicSpec, atoms
+from aggregator.topics.match import AD_HOC, Document, TopicSpec, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 
 SAMPLE = 10
@@ -39,16 +39,20 @@ class Preview:
 
 
 def preview(
-    query: str, papers: Iterable[tuple[str, str, datetime, Document]], *, sample: int = SAMPLE
+    query: str,
+    papers: Iterable[tuple[str, str, datetime, Document]],
+    *,
+    sample: int = SAMPLE,
+    topics: Sequence[TopicSpec] = (),
 ) -> Preview:
     """Match a query (QueryError if it does not parse) against (id, title, published, document)s."""
     tree = parse_query(query)
-    tagger = Tagger([TopicSpec("preview", query, announce=ALL_ANNOUNCE_TYPES)])
+    tagger = query_tagger(query, topics)
     terms = positive_terms(tree)
     weeks: Counter[str] = Counter()
     hits: list[PreviewHit] = []
     for paper_id, title, published, document in papers:
-        found = tagger.tag(document)
+        found = [m for m in tagger.tag(document) if m.slug == AD_HOC]
         if not found:
             continue
         year, week, _ = published.isocalendar()

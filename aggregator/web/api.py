@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from aggregator.runtime import topic_specs
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, parse_query
 from aggregator.types import PaperView, SourceState
@@ -100,7 +101,12 @@ def preview() -> Response:
         parse_query(raw)
     except QueryError as exc:
         raise BadParameter(f"q: {exc}") from None
-    found = run_preview(raw, services().store.documents(), sample=_sample_size(request.args.get("sample")))
+    found = run_preview(
+        raw,
+        services().store.documents(),
+        sample=_sample_size(request.args.get("sample")),
+        topics=topic_specs(services().config),
+    )
     return jsonify(
         query=found.query,
         total=found.total,

@@ -24,14 +24,18 @@ class VersionWatch:
     """The store's version, re-read at most every `interval` seconds."""
 
     def __init__(
-        self, read: Callable[[], int], interval: float = 2.0, clock: Callable[[], float] = time.monotonic
-    ):
+        self,
+        read: Callable[[], tuple[int, datetime]],
+        interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._read, self._interval, self._clock = read, interval, clock
-        self._value = -1
+        self._value: tuple[int, datetime] = (-1, datetime.min)
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
-    def current(self) -> int:
+    def current(self) -> tuple[int, datetime]:
+        """(version, when the store last changed)."""
         now = self._clock()
         if now - self._checked >= self._interval:
             with self._lock:

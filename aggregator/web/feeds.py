@@ -37,7 +37,7 @@ def _cache() -> tuple[ResponseCache, VersionWatch]:
     found = current_app.extensions.get("aggregator.feed_cache")
     if found is None:
         store = services().store
-        found = (ResponseCache(), VersionWatch(store.version))
+        found = (ResponseCache(), VersionWatch(store.version_stamp))
         current_app.extensions["aggregator.feed_cache"] = found
     return found
 
@@ -113,12 +113,15 @@ def _previous_url(base: str, path: str, query: PageQuery) -> str | None:
 def _cached(render: Callable[[], tuple[bytes, str, datetime]]) -> Response:
     cache, watch = _cache()
     key = request.full_path
-    version = watch.current()
+    version, changed_at = watch.current()
     found = cache.get(key, version)
     if found is None:
         body, content_type, updated = render()
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-        found = Rendered(body, content_type, etag, updated.replace(microsecond=0), version)
+        # Last-Modified moves whenever the store does: the newest entry's date would not move
+        # when an older paper joins the page, and a reader asking If-Modified-Since would miss it.
+        modified = max(updated, changed_at).replace(microsecond=0)
+        found = Rendered(body, content_type, etag, modified, version)
         cache.put(key, found)
     if _not_modified(found):
         response = Response(status=304)

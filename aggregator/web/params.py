@@ -11,9 +11,10 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from aggregator.config import Config
+from aggregator.runtime import topic_specs
 from aggregator.store.repository import PageQuery
-from aggregator.topics.match import ALL_ANNOUNCE_TYPES, Document, Tagger, TopicSpec
-from aggregator.topics.query import QueryError
+from aggregator.topics.match import AD_HOC, Document, query_tagger
+from aggregator.topics.query import QueryError, parse_query, topic_refs
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -57,15 +58,20 @@ def parse_since(raw: str | None) -> datetime | None:
         raise BadParameter(f"since: {raw!r} is out of range") from None
 
 
-def query_matcher(raw: str | None, name: str = "q") -> Callable[[Document], bool] | None:
-    """A `q=` query as a predicate over papers; a query that does not parse is a 400."""
+def query_matcher(raw: str | None, config: Config, name: str = "q") -> Callable[[Document], bool] | None:
+    """A `q=` query as a predicate over papers; a query that does not parse, or names a topic
+    that does not exist, is a 400."""
     if not raw:
         return None
     try:
-        tagger = Tagger([TopicSpec(name, raw, announce=ALL_ANNOUNCE_TYPES)])
+        tree = parse_query(raw)
     except QueryError as exc:
         raise BadParameter(f"{name}: {exc}") from None
-    return lambda document: bool(tagger.tag(document))
+    unknown = sorted(topic_refs(tree) - {t.slug for t in config.topics})
+    if unknown:
+        raise BadParameter(f"{name}: topic:{unknown[0]} names no topic")
+    tagger = query_tagger(raw, topic_specs(config))
+    return lambda document: any(m.slug == AD_HOC for m in tagger.tag(document))
 
 
 def _min_score(raw: str | None) -> float | None:
@@ -95,7 +101,7 @@ def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str,
     return PageQuery(
         source=source,
         topic=topic,
-        matches=query_matcher(args.get("q")),
+        matches=query_matcher(args.get("q"), config),
         min_score=_min_score(args.get("min_score")),
         since=parse_since(args.get("since")),
         limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
