@@ -44,16 +44,14 @@ class VersionWatch:
                     self._checked = now
         return self._value
 
-    def expire(self) -> None:
-        self._checked = float("-inf")
-
 
 class ResponseCache:
-    """A bounded map from request (path and query) to its rendered response."""
+    """A map from request (path and query) to its rendered response, bounded in entries and in
+    bytes (anyone can vary `offset` or `q`; a 500-entry feed is a couple of megabytes)."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._items: OrderedDict[str, Rendered] = OrderedDict()
-        self._size = size
+        self._size, self._max_bytes, self._bytes = size, max_bytes, 0
         self._lock = threading.Lock()
 
     def get(self, key: str, version: int) -> Rendered | None:
@@ -65,8 +63,14 @@ class ResponseCache:
             return found
 
     def put(self, key: str, rendered: Rendered) -> None:
+        if len(rendered.body) > self._max_bytes // 4:
+            return  # one response may not push out everything else
         with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.body)
             self._items[key] = rendered
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._bytes += len(rendered.body)
+            while len(self._items) > self._size or self._bytes > self._max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted.body)
