@@ -26,12 +26,11 @@ from aggregator.store.tagging import (
     forget_topics,
     remember_topics,
     retag,
-    row_document,
     sources_of,
     topic_counts,
     topics_of,
 )
-from aggregator.store.writer import IngestWriter
+from aggregator.store.writer import IngestWriter, paper_document
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
     FetchDone,
@@ -304,12 +303,12 @@ class Store:
         assert query.matches is not None
         page: list[Any] = []
         total = 0
-        for batch in _batches(conn.execute(ordered).mappings(), 1000):
-            seen = sources_of(conn, [r["id"] for r in batch])
+        for batch in _batches(conn.execute(ordered), 1000):
+            seen = sources_of(conn, [r.id for r in batch])
             for row in batch:
-                if query.matches(row_document(_Row(row), seen.get(row["id"], []))):
+                if query.matches(paper_document(row, seen.get(row.id, []))):
                     if query.offset <= total < query.offset + query.limit:
-                        page.append(row)
+                        page.append(row._mapping)
                     total += 1
         return page, total
 
@@ -317,11 +316,10 @@ class Store:
         """Every stored paper as (id, title, published, Document), for previews of a query."""
         query = select(papers).order_by(papers.c.id)
         with self.engine.connect() as conn:
-            for batch in _batches(conn.execute(query).mappings(), 1000):
-                seen = sources_of(conn, [r["id"] for r in batch])
+            for batch in _batches(conn.execute(query), 1000):
+                seen = sources_of(conn, [r.id for r in batch])
                 for row in batch:
-                    document = row_document(_Row(row), seen.get(row["id"], []))
-                    yield row["feed_id"], row["title"], row["published"], document
+                    yield row.feed_id, row.title, row.published, paper_document(row, seen.get(row.id, []))
 
     def last_changed(self) -> datetime | None:
         """When the newest change readers can see was made (None for an empty store)."""
@@ -406,16 +404,6 @@ def _source_state(row: Any) -> SourceState:
         next_fetch_at=row["next_fetch_at"],
         entries=row["entries"],
     )
-
-
-class _Row:
-    """Attribute access over a mapping row, as row_document reads it."""
-
-    def __init__(self, mapping: Any) -> None:
-        self._mapping = mapping
-
-    def __getattr__(self, name: str) -> Any:
-        return self._mapping[name]
 
 
 def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -15,9 +15,8 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from aggregator.store.bulk import bulk_insert, chunks
 from aggregator.store.schema import paper_topics, papers, sightings, topic_state
-from aggregator.store.writer import paper_ids
-from aggregator.topics.match import Document, Tagger, TopicMatch, TopicSpec, fingerprints
-from aggregator.types import Authority
+from aggregator.store.writer import paper_document
+from aggregator.topics.match import Tagger, TopicMatch, TopicSpec, fingerprints
 
 RETAG_BATCH = 2000
 
@@ -84,7 +83,7 @@ def _retag_batch(conn: Connection, tagger: Tagger, rows: Sequence[Any], wanted: 
     seen = sources_of(conn, ids)
     fresh: dict[tuple[int, str], tuple[float, list[str], Any]] = {}
     for row in rows:
-        for match in tagger.tag(row_document(row, seen.get(row.id, []))):
+        for match in tagger.tag(paper_document(row, seen.get(row.id, []))):
             if match.slug in wanted:
                 fresh[(row.id, match.slug)] = (match.score, list(match.matched), row.published)
     stored = {
@@ -128,20 +127,6 @@ def sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, in
         for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
             found.setdefault(r.paper_id, []).append((r.source, r.authority))
     return found
-
-
-def row_document(row: Any, seen: Sequence[tuple[str, int]]) -> Document:
-    """A stored paper as topic matching sees it (the same facts as writer.record_document)."""
-    return Document.build(
-        title=row.title,
-        abstract=row.abstract,
-        authors=row.authors,
-        categories=row.categories,
-        sources={source for source, _ in seen},
-        ids=paper_ids(row.arxiv_id, row.version, row.doi),
-        announce_types=row.announce_types,
-        only_listings=bool(seen) and all(a == Authority.ARXIV_LISTING for _, a in seen),
-    )
 
 
 def changed_topics(conn: Connection, specs: Sequence[TopicSpec]) -> tuple[set[str], set[str]]:

@@ -19,7 +19,7 @@ from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
 from aggregator.store.codec import decode_sighting, record_digest
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.topics.match import Document, Tagger
-from aggregator.types import Authority, Sighting
+from aggregator.types import Authority
 
 ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
 # A title carried by more papers than this ("Editorial", a series name) is generic: loading every
@@ -29,17 +29,19 @@ MAX_TITLE_CANDIDATES = 20
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
 
-def record_document(record: PaperRecord, seen: Sequence[Sighting]) -> Document:
-    """A merged paper as topic matching sees it."""
+def paper_document(paper: Any, seen: Sequence[tuple[str, int]]) -> Document:
+    """A paper as topic matching sees it, from its merged record or its stored row (both carry
+    title, abstract, authors, categories, arxiv_id, version, doi, announce_types) and the
+    (source, authority) of its sightings."""
     return Document.build(
-        title=record.title,
-        abstract=record.abstract,
-        authors=record.authors,
-        categories=record.categories,
-        sources={s.source for s in seen},
-        ids=paper_ids(record.arxiv_id, record.version, record.doi),
-        announce_types=record.announce_types,
-        only_listings=all(s.authority == Authority.ARXIV_LISTING for s in seen),
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=paper.authors,
+        categories=paper.categories,
+        sources={source for source, _ in seen},
+        ids=paper_ids(paper.arxiv_id, paper.version, paper.doi),
+        announce_types=paper.announce_types,
+        only_listings=bool(seen) and all(authority == Authority.ARXIV_LISTING for _, authority in seen),
     )
 
 
@@ -255,7 +257,9 @@ class IngestWriter:
         rows = []
         for plan in plans:
             record = plan.record
-            document = record_document(record, [s.sighting for s in plan.sightings])
+            document = paper_document(
+                record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings]
+            )
             published = record.published or record.first_seen
             for match in self.tagger.tag(document):
                 rows.append(
