@@ -11,7 +11,7 @@ Needs wrk (Debian: `apt-get install -y wrk`) and gunicorn; loads only 127.0.0.1 
    the title of another and the abstract of a third with its sentences shuffled, a fresh arXiv id,
    and a date (500 papers a day, the newest on 2024-11-28). Each goes through the code ingest runs
    for a paper seen once (normalised Sighting -> `merge_record` -> `paper_values`, `mint_feed_id`,
-   `encode_sighting`, tagged by the default topics with `Tagger.tag(record_document(...))`), and
+   `encode_sighting`, tagged by the default topics with `Tagger.tag(paper_document(...))`), and
    the rows are written with the store's own driver-level executemany (`store.bulk.bulk_insert`)
    into papers, sightings and paper_topics: the schema comes from the migrations, topic
    fingerprints are remembered and the version set, so the app starts on it without re-tagging.
@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from aggregator.config import load_config
 from aggregator.ingest.dedupe import StoredSighting, merge_record
@@ -69,9 +69,9 @@ from aggregator.runtime import topic_specs
 from aggregator.store.bulk import bulk_insert
 from aggregator.store.codec import digest, encode_sighting, record_digest
 from aggregator.store.repository import PageQuery, Store
-from aggregator.store.schema import paper_topics, papers, sightings, store_meta
+from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.tagging import remember_topics
-from aggregator.store.writer import paper_values, record_document
+from aggregator.store.writer import paper_document, paper_values
 from aggregator.topics.match import Tagger, TopicSpec
 from aggregator.types import Sighting
 
@@ -177,7 +177,7 @@ def synthetic_rows(
                 "data_hash": digest(data),
             }
         )
-        for match in tagger.tag(record_document(record, [s])):
+        for match in tagger.tag(paper_document(record, [(s.source, s.authority)])):
             topic_rows.append(
                 {
                     "slug": match.slug,
@@ -216,7 +216,7 @@ def build_store(path: Path, n: int, specs: list[TopicSpec], seeds: list[Sighting
             if n >= 100_000 and (start // CHUNK) % 10 == 9:
                 print(f"    {start + CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
         remember_topics(conn, specs)  # the app re-tags nothing at start
-        conn.execute(insert(store_meta).values(name="version", value=1))
+        store._bump_version(conn)  # the version and change time, as ingest stamps them
         conn.commit()
     store.close()  # the last connection to close checkpoints the WAL into the file
     return {

@@ -321,14 +321,6 @@ class Store:
                 for row in batch:
                     yield row.feed_id, row.title, row.published, paper_document(row, seen.get(row.id, []))
 
-    def last_changed(self) -> datetime | None:
-        """When the newest change readers can see was made (None for an empty store)."""
-        with self.engine.connect() as conn:
-            value: datetime | None = conn.execute(select(func.max(papers.c.updated))).scalar()
-        if value is not None and value.tzinfo is None:  # max() over SQLite text loses the type
-            value = datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-        return value
-
     def paper_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())

@@ -82,7 +82,8 @@ def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
         if slug == "all"
         else next(t.description or t.title for t in config.topics if t.slug == slug)
     )
-    updated = max((p.updated for p in papers), default=None) or services().store.last_changed() or EPOCH
+    # An empty page is as new as the store's last change (one row to read, not a scan of papers).
+    updated = max((p.updated for p in papers), default=None) or services().store.version_stamp()[1]
     asked = f"?{urlencode(list(request.args.items(multi=True)))}" if request.args else ""
     page = FeedPage(
         title=title,
