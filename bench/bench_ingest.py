@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PARSE_ONLY = (
@@ -38,27 +40,35 @@ PARSE_ONLY = (
 CALLGRIND = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
 
 
-def ingest_once(feed: Path) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one `aggregator ingest --all` of this feed into a fresh store."""
+@contextmanager
+def fresh_store(feed: Path) -> Iterator[Path]:
+    """A config naming this feed as its one source, over an empty SQLite store; removed after."""
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         shutil.copy(feed, folder / "feed.xml")
         config = folder / "config.yaml"
         config.write_text(
-            f"database: sqlite:///{folder}/store.db\nsources:\n  - name: feed\n    url: file:feed.xml\n"
+            f"database: sqlite:///{folder}/store.db\nsources:\n  - {{name: feed, url: 'file:feed.xml'}}\n"
         )
-        exe = Path(sys.executable).parent / "aggregator"
+        yield config
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ingest_command(config: Path) -> list[str]:
+    return [str(Path(sys.executable).parent / "aggregator"), "--config", str(config), "ingest", "--all"]
+
+
+def ingest_once(feed: Path) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of one `aggregator ingest --all` of this feed into a fresh store."""
+    with fresh_store(feed) as config:
         start = time.perf_counter()
-        child = subprocess.Popen(
-            [str(exe), "--config", str(config), "ingest", "--all"], stdout=subprocess.DEVNULL
-        )
+        child = subprocess.Popen(ingest_command(config), stdout=subprocess.DEVNULL)
         _, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - start
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"ingest of {feed} failed")
         return elapsed, usage.ru_maxrss
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def parse_once(feed: Path) -> float:
@@ -77,17 +87,8 @@ def instructions(command: list[str]) -> int:
 def count_instructions(big: Path, empty: Path) -> None:
     counts = {}
     for name, feed in (("big", big), ("empty", empty)):
-        folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-        try:
-            shutil.copy(feed, folder / "feed.xml")
-            config = folder / "config.yaml"
-            config.write_text(
-                f"database: sqlite:///{folder}/store.db\nsources:\n  - {{name: feed, url: 'file:feed.xml'}}\n"
-            )
-            exe = Path(sys.executable).parent / "aggregator"
-            counts[name] = instructions([str(exe), "--config", str(config), "ingest", "--all"])
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        with fresh_store(feed) as config:
+            counts[name] = instructions(ingest_command(config))
     start_only = "import sys, feedparser; body = open(sys.argv[1], 'rb').read()"
     parse_total = instructions([sys.executable, "-c", start_only + "; feedparser.parse(body)", str(big)])
     parse_start = instructions([sys.executable, "-c", start_only, str(big)])
