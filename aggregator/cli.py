@@ -102,7 +102,10 @@ def ingest(state: _State, names: tuple[str, ...], everything: bool) -> None:
         pipeline = Pipeline(config, store)
         chosen = pipeline.select(names or None) if (names or everything) else pipeline.due()
         outcomes = _run_with_progress(pipeline, chosen)
-    _print_summary(outcomes)
+    if not config.sources:
+        click.echo(f"no sources in {state.path}: add some under `sources:`")
+    else:
+        _print_summary(outcomes)
     sys.exit(1 if any(o.failed for o in outcomes) else 0)
 
 

@@ -306,3 +306,11 @@ def test_config_option_wins_over_aggregator_config_env(tmp_path: Path, database_
     result = run(config, "check-config", env={"AGGREGATOR_CONFIG": str(tmp_path / "bad.yaml")})
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == f"{config}: ok"
+
+
+def test_ingest_with_no_sources_says_so(tmp_path: Path, database_url: str) -> None:
+    config = tmp_path / "empty.yaml"
+    config.write_text(f"database: {database_url}\nsources: []\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "ingest", "--all"])
+    assert result.exit_code == 0
+    assert "no sources in" in result.output
