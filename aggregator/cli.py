@@ -19,6 +19,7 @@ from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
+from aggregator.topics.index_query import narrow
 from aggregator.topics.preview import marked
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, parse_query
@@ -168,11 +169,12 @@ def retag(state: _State) -> None:
 def preview(state: _State, query: str, sample: int) -> None:
     """What QUERY would match among the stored papers: counts per week and a sample of titles."""
     try:
-        parse_query(query)
+        tree = parse_query(query)
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="QUERY") from None
+    narrowed = narrow(tree, {t.slug: t.query for t in state.config.topics})
     with _store(state) as store:
-        found = run_preview(query, store.documents(), sample=sample, topics=topic_specs(state.config))
+        found = run_preview(query, store.documents(narrowed), sample=sample, topics=topic_specs(state.config))
     click.echo(f"{found.total} papers match {query!r}")
     for week, count in found.weeks:
         click.echo(f"  {week}  {count:>5}  {'#' * min(count, 60)}")

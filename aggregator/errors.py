@@ -31,3 +31,7 @@ class ParseError(SourceError):
 
 class StoreError(AggregatorError):
     """store: the database could not be reached or migrated."""
+
+
+class BudgetExceeded(AggregatorError):
+    """A query that would take longer than a request may: the reader is asked to narrow it."""

@@ -418,7 +418,7 @@ def test_json_feed_has_the_fields_of_version_1_1(site: Site) -> None:
     assert feed["version"] == "https://jsonfeed.org/version/1.1"
     assert feed["feed_url"] == f"{BASE}/feeds/llm.json?limit=5"
     assert feed["home_page_url"] == f"{BASE}/topics/llm"
-    assert feed["next_url"] == f"{BASE}/feeds/llm.json?limit=5&offset=5"
+    assert feed["next_url"].startswith(f"{BASE}/feeds/llm.json?limit=5&after=")
     assert len(feed["items"]) == 5
     for item in feed["items"]:
         assert {"id", "title", "content_html", "date_published", "date_modified", "authors", "tags"} <= set(
@@ -468,8 +468,8 @@ def test_next_links_walk_every_entry_exactly_once(site: Site, slug: str) -> None
         seen += [e.findtext(f"{A}id") or "" for e in entries]
         links = {x.get("rel"): x.get("href") for x in ET.fromstring(site.ok(url)).findall(f"{A}link")}
         assert links["first"] == f"{BASE}/feeds/{slug}.atom"
-        if pages:
-            assert links.get("previous")
+        if pages:  # pages after the first continue from a cursor: no previous link to guess
+            assert "after=" in url and "previous" not in links
         url = links.get("next")
         pages += 1
         assert pages < 100

@@ -575,3 +575,53 @@ def test_pages_render_in_headless_chromium(served: str, tmp_path: Path) -> None:
     DOCS.mkdir(exist_ok=True)
     for shot, kept in shots:
         shutil.copyfile(shot, kept)
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def test_index_has_a_search_box(client: FlaskClient) -> None:
+    index = page(client, "/")
+    assert index.all("form", action="/search", method="get")
+    assert index.all("input", name="q", type="search")
+
+
+def test_search_shows_matches_with_highlights_explanations_and_feed_urls(client: FlaskClient) -> None:
+    found = page(client, "/search?q=prun*+AND+LLM*")
+    expected = client.get("/api/papers", query_string={"q": "prun* AND LLM*", "limit": 500}).get_json()
+    titles = [h for level, h in found.headings if level == 3]
+    assert len(titles) == len(expected["papers"]) > 0
+    assert [t for t in titles] == [" ".join(p["title"].split()) for p in expected["papers"]][:25]
+    assert any(m.lower().startswith("prun") for m in found.marks)
+    text = " ".join("".join(found.text).split())
+    assert "Score " in text and (" in title" in text or " in abstract" in text)
+    hrefs = {href for href, _ in found.links}
+    for ext in ("atom", "rss", "json"):
+        url = f"{BASE}/feeds/all.{ext}?q=prun%2A+AND+LLM%2A"
+        assert url in hrefs and url in found.alternates()
+        assert client.get(url.removeprefix(BASE)).status_code == 200
+
+
+def test_search_pages_continue_with_a_cursor(client: FlaskClient) -> None:
+    first = page(client, "/search?q=model*")
+    older = [href for href, text in first.links if text.startswith("Older")]
+    assert older and "after=" in older[0]
+    second = page(client, older[0])
+    everything = client.get("/api/papers", query_string={"q": "model*", "limit": 500}).get_json()["papers"]
+    titles = [" ".join(p["title"].split()) for p in everything]
+    one = [h for level, h in first.headings if level == 3]
+    two = [h for level, h in second.headings if level == 3]
+    assert one + two == titles[: len(one) + len(two)] and len(one) == 25 and two
+    assert any(text.startswith("← Newest") for _, text in second.links)
+
+
+def test_search_reports_a_bad_query_in_the_page(client: FlaskClient) -> None:
+    response = client.get("/search?q=(prun*")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "unbalanced parenthesis" in response.get_data(as_text=True)
+    empty = page(client, "/search")
+    assert empty.all("input", name="q") and not [h for level, h in empty.headings if level == 3]
+    assert client.get("/search?q=x&offset=3").status_code == 400
+    too_many = " OR ".join(f"{chr(97 + n % 26)}{n}*" for n in range(40))
+    refused = client.get("/search", query_string={"q": too_many})
+    assert refused.status_code == 400 and "wildcards" in refused.get_data(as_text=True)

@@ -227,7 +227,7 @@ def test_worker_fetches_due_sources_and_stops_on_sigterm(tmp_path: Path, databas
                 assert process.poll() is None, (tmp_path / "worker.log").read_text()
                 time.sleep(0.2)
             assert all(states[n].last_success_at for n in HEALTHY)
-            assert store.papers_page(PageQuery(limit=1))[1] > 0
+            assert store.papers_page(PageQuery(limit=1)).total > 0
             store.close()
         finally:
             os.killpg(process.pid, signal.SIGTERM)
@@ -237,3 +237,37 @@ def test_worker_fetches_due_sources_and_stops_on_sigterm(tmp_path: Path, databas
                 os.killpg(process.pid, signal.SIGKILL)
                 raise
     assert code in (0, -signal.SIGTERM)
+
+
+def test_gunicorn_with_the_repository_settings_serves_and_stops(tmp_path: Path, database_url: str) -> None:
+    """The documented deployment: gunicorn with gunicorn.conf.py (gthread, preloaded app whose
+    workers open their own connections)."""
+    config = write_config(tmp_path, database_url, HEALTHY)
+    subprocess.run([*aggregator_command(), "--config", str(config), "ingest", "--all"], check=True)
+    port = free_port()
+    settings = Path(__file__).parent.parent / "gunicorn.conf.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    env.update(AGGREGATOR_CONFIG=str(config), PORT=str(port), WEB_CONCURRENCY="2")
+    log = tmp_path / "gunicorn.log"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(gunicorn), "-c", str(settings), "aggregator:create_app()"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        server.wait_healthy()
+        for _ in range(8):  # both workers answer, each on its own connections
+            status, body = server.get("/api/papers?q=model*&limit=3")
+            assert status == 200 and body["papers"], body
+        status, body = server.get("/api/papers?q=" + "+OR+".join(f"w{n}*" for n in range(20)))
+        assert status == 400 and "wildcards" in body["error"]
+        assert "gthread" in server.output()
+    finally:
+        assert stop(process) == 0, server.output()

@@ -7,19 +7,24 @@ A source's papers, sightings, topics and fetch state commit together or not at a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
+from aggregator.store import meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
-from aggregator.store.schema import paper_topics, papers, sightings, sources, store_meta
+from aggregator.store.meta import STAMP_EPOCH
+from aggregator.store.pages import Deadline, PageQuery, TextQuery, candidate_ids, page_ids
+from aggregator.store.schema import papers, sightings, sources, store_meta
 from aggregator.store.tagging import (
     RetagResult,
     changed_topics,
@@ -31,6 +36,7 @@ from aggregator.store.tagging import (
     topics_of,
 )
 from aggregator.store.writer import IngestWriter, paper_document
+from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
     FetchDone,
@@ -42,22 +48,22 @@ from aggregator.types import (
     TopicMatch,
 )
 
-STAMP_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+__all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
+
+QUERY_BUDGET = 0.8  # seconds a page may take to find; a request never holds a worker longer
 WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
-class PageQuery:
-    """Which papers a reader asks for, in feed order."""
+class Page:
+    """A page of papers in feed order, whether more follow, and how many match in all."""
 
-    source: str | None = None
-    topic: str | None = None
-    since: datetime | None = None
-    limit: int = 50
-    offset: int = 0
-    matches: Callable[[Document], bool] | None = None  # `q=`: a query matched paper by paper
-    min_score: float | None = None  # in the topic (or, without one, in any topic)
+    papers: list[PaperView]
+    more: bool
+    last: tuple[datetime, int] | None  # (published, id) of the last paper: the next page's cursor
+    total: int | None  # None when the query did not ask for it
+    exact: bool = True  # False: total is an estimate (an upper bound, or a capped count)
 
 
 class Store:
@@ -207,6 +213,8 @@ class Store:
                 )
                 known = writer.load_candidates(changed, held)
                 new, updated = writer.apply(plan_ingest(changed, known))
+                if new or writer.removed:
+                    meta.add(conn, "papers", new - writer.removed)
             self._finish_source(conn, name, done, now, entries=len(encoded))
             if new or updated:
                 self._bump_version(conn)
@@ -225,17 +233,7 @@ class Store:
         return found
 
     def _bump_version(self, conn: Connection) -> None:
-        """Readers' caches key on this number; "changed_at" is when it moved (seconds since
-        STAMP_EPOCH: store_meta holds 32-bit integers, which Unix time outgrows in 2038)."""
-        done = conn.execute(
-            update(store_meta).where(store_meta.c.name == "version").values(value=store_meta.c.value + 1)
-        )
-        if done.rowcount == 0:
-            conn.execute(insert(store_meta).values(name="version", value=1))
-        stamp = int((datetime.now(UTC) - STAMP_EPOCH).total_seconds())
-        stamped = update(store_meta).where(store_meta.c.name == "changed_at").values(value=stamp)
-        if conn.execute(stamped).rowcount == 0:
-            conn.execute(insert(store_meta).values(name="changed_at", value=stamp))
+        meta.bump_version(conn)
 
     def mint_feed_id(self, record: PaperRecord, first: StoredSighting) -> str:
         """An entry id for feeds, given once: the arXiv abstract URL, else a tag: URI."""
@@ -262,68 +260,77 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    def papers_page(self, query: PageQuery) -> tuple[list[PaperView], int]:
-        """Papers in feed order (newest published first, ties by id), and how many match in all."""
-        base = select(papers)
-        order = (papers.c.published.desc(), papers.c.id.desc())
-        if query.topic:  # straight off the (slug, published, paper_id) index
-            on_topic = (paper_topics.c.paper_id == papers.c.id) & (paper_topics.c.slug == query.topic)
-            if query.min_score:
-                on_topic = on_topic & (paper_topics.c.score >= query.min_score)
-            base = base.join(paper_topics, on_topic)
-            order = (paper_topics.c.published.desc(), paper_topics.c.paper_id.desc())
-        elif query.min_score:
-            scored = select(paper_topics.c.paper_id).where(paper_topics.c.score >= query.min_score)
-            base = base.where(papers.c.id.in_(scored))
-        if query.source:
-            base = base.where(
-                papers.c.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source))
-            )
-        if query.since:
-            base = base.where(papers.c.updated >= query.since)
-        rows: Sequence[Any]
+    def papers_page(self, query: PageQuery, *, budget: float = QUERY_BUDGET) -> Page:
+        """Papers in feed order (newest published first, ties by id); BudgetExceeded when
+        finding them would take longer than `budget` seconds."""
+        deadline = Deadline(budget)
+        with self._reading(deadline) as conn:
+            found = page_ids(conn, query, deadline)
+            rows = {r["id"]: r for r in self._rows(conn, found.ids)}
+            seen = self._sightings_of(conn, found.ids)
+            tagged = topics_of(conn, found.ids)
+        views = [
+            _paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in found.ids if i in rows
+        ]
+        return Page(views, found.more, found.last, found.total, found.exact)
+
+    @staticmethod
+    def _rows(conn: Connection, ids: list[int]) -> list[Any]:
+        found: list[Any] = []
+        for chunk in chunks(ids):
+            found += conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings().all()
+        return found
+
+    @contextmanager
+    def _reading(self, deadline: Deadline) -> Iterator[Connection]:
+        """A read connection that the database itself stops at the deadline: SQLite through a
+        progress handler, PostgreSQL through statement_timeout."""
         with self.engine.connect() as conn:
-            if query.matches is not None:
-                rows, total = self._filtered(conn, base.order_by(*order), query)
+            if conn.dialect.name == "postgresql":
+                with conn.begin():
+                    left = deadline.left()
+                    timeout = max(int(left * 1000), 1) if math.isfinite(left) else 0  # 0: none
+                    conn.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
+                    try:
+                        yield conn
+                    except OperationalError as exc:
+                        if "statement timeout" in str(exc):
+                            deadline.check()
+                        raise
+                return
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.set_progress_handler(lambda: deadline.left() <= 0, 10_000)
+            try:
+                yield conn
+            except OperationalError as exc:
+                if "interrupted" in str(exc):
+                    deadline.check()
+                raise
+            finally:
+                raw.set_progress_handler(None, 0)
+
+    def documents(
+        self, narrowed: IndexQuery | None = None, *, budget: float | None = None
+    ) -> Iterator[tuple[str, str, datetime, Document]]:
+        """Stored papers as (id, title, published, Document), for previews of a query: those
+        the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds."""
+        deadline = Deadline(budget if budget is not None else float("inf"))
+        with self._reading(deadline) as conn:
+            ids = candidate_ids(conn, narrowed) if narrowed is not None else None
+            if ids is None:
+                batches: Iterable[list[int]] = _id_batches(conn, deadline)
             else:
-                total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-                rows = (
-                    conn.execute(base.order_by(*order).limit(query.limit).offset(query.offset))
-                    .mappings()
-                    .all()
-                )
-            ids = [r["id"] for r in rows]
-            seen = self._sightings_of(conn, ids)
-            tagged = topics_of(conn, ids)
-        views = [_paper_view(r, seen.get(r["id"], ()), tuple(tagged.get(r["id"], ()))) for r in rows]
-        return views, int(total)
-
-    def _filtered(self, conn: Connection, ordered: Select[Any], query: PageQuery) -> tuple[list[Any], int]:
-        """Pages of a query the database cannot answer (`q=`): every candidate is matched here."""
-        assert query.matches is not None
-        page: list[Any] = []
-        total = 0
-        for batch in _batches(conn.execute(ordered), 1000):
-            seen = sources_of(conn, [r.id for r in batch])
-            for row in batch:
-                if query.matches(paper_document(row, seen.get(row.id, []))):
-                    if query.offset <= total < query.offset + query.limit:
-                        page.append(row._mapping)
-                    total += 1
-        return page, total
-
-    def documents(self) -> Iterator[tuple[str, str, datetime, Document]]:
-        """Every stored paper as (id, title, published, Document), for previews of a query."""
-        query = select(papers).order_by(papers.c.id)
-        with self.engine.connect() as conn:
-            for batch in _batches(conn.execute(query), 1000):
-                seen = sources_of(conn, [r.id for r in batch])
-                for row in batch:
+                batches = (list(chunk) for chunk in chunks(sorted(ids)))
+            for batch in batches:
+                deadline.check()
+                seen = sources_of(conn, batch)
+                for row in conn.execute(select(papers).where(papers.c.id.in_(batch)).order_by(papers.c.id)):
                     yield row.feed_id, row.title, row.published, paper_document(row, seen.get(row.id, []))
 
     def paper_count(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
+            return meta.paper_count(conn)
 
     def topic_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -398,15 +405,18 @@ def _source_state(row: Any) -> SourceState:
     )
 
 
-def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Iterator[list[int]]:
+    """Every paper id, in order, a batch at a time."""
+    last = 0
+    while True:
+        deadline.check()
+        ids = list(
+            conn.scalars(select(papers.c.id).where(papers.c.id > last).order_by(papers.c.id).limit(size))
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
 
 
 def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:

@@ -2,7 +2,8 @@
 
 One IngestWriter lives for one source's transaction. Lookups are batched (one IN query per kind
 of key), writes go through the driver's executemany (store/bulk.py), and every new or changed
-paper is tagged with the configured topics in the same transaction.
+paper is tagged with the configured topics and written to the full-text index (store/search.py)
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from aggregator.ingest.dedupe import MIN_TITLE_KEY, ClusterPlan, KnownPaper, Pap
 from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
 from aggregator.store.codec import decode_sighting, record_digest
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
+from aggregator.store.search import delete_index, write_index
+from aggregator.topics.index_query import indexed_paper
 from aggregator.topics.match import Document, Tagger
 from aggregator.types import Authority
 
@@ -71,6 +74,7 @@ class IngestWriter:
         self.stored_entries = stored_entries  # entry ids of this source already in the store
         self.rows: dict[int, Any] = {}
         self.keys: dict[str, int] = {}
+        self.removed = 0  # stored papers merged into others (deleted) by this batch
 
     def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[KnownPaper]:
         wanted = {k for s in changed for k in s.sighting.keys}
@@ -125,9 +129,19 @@ class IngestWriter:
         owner.update({id(p): p.survivor for p in plans if p.survivor is not None})
         self._write_sightings(plans, owner)
         self._write_keys(plans, owner)
+        documents = [(p, self._document(p)) for p in fresh + changed]
         if self.tagger is not None:
-            self._write_topics(fresh + changed, owner, replace={owner[id(p)] for p in changed})
+            self._write_topics(documents, owner, replace={owner[id(p)] for p in changed})
+        entries = [(owner[id(p)], indexed_paper(d)) for p, d in documents]
+        write_index(self.conn, entries[: len(fresh)], replace=False)
+        write_index(self.conn, entries[len(fresh) :], replace=True)
         return len(fresh), len(changed)
+
+    @staticmethod
+    def _document(plan: ClusterPlan) -> Document:
+        return paper_document(
+            plan.record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings]
+        )
 
     def _insert_papers(self, plans: list[ClusterPlan]) -> list[int]:
         if not plans:
@@ -183,6 +197,9 @@ class IngestWriter:
                 update(paper_keys).where(paper_keys.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
             )
             self.conn.execute(delete(papers).where(papers.c.id.in_(absorbed)))
+            self.removed += len(absorbed)
+            if self.conn.dialect.name != "postgresql":  # there, the index row goes by cascade
+                delete_index(self.conn, absorbed)
             for key, pid in list(self.keys.items()):
                 if pid in plan.absorbed:
                     self.keys[key] = plan.survivor
@@ -249,17 +266,16 @@ class IngestWriter:
                 updates,
             )
 
-    def _write_topics(self, plans: list[ClusterPlan], owner: dict[int, int], replace: set[int]) -> None:
+    def _write_topics(
+        self, documents: list[tuple[ClusterPlan, Document]], owner: dict[int, int], replace: set[int]
+    ) -> None:
         """The topics of every new or changed paper, tagged from its merged record."""
         assert self.tagger is not None
         if replace:
             self.conn.execute(delete(paper_topics).where(paper_topics.c.paper_id.in_(sorted(replace))))
         rows = []
-        for plan in plans:
+        for plan, document in documents:
             record = plan.record
-            document = paper_document(
-                record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings]
-            )
             published = record.published or record.first_seen
             for match in self.tagger.tag(document):
                 rows.append(

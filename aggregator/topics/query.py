@@ -292,6 +292,21 @@ def all_terms(node: Node) -> list[Term]:
     return []
 
 
+MAX_TERMS = 64  # an ad-hoc query's terms; a topic in the config is not bounded by this
+MAX_PREFIXES = 16  # each prefix reads a range of the index's vocabulary
+
+
+def check_budget(node: Node) -> None:
+    """Refuse, before it runs, a query (`q=`, a preview) that would ask too much of the index
+    or the matcher: too many terms, or too many wildcards."""
+    terms = all_terms(node)
+    if len(terms) > MAX_TERMS:
+        raise QueryError(f"query has {len(terms)} terms; at most {MAX_TERMS} are allowed")
+    prefixes = sum(1 for t in terms if t.prefix)
+    if prefixes > MAX_PREFIXES:
+        raise QueryError(f"query has {prefixes} wildcards; at most {MAX_PREFIXES} are allowed")
+
+
 def check_topics(topics: list[tuple[str, str, str | None]]) -> list[tuple[int, str, str]]:
     """Problems in a config's topics given as (slug, query, exclude): (index, key, message) each.
 

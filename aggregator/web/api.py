@@ -9,8 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from aggregator.runtime import topic_specs
+from aggregator.store.repository import QUERY_BUDGET
+from aggregator.topics.index_query import narrow
 from aggregator.topics.preview import preview as run_preview
-from aggregator.topics.query import QueryError, parse_query
+from aggregator.topics.query import QueryError, check_budget, parse_query
 from aggregator.types import PaperView, SourceState
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
@@ -63,12 +65,12 @@ def source_json(state: SourceState) -> dict[str, Any]:
 @bp.get("/papers")
 def papers() -> Response:
     svc = services()
-    query = page_query(request.args, svc.config)
-    found, total = svc.store.papers_page(query)
+    page = svc.store.papers_page(page_query(request.args, svc.config))
     return jsonify(
-        papers=[paper_json(p) for p in found],
-        total=total,
-        next=next_url(svc.config.site.base_url, request.path, request.args, query, total),
+        papers=[paper_json(p) for p in page.papers],
+        total=page.total,
+        total_exact=page.exact,
+        next=next_url(svc.config.site.base_url, request.path, request.args, page),
     )
 
 
@@ -97,15 +99,18 @@ def topics() -> Response:
 @bp.get("/preview")
 def preview() -> Response:
     raw = request.args.get("q", "")
+    config = services().config
     try:
-        parse_query(raw)
+        tree = parse_query(raw)
+        check_budget(tree)
     except QueryError as exc:
         raise BadParameter(f"q: {exc}") from None
+    narrowed = narrow(tree, {t.slug: t.query for t in config.topics})
     found = run_preview(
         raw,
-        services().store.documents(),
+        services().store.documents(narrowed, budget=QUERY_BUDGET),
         sample=_sample_size(request.args.get("sample")),
-        topics=topic_specs(services().config),
+        topics=topic_specs(config),
     )
     return jsonify(
         query=found.query,

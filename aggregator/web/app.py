@@ -8,6 +8,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aggregator.config import Config, load_config
+from aggregator.errors import BudgetExceeded
 from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
@@ -37,6 +38,14 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
             endpoint = request.endpoint or "unknown"
             record_request(endpoint, response.status_code, time.perf_counter() - g.started)
         return response
+
+    @app.errorhandler(BudgetExceeded)
+    def _too_costly(exc: BudgetExceeded) -> tuple[Response, int]:
+        """A query past its time budget: the worker is free again, the reader told to narrow it."""
+        message = f"store: {exc}"
+        if request.path.startswith("/api/"):
+            return jsonify(error=message), 503
+        return Response(f"503 Service Unavailable: {message}\n", mimetype="text/plain"), 503
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

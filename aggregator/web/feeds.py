@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlencode
@@ -18,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from aggregator.config import Config
 from aggregator.publish.feeds import EPOCH, FeedPage, atom, json_feed, opml, rss
-from aggregator.store.repository import PageQuery
+from aggregator.store.pages import PageQuery
 from aggregator.web.cache import Rendered, ResponseCache, VersionWatch
 from aggregator.web.params import next_url, page_query
 from aggregator.web.services import services
@@ -47,7 +48,7 @@ def feed(slug: str, fmt: str) -> Response:
     config = services().config
     if fmt not in FORMATS or (slug != "all" and slug not in {t.slug for t in config.topics}):
         abort(404, description=f"no feed /feeds/{slug}.{fmt}")
-    return _cached(lambda: _render(config, slug, fmt))
+    return cached_response(lambda: _render(config, slug, fmt))
 
 
 @bp.get("/feeds.opml")
@@ -63,15 +64,16 @@ def feeds_opml() -> Response:
     def render() -> tuple[bytes, str, datetime]:
         return opml(config.site.title, outlines, EPOCH), "text/x-opml; charset=utf-8", EPOCH
 
-    return _cached(render)
+    return cached_response(render)
 
 
 def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
     args = MultiDict(request.args)
     if slug != "all":
         args["topic"] = slug
-    query = page_query(args, config)
-    papers, total = services().store.papers_page(query)
+    query = replace(page_query(args, config), count=False)
+    found = services().store.papers_page(query)
+    papers = found.papers
     base = config.site.base_url
     path = f"/feeds/{slug}.{fmt}"
     title = f"{config.site.title}: " + (
@@ -93,8 +95,8 @@ def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
         html_url=f"{base}/" if slug == "all" else f"{base}/topics/{slug}",
         topics_url=f"{base}/topics/",
         papers=papers,
-        next_url=next_url(base, path, request.args, query, total),
-        previous_url=_previous_url(base, path, query),
+        next_url=next_url(base, path, request.args, found),
+        previous_url=_previous_url(base, path, query) if query.after is None else None,
         updated=updated,
     )
     render, content_type = FORMATS[fmt]
@@ -111,7 +113,9 @@ def _previous_url(base: str, path: str, query: PageQuery) -> str | None:
     return base + path + (f"?{urlencode(params)}" if params else "")
 
 
-def _cached(render: Callable[[], tuple[bytes, str, datetime]]) -> Response:
+def cached_response(render: Callable[[], tuple[bytes, str, datetime]], status: int = 200) -> Response:
+    """The response for this URL from the cache while the store is unchanged, else rendered
+    (body, content type, newest date shown) and kept; 304 to a reader that has it already."""
     cache, watch = _cache()
     key = request.full_path
     version, changed_at = watch.current()
@@ -127,7 +131,7 @@ def _cached(render: Callable[[], tuple[bytes, str, datetime]]) -> Response:
     if _not_modified(found):
         response = Response(status=304)
     else:
-        response = Response(found.body, content_type=found.content_type)
+        response = Response(found.body, status=status, content_type=found.content_type)
     response.headers["ETag"] = found.etag
     response.headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
     response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"

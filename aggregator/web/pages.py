@@ -7,7 +7,8 @@ untrusted feeds and is escaped by the templates; the only markup added around it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -18,12 +19,16 @@ from werkzeug.wrappers import Response
 
 from aggregator.config import Config, TopicConfig
 from aggregator.ingest.normalize import web_url
-from aggregator.publish.feeds import LINK_NAMES
-from aggregator.store.repository import PageQuery
+from aggregator.publish.feeds import EPOCH, LINK_NAMES
+from aggregator.runtime import topic_specs
+from aggregator.store.pages import PageQuery
+from aggregator.store.writer import paper_ids
+from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
-from aggregator.types import PaperView
-from aggregator.web.params import page_query
+from aggregator.types import PaperView, TopicMatch
+from aggregator.web.feeds import cached_response
+from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
 
 bp = Blueprint("pages", __name__, template_folder="templates")
@@ -36,6 +41,7 @@ def _tidy_templates(state: BlueprintSetupState) -> None:
 
 
 RECENT = 20  # newest papers on the index
+SEARCH_PAGE = 25
 FEED_TYPES = (
     ("atom", "Atom", "application/atom+xml"),
     ("rss", "RSS", "application/rss+xml"),
@@ -54,11 +60,22 @@ class FeedLink:
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
+    return cached_response(lambda: _html(_index()))
+
+
+def _html(body: str) -> tuple[bytes, str, datetime]:
+    """A page to cache: its bytes, its type, and (for Last-Modified) no date of its own: the
+    cache dates it by the store's last change."""
+    return body.encode(), "text/html; charset=utf-8", EPOCH
+
+
+def _index() -> str:
     svc = services()
     config = svc.config
     counts = svc.store.topic_counts()
-    recent, total = svc.store.papers_page(PageQuery(limit=RECENT))
+    page = svc.store.papers_page(PageQuery(limit=RECENT))
+    recent, total = page.papers, page.total
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
     everything = feed_links(config, "all", "all papers")
     return render_template(
@@ -80,16 +97,22 @@ def topics() -> Response:
 
 
 @bp.get("/topics/<slug>")
-def topic(slug: str) -> str:
-    svc = services()
-    config = svc.config
-    found = next((t for t in config.topics if t.slug == slug), None)
+def topic(slug: str) -> Response:
+    found = next((t for t in services().config.topics if t.slug == slug), None)
     if found is None:
         abort(404, description=f"no topic named {slug!r}")
+    return cached_response(lambda: _html(_topic(found)))
+
+
+def _topic(found: TopicConfig) -> str:
+    svc = services()
+    config = svc.config
+    slug = found.slug
     args = MultiDict(request.args)
     args["topic"] = slug
     query = page_query(args, config)
-    papers, total = svc.store.papers_page(query)
+    page = svc.store.papers_page(query)
+    papers, total = page.papers, page.total or 0
     terms = topic_terms(config, found)
     feeds = feed_links(config, slug, found.title)
     return render_template(
@@ -107,8 +130,69 @@ def topic(slug: str) -> str:
         first=query.offset + 1,
         last=query.offset + len(papers),
         newer=_page_url(slug, query.offset - query.limit) if query.offset > 0 else None,
-        older=_page_url(slug, query.offset + query.limit) if query.offset + query.limit < total else None,
+        older=_page_url(slug, query.offset + query.limit) if page.more else None,
     )
+
+
+@bp.get("/search")
+def search() -> Response:
+    """`/search?q=`: the query language over every paper, with highlights, explanations and the
+    query's own feed URLs; a query that cannot run is shown with its error (and a 400)."""
+    unknown = sorted(set(request.args) - {"q", "after"})
+    if unknown:
+        raise BadParameter(f"unknown parameter {unknown[0]!r} (known: after, q)")
+    raw = request.args.get("q", "").strip()
+    try:
+        query = page_query(MultiDict({"q": raw, "after": request.args.get("after", "")}), services().config)
+    except BadParameter as exc:
+        error = str(exc.description)
+        return cached_response(lambda: _html(_search_page(raw, error=error)), status=400)
+    return cached_response(lambda: _html(_search_page(raw, query=query)))
+
+
+def _search_page(raw: str, *, query: PageQuery | None = None, error: str | None = None) -> str:
+    svc = services()
+    config = svc.config
+    base = config.site.base_url
+    papers: list[tuple[PaperView, Markup, TopicMatch | None]] = []
+    page = None
+    if query is not None and query.text is not None:
+        page = svc.store.papers_page(replace(query, limit=SEARCH_PAGE))
+        tagger = query_tagger(raw, topic_specs(config))
+        terms = positive_terms(parse_query(raw))
+        papers = [(p, marked_title(p.title, terms), _explained(tagger, p)) for p in page.papers]
+    encoded = urlencode({"q": raw})
+    feeds = [
+        FeedLink(label, f"{config.site.title}: {raw} ({label})", f"{base}/feeds/all.{ext}?{encoded}", mime)
+        for ext, label, mime in FEED_TYPES
+    ]
+    return render_template(
+        "search.html",
+        site=config.site,
+        query=raw,
+        error=error,
+        papers=papers,
+        total=page.total if page else None,
+        exact=page.exact if page else True,
+        feeds=feeds,
+        alternates=feeds if page else [],
+        continued=bool(query and query.after),
+        first_page=url_for("pages.search", q=raw) if query and query.after else None,
+        older=next_url("", url_for("pages.search"), MultiDict({"q": raw}), page) if page else None,
+    )
+
+
+def _explained(tagger: Tagger, paper: PaperView) -> TopicMatch | None:
+    """Why a paper matched an ad-hoc query: its score and the terms found."""
+    document = Document.build(
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=paper.authors,
+        categories=paper.categories,
+        sources={s.source for s in paper.sightings},
+        ids=paper_ids(paper.arxiv_id, paper.version, paper.doi),
+    )
+    return next((m for m in tagger.tag(document) if m.slug == AD_HOC), None)
 
 
 def feed_links(config: Config, slug: str, title: str) -> list[FeedLink]:

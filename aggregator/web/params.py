@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,13 +12,16 @@ from werkzeug.exceptions import BadRequest
 
 from aggregator.config import Config
 from aggregator.runtime import topic_specs
-from aggregator.store.repository import PageQuery
-from aggregator.topics.match import AD_HOC, Document, query_tagger
-from aggregator.topics.query import QueryError, parse_query, topic_refs
+from aggregator.store.pages import PageQuery, TextQuery
+from aggregator.store.repository import Page
+from aggregator.topics.index_query import narrow
+from aggregator.topics.match import AD_HOC, query_tagger
+from aggregator.topics.query import QueryError, check_budget, parse_query, topic_refs
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BadParameter(BadRequest):
@@ -58,20 +61,44 @@ def parse_since(raw: str | None) -> datetime | None:
         raise BadParameter(f"since: {raw!r} is out of range") from None
 
 
-def query_matcher(raw: str | None, config: Config, name: str = "q") -> Callable[[Document], bool] | None:
-    """A `q=` query as a predicate over papers; a query that does not parse, or names a topic
-    that does not exist, is a 400."""
+def text_query(raw: str | None, config: Config, name: str = "q") -> TextQuery | None:
+    """A `q=` query: the exact matcher and what the index narrows it to. A query that does not
+    parse, names a topic that does not exist, or asks for more work than a request may do,
+    is a 400."""
     if not raw:
         return None
     try:
         tree = parse_query(raw)
+        check_budget(tree)
     except QueryError as exc:
         raise BadParameter(f"{name}: {exc}") from None
     unknown = sorted(topic_refs(tree) - {t.slug for t in config.topics})
     if unknown:
         raise BadParameter(f"{name}: topic:{unknown[0]} names no topic")
     tagger = query_tagger(raw, topic_specs(config))
-    return lambda document: any(m.slug == AD_HOC for m in tagger.tag(document))
+    return TextQuery(
+        matches=lambda document: any(m.slug == AD_HOC for m in tagger.tag(document)),
+        narrowed=narrow(tree, {t.slug: t.query for t in config.topics}),
+    )
+
+
+def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """`after=`: the (published, id) a page continues after, as `next` links write it."""
+    if not raw:
+        return None
+    micros, dot, paper = raw.partition(".")
+    if not dot or not re.fullmatch(r"-?[0-9]{1,18}", micros) or not re.fullmatch(r"[0-9]{1,12}", paper):
+        raise BadParameter(f"after: {raw!r} is not a page cursor (take it from a next link)")
+    try:
+        published = EPOCH + timedelta(microseconds=int(micros))
+    except OverflowError:
+        raise BadParameter(f"after: {raw!r} is out of range") from None
+    return published, int(paper)
+
+
+def cursor_text(published: datetime, paper_id: int) -> str:
+    delta = published - EPOCH
+    return f"{(delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds}.{paper_id}"
 
 
 def _min_score(raw: str | None) -> float | None:
@@ -88,7 +115,7 @@ def _min_score(raw: str | None) -> float | None:
 
 def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str, ...] = ()) -> PageQuery:
     """limit, offset, since, source, topic and q, validated; any other parameter is refused."""
-    known = {"limit", "offset", "since", "source", "topic", "q", "min_score", *allowed}
+    known = {"limit", "offset", "after", "since", "source", "topic", "q", "min_score", *allowed}
     unknown = sorted(set(args) - known)
     if unknown:
         raise BadParameter(f"unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -101,7 +128,8 @@ def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str,
     return PageQuery(
         source=source,
         topic=topic,
-        matches=query_matcher(args.get("q"), config),
+        text=text_query(args.get("q"), config),
+        after=parse_cursor(args.get("after")),
         min_score=_min_score(args.get("min_score")),
         since=parse_since(args.get("since")),
         limit=_integer(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
@@ -109,10 +137,11 @@ def page_query(args: MultiDict[str, str], config: Config, *, allowed: tuple[str,
     )
 
 
-def next_url(base_url: str, path: str, args: MultiDict[str, str], query: PageQuery, total: int) -> str | None:
-    """The absolute URL of the following page, or None on the last one."""
-    if query.offset + query.limit >= total:
+def next_url(base_url: str, path: str, args: MultiDict[str, str], page: Page) -> str | None:
+    """The absolute URL of the following page (a keyset cursor, so that page 1,000 costs what
+    page 1 does), or None on the last one."""
+    if not page.more or page.last is None:
         return None
-    params: dict[str, Any] = {k: v for k, v in args.items() if k != "offset"}
-    params["offset"] = query.offset + query.limit
+    params: dict[str, Any] = {k: v for k, v in args.items() if k not in ("offset", "after")}
+    params["after"] = cursor_text(*page.last)
     return f"{base_url}{path}?{urlencode(params)}"

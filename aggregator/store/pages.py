@@ -1,0 +1,257 @@
+"""Pages of papers in feed order (newest published first, ties by id), at a cost bounded by the
+page, not by the store.
+
+A page is read through a keyset walk: batches of (published, id) off the feed-order index, each
+starting where the last one stopped, so a page deep in a feed (or after a `next` cursor) costs
+what the first one does. A `q=` query is narrowed by the full-text index (store/search.py) and
+every candidate confirmed by the exact matcher:
+- few candidates (at most CONFIRM_ALL): all are read and confirmed, and the total is exact;
+- more (up to CANDIDATE_CAP): their ids are held in a set and the feed order is walked through
+  it until the page is full; the total is the index's count, an upper bound;
+- more still, or a query the index cannot narrow: the feed order is walked and every paper is
+  matched, which fills a page quickly exactly because so many papers are candidates.
+Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, func, select, tuple_
+
+from aggregator.errors import BudgetExceeded
+from aggregator.store.bulk import chunks
+from aggregator.store.meta import paper_count
+from aggregator.store.schema import paper_topics, papers, sightings
+from aggregator.store.search import candidates
+from aggregator.store.tagging import sources_of
+from aggregator.store.writer import paper_document
+from aggregator.topics.index_query import IndexQuery
+from aggregator.topics.match import Document
+
+CONFIRM_ALL = 2_000
+CANDIDATE_CAP = 100_000
+COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
+FIRST_BATCH, LAST_BATCH = 64, 4_096
+WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """`q=`: the exact matcher, and what the full-text index narrows it to (None: nothing)."""
+
+    matches: Callable[[Document], bool]
+    narrowed: IndexQuery | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """Which papers a reader asks for, in feed order."""
+
+    source: str | None = None
+    topic: str | None = None
+    since: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+    after: tuple[datetime, int] | None = None  # keyset cursor: papers after this (published, id)
+    text: TextQuery | None = None
+    min_score: float | None = None  # in the topic (or, without one, in any topic)
+    count: bool = True  # whether the total is wanted (feeds only need to know if more follow)
+
+
+@dataclass(frozen=True, slots=True)
+class PageIds:
+    """A page as paper ids in feed order, what follows it, and how many match in all."""
+
+    ids: list[int]
+    more: bool
+    last: tuple[datetime, int] | None  # the cursor of the page's last paper
+    total: int | None  # None when not asked for
+    exact: bool = True  # False: total is an upper bound (or a capped count)
+
+
+class Deadline:
+    """When a request must stop working; checked between batches and by the database."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def left(self) -> float:
+        return self._end - self._clock()
+
+    def check(self) -> None:
+        if self.left() <= 0:
+            raise BudgetExceeded(f"the query took more than {self.seconds:g} s; narrow it")
+
+
+def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
+    """The ids of the papers on this page, in feed order."""
+    walk = _Walk(conn, query)
+    wanted = query.offset + query.limit + 1  # one more tells whether a next page exists
+    if query.text is None:
+        found = walk.keys(wanted, deadline)
+        total, exact = _count(conn, query, walk) if query.count else (None, True)
+        return _page(found, query, total, exact)
+    narrowed = query.text.narrowed
+    ids = candidate_ids(conn, narrowed) if narrowed is not None else None
+    if ids is not None and len(ids) <= CONFIRM_ALL:
+        matched = _confirm_all(conn, walk, ids, query.text, deadline)
+        after = [k for k in matched if query.after is None or k < query.after]
+        return _page(after, query, len(matched), exact=True)
+    found = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline)
+    if ids is not None:  # an upper bound: the index's candidates
+        return _page(found, query, len(ids), exact=False)
+    ended = len(found) < wanted  # the walk reached the end of the feed: it saw every match
+    return _page(found, query, len(found), exact=ended and query.after is None)
+
+
+def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None, exact: bool) -> PageIds:
+    page = found[query.offset : query.offset + query.limit]
+    return PageIds(
+        ids=[i for _, i in page],
+        more=len(found) > query.offset + query.limit,
+        last=page[-1] if page else None,
+        total=total if query.count else None,
+        exact=exact,
+    )
+
+
+class _Walk:
+    """The feed order of the papers a query's filters allow, read in keyset batches."""
+
+    def __init__(self, conn: Connection, query: PageQuery) -> None:
+        self.conn = conn
+        if query.topic:  # straight off the (slug, published, paper_id) index
+            self.published, self.id = paper_topics.c.published, paper_topics.c.paper_id
+            where: list[ColumnElement[bool]] = [paper_topics.c.slug == query.topic]
+            if query.min_score:
+                where.append(paper_topics.c.score >= query.min_score)
+            base = select(self.published, self.id).where(*where)
+        else:
+            self.published, self.id = papers.c.published, papers.c.id
+            base = select(self.published, self.id)
+            if query.min_score:
+                scored = select(paper_topics.c.paper_id).where(paper_topics.c.score >= query.min_score)
+                base = base.where(papers.c.id.in_(scored))
+        if query.source:
+            base = base.where(
+                self.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source))
+            )
+        if query.since:
+            if query.topic:
+                base = base.join(papers, papers.c.id == paper_topics.c.paper_id)
+            base = base.where(papers.c.updated >= query.since)
+        self.base: Select[Any] = base
+        self.start = query.after
+
+    def batches(self, deadline: Deadline, size: int = FIRST_BATCH) -> Iterator[list[tuple[datetime, int]]]:
+        """(published, id) in feed order, a growing batch at a time."""
+        last = self.start
+        while True:
+            deadline.check()
+            statement = self.base
+            if last is not None:
+                statement = statement.where(tuple_(self.published, self.id) < tuple_(*last))
+            rows = self.conn.execute(
+                statement.order_by(self.published.desc(), self.id.desc()).limit(size)
+            ).all()
+            if rows:
+                yield [(r[0], r[1]) for r in rows]
+            if len(rows) < size:
+                return
+            last = (rows[-1][0], rows[-1][1])
+            size = min(size * 4, LAST_BATCH)
+
+    def keys(self, wanted: int, deadline: Deadline) -> list[tuple[datetime, int]]:
+        """The first `wanted` (published, id) from the start."""
+        found: list[tuple[datetime, int]] = []
+        for batch in self.batches(deadline, size=min(max(wanted, 1), LAST_BATCH)):
+            found += batch[: wanted - len(found)]
+            if len(found) >= wanted:
+                break
+        return found
+
+
+def candidate_ids(conn: Connection, narrowed: IndexQuery) -> set[int] | None:
+    """Ids the index finds for the query, or None past CANDIDATE_CAP (too many to be of use)."""
+    found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
+    ids = set(found.scalars())
+    return ids if len(ids) <= CANDIDATE_CAP else None
+
+
+def _confirm_all(
+    conn: Connection, walk: _Walk, ids: set[int], text: TextQuery, deadline: Deadline
+) -> list[tuple[datetime, int]]:
+    """Every candidate the filters allow, matched; in feed order."""
+    allowed: list[tuple[datetime, int]] = []
+    for chunk in chunks(sorted(ids)):
+        rows = conn.execute(walk.base.where(walk.id.in_(chunk))).all()
+        allowed += [(r[0], r[1]) for r in rows]
+    allowed.sort(reverse=True)
+    return _matching(conn, allowed, text, deadline)
+
+
+def _confirmed_walk(
+    conn: Connection,
+    walk: _Walk,
+    ids: set[int] | None,
+    text: TextQuery,
+    wanted: int,
+    deadline: Deadline,
+) -> list[tuple[datetime, int]]:
+    """Walk the feed order (through the candidate set, if any) until `wanted` papers match."""
+    found: list[tuple[datetime, int]] = []
+    size = WALK_BATCH if ids is not None else FIRST_BATCH
+    for batch in walk.batches(deadline, size=size):
+        keys = [k for k in batch if k[1] in ids] if ids is not None else batch
+        found += _matching(conn, keys, text, deadline)
+        if len(found) >= wanted:
+            return found[:wanted]
+    return found
+
+
+def _matching(
+    conn: Connection, keys: Sequence[tuple[datetime, int]], text: TextQuery, deadline: Deadline
+) -> list[tuple[datetime, int]]:
+    """The keys whose papers the matcher accepts, in the order given."""
+    accepted: set[int] = set()
+    for chunk in chunks(list(keys)):
+        deadline.check()
+        ids = [i for _, i in chunk]
+        rows = conn.execute(select(*_MATCH_COLUMNS).where(papers.c.id.in_(ids))).all()
+        seen = sources_of(conn, ids)
+        accepted.update(r.id for r in rows if text.matches(paper_document(r, seen.get(r.id, []))))
+    return [k for k in keys if k[1] in accepted]
+
+
+_MATCH_COLUMNS = (
+    papers.c.id,
+    papers.c.title,
+    papers.c.abstract,
+    papers.c.authors,
+    papers.c.categories,
+    papers.c.arxiv_id,
+    papers.c.version,
+    papers.c.doi,
+    papers.c.announce_types,
+)
+
+
+def _count(conn: Connection, query: PageQuery, walk: _Walk) -> tuple[int, bool]:
+    """How many papers the filters allow, and whether that is exact: from paper_topics alone
+    for a topic, from the store's own count for everything; capped at COUNT_CAP when other
+    filters make it a walk over papers."""
+    if query.topic and not (query.source or query.since or query.min_score):
+        counted = select(func.count()).select_from(paper_topics).where(paper_topics.c.slug == query.topic)
+        return int(conn.execute(counted).scalar_one()), True
+    if not (query.topic or query.source or query.since or query.min_score):
+        return paper_count(conn), True
+    capped = walk.base.limit(COUNT_CAP).subquery()
+    total = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
+    return total, total < COUNT_CAP

@@ -1,0 +1,133 @@
+"""A query as a full-text index can answer it, and what a paper puts into that index. Pure.
+
+The index holds, for each paper, the atoms the matcher scans (title, abstract, authors) and its
+facets (categories, sources, ids) as one token each. `narrow(tree)` turns a query into an
+IndexQuery whose matches include every paper the exact matcher accepts, usually few more; the
+store asks the index for those candidates and confirms and scores each one with the matcher,
+so what a reader gets is the matcher's answer alone, found without reading every paper.
+
+Superset rules: a term becomes its atoms, in order, in the same field; NOT becomes "anything"
+(the index is not exact, so it cannot exclude); `topic:slug` becomes that topic's query; a term
+the index would answer too slowly or not at all (a short prefix, an atom longer than MAX_ATOM,
+no atoms) becomes "anything". `None` stands for "anything": no narrowing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from aggregator.topics.match import Document, atoms
+from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query
+
+MAX_ATOM = 200  # longer atoms are cut in the index: PostgreSQL refuses lexemes over 2 kB
+MIN_PREFIX = 2  # `a*` names a good part of the vocabulary: scanning papers is cheaper
+FACET_KINDS = {"category": "c", "source": "s", "id": "i"}
+TEXT_FIELDS = ("text", "title", "abstract", "author")  # "text": title or abstract
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Atoms in this order in one field ("text" is title or abstract; "facet" a facet token),
+    the last one a prefix if `prefix`."""
+
+    field: str
+    tokens: tuple[str, ...]
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    children: tuple[IndexQuery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    children: tuple[IndexQuery, ...]
+
+
+IndexQuery = Tokens | AllOf | AnyOf
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedPaper:
+    """A paper's index entry: each field as space-separated tokens."""
+
+    title: str
+    abstract: str
+    authors: str
+    facets: str
+
+
+def indexed_paper(doc: Document) -> IndexedPaper:
+    """What the index holds for a paper: the matcher's own atoms, so the two cannot disagree."""
+    author_atoms = (w for w in doc.text("author").split() if w != "|")
+    facets = [
+        *(facet_token("category", c) for c in sorted(doc.categories)),
+        *(facet_token("source", s) for s in sorted(doc.sources)),
+        *(facet_token("id", i) for i in sorted(doc.ids)),
+    ]
+    return IndexedPaper(
+        title=_bounded(doc.title.split()),
+        abstract=_bounded(doc.abstract.split()),
+        authors=_bounded(author_atoms),
+        facets=" ".join(facets),
+    )
+
+
+def _bounded(words: Iterable[str]) -> str:
+    return " ".join(w[:MAX_ATOM] for w in words)
+
+
+def facet_token(kind: str, value: str) -> str:
+    """A facet value as one token of letters and digits. Hex keeps prefixes prefixes: the token
+    of `cs.` starts the tokens of `cs.cl` and `cs.lg`, so `category:cs.*` is a prefix search."""
+    return FACET_KINDS[kind] + value.lower().encode().hex()
+
+
+def narrow(tree: Node, topics: Mapping[str, str] | None = None) -> IndexQuery | None:
+    """An index query matching at least what `tree` matches (None: anything). `topics` maps a
+    slug to its query, for `topic:` references."""
+    return _narrow(tree, topics or {}, frozenset())
+
+
+def _narrow(node: Node, topics: Mapping[str, str], seen: frozenset[str]) -> IndexQuery | None:
+    if isinstance(node, Term):
+        return _term(node)
+    if isinstance(node, Not):
+        return None
+    if isinstance(node, TopicRef):
+        query = topics.get(node.slug)
+        if query is None or node.slug in seen:  # unknown or cyclic: the matcher decides
+            return None
+        return _narrow(parse_query(query), topics, seen | {node.slug})
+    children = [_narrow(c, topics, seen) for c in node.children]
+    if isinstance(node, And):
+        kept = tuple(dict.fromkeys(c for c in children if c is not None))
+        return None if not kept else kept[0] if len(kept) == 1 else AllOf(kept)
+    assert isinstance(node, Or)
+    if any(c is None for c in children):
+        return None
+    unique = tuple(dict.fromkeys(c for c in children if c is not None))
+    return unique[0] if len(unique) == 1 else AnyOf(unique)
+
+
+def _term(term: Term) -> Tokens | None:
+    if term.field in FACET_KINDS:
+        value = term.text.lower()
+        if term.prefix and len(value) < MIN_PREFIX:
+            return None
+        return Tokens("facet", (facet_token(term.field, value),), term.prefix)
+    words = atoms(term.text)
+    if not words or any(len(w) > MAX_ATOM for w in words):
+        return None
+    if term.prefix and len(words) == 1 and len(words[0]) < MIN_PREFIX:
+        return None
+    return Tokens(term.field or "text", tuple(words), term.prefix)
+
+
+def index_terms(query: IndexQuery) -> int:
+    """How many terms the index is asked about: what a query costs it."""
+    if isinstance(query, Tokens):
+        return len(query.tokens)
+    return sum(index_terms(c) for c in query.children)

@@ -1,0 +1,38 @@
+"""gunicorn settings for `gunicorn "aggregator:create_app()"` (read from the working folder).
+
+Threaded workers, because a request spends much of its time waiting on the database and a slow
+one must not hold up the rest; one process per core, because Python runs one thread at a time
+per process. Every query carries its own time budget (under a second), so `timeout` only
+catches a worker that is truly stuck. Each setting can be overridden from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = (
+    os.environ.get("GUNICORN_BIND")
+    or f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+timeout = 30  # seconds without a heartbeat before a worker is replaced (requests stop long before)
+graceful_timeout = 20
+keepalive = 5
+max_requests = 20_000  # recycle workers now and then: per-worker caches and fragmentation stay bounded
+max_requests_jitter = 2_000
+# Load the app once before forking: migrations and topic re-tagging run once, not once per worker.
+preload_app = True
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # e.g. "-" for standard output; off by default
+errorlog = "-"
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Each worker opens its own database connections: a pooled connection inherited across a
+    fork would be shared by two processes."""
+    app = worker.app.wsgi()
+    services = getattr(app, "extensions", {}).get("aggregator")
+    if services is not None:
+        services.store.engine.dispose(close=False)

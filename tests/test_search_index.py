@@ -1,0 +1,232 @@
+"""The full-text index under `q=` and previews: indexed results are exactly the matcher's.
+
+Property tests generate random queries from the words of about 1,700 real papers (the bundled
+arXiv listing and Hugging Face pages) and compare what the store answers through the index with
+what the matcher alone finds by reading every paper; the suite runs them on SQLite and, in CI,
+on PostgreSQL. Table tests pin the translation of each query form.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aggregator.config import Config, load_config
+from aggregator.ingest.pipeline import Pipeline
+from aggregator.runtime import open_store
+from aggregator.store.pages import PageQuery, TextQuery
+from aggregator.store.repository import Store
+from aggregator.topics.index_query import AllOf, AnyOf, Tokens, facet_token, narrow
+from aggregator.topics.match import AD_HOC, query_tagger
+from aggregator.topics.query import parse_query
+from tests.conftest import postgres_available, reset_postgres
+
+SAMPLES = Path(__file__).parent.parent / "config" / "samples"
+TOPICS = {
+    "llm": '"language model*" OR LLM*',
+    "pruning": "(prun* OR sparsity OR 2:4) AND topic:llm",
+}
+
+
+class Corpus(tuple[Config, Store]):
+    def __repr__(self) -> str:  # hypothesis prints its arguments: the config is long
+        return "corpus"
+
+
+class Vocabulary(dict[str, list[str]]):
+    def __repr__(self) -> str:
+        return "vocabulary"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Store]]:
+    folder = tmp_path_factory.mktemp("corpus")
+    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL") or f"sqlite:///{folder / 'store.db'}"
+    if url.startswith("postgresql"):
+        if not postgres_available(url):
+            pytest.skip("PostgreSQL not reachable")
+        reset_postgres(url)
+    for name in ("arxiv-listing-2024-11-28.xml", "hf-daily-2025-06-01.xml", "hf-daily-monthly-2026-08.xml"):
+        shutil.copy(SAMPLES / name, folder / name)
+    lines = [
+        f"database: {url}",
+        "site: {base_url: 'http://papers.example.org'}",
+        "sources:",
+        "  - {name: listing, url: 'file:arxiv-listing-2024-11-28.xml'}",
+        "  - {name: hf-daily, url: 'file:hf-daily-2025-06-01.xml'}",
+        "  - {name: hf-monthly, url: 'file:hf-daily-monthly-2026-08.xml'}",
+        "topics:",
+        *(f"  - {{slug: {slug}, query: '{query}'}}" for slug, query in TOPICS.items()),
+    ]
+    (folder / "aggregator.yaml").write_text("\n".join(lines) + "\n")
+    config = load_config(folder / "aggregator.yaml")
+    store = open_store(config)
+    pipeline = Pipeline(config, store)
+    pipeline.run(pipeline.select())
+    yield Corpus((config, store))
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def vocabulary(corpus: tuple[Config, Store]) -> dict[str, list[str]]:
+    """Words, title phrases, authors' family names and categories of the stored papers."""
+    _, store = corpus
+    words: set[str] = set()
+    phrases: list[str] = []
+    names: set[str] = set()
+    categories: set[str] = set()
+    for n, (_, title, _, doc) in enumerate(store.documents()):
+        title_words = re.findall(r"[A-Za-z][A-Za-z0-9-]{2,}", title)
+        words.update(title_words)
+        if n % 5 == 0 and len(title_words) > 2:
+            phrases.append(" ".join(title_words[1:3]))
+        names.update(a.split()[-1] for a in doc.authors[:2] if a.split())
+        categories.update(doc.categories)
+    return Vocabulary(
+        {
+            "words": sorted(words)[:3000],
+            "phrases": phrases,
+            "names": sorted(names)[:500],
+            "categories": sorted(categories),
+        }
+    )
+
+
+def queries(vocab: dict[str, list[str]]) -> st.SearchStrategy[str]:
+    word = st.sampled_from(vocab["words"])
+    term = st.one_of(
+        word,
+        word.map(lambda w: w[: max(2, len(w) // 2)] + "*"),
+        st.sampled_from(vocab["phrases"]).map(lambda p: f'"{p}"'),
+        st.sampled_from(vocab["phrases"]).map(lambda p: f'"{p[: max(3, len(p) - 2)]}*"'),
+        st.tuples(st.sampled_from(["title", "abstract"]), word).map(lambda t: f"{t[0]}:{t[1]}"),
+        st.sampled_from(vocab["names"]).map(lambda n: f'author:"{n}"'),
+        st.sampled_from(vocab["categories"]).map(lambda c: f"category:{c}"),
+        st.sampled_from(["category:cs.*", "source:hf-daily", "source:listing", "id:2411.1*"]),
+        st.sampled_from(["topic:llm", "topic:pruning", "N:M", "2:4", "GPT-4o", "a*", "x*", "LLM-based"]),
+    )
+
+    def combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.tuples(children, children).map(lambda t: f"({t[0]} AND {t[1]})"),
+            st.tuples(children, children).map(lambda t: f"({t[0]} OR {t[1]})"),
+            st.tuples(children, children).map(lambda t: f"{t[0]} {t[1]}"),
+            st.tuples(children, children).map(lambda t: f"({t[0]} NOT {t[1]})"),
+            children.map(lambda c: f"-{c}" if not c.startswith("-") else c),
+        )
+
+    return st.recursive(term, combine, max_leaves=5)
+
+
+def matched_by_reading_everything(config: Config, store: Store, query: str) -> list[str]:
+    tagger = query_tagger(query, _specs(config))
+    return sorted(
+        feed_id for feed_id, _, _, doc in store.documents() if any(m.slug == AD_HOC for m in tagger.tag(doc))
+    )
+
+
+def _specs(config: Config) -> list:
+    from aggregator.runtime import topic_specs
+
+    return topic_specs(config)
+
+
+def text_query(config: Config, query: str, *, indexed: bool) -> TextQuery:
+    tagger = query_tagger(query, _specs(config))
+    narrowed = narrow(parse_query(query), {t.slug: t.query for t in config.topics}) if indexed else None
+    return TextQuery(lambda doc: any(m.slug == AD_HOC for m in tagger.tag(doc)), narrowed)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_indexed_search_finds_exactly_what_reading_everything_finds(
+    corpus: tuple[Config, Store], vocabulary: dict[str, list[str]], data: st.DataObject
+) -> None:
+    config, store = corpus
+    query = data.draw(queries(vocabulary), label="query")
+    expected = matched_by_reading_everything(config, store, query)
+    narrowed = narrow(parse_query(query), {t.slug: t.query for t in config.topics})
+    tagger = query_tagger(query, _specs(config))
+    candidates = list(store.documents(narrowed))
+    found = sorted(f for f, _, _, doc in candidates if any(m.slug == AD_HOC for m in tagger.tag(doc)))
+    assert found == expected  # the index never loses a match
+    page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=500))
+    walked = store.papers_page(PageQuery(text=text_query(config, query, indexed=False), limit=500))
+    assert [p.feed_id for p in page.papers] == [p.feed_id for p in walked.papers]
+    assert sorted(p.feed_id for p in page.papers) == expected[:500] or len(expected) > 500
+    assert page.total is not None
+    if page.exact:
+        assert page.total == len(expected)
+    elif narrowed is None:  # the matches found before the page was full: at least that many
+        assert len(page.papers) <= page.total <= len(expected)
+    else:  # the index's candidates: at most that many
+        assert page.total >= len(expected)
+
+
+def test_a_selective_query_reads_only_its_candidates(corpus: tuple[Config, Store]) -> None:
+    config, store = corpus
+    query = '"language model*" AND (prun* OR quantiz* OR distill*)'
+    narrowed = narrow(parse_query(query), {})
+    everything = sum(1 for _ in store.documents())
+    candidates = sum(1 for _ in store.documents(narrowed))
+    assert 0 < candidates < everything / 20
+    page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=5))
+    assert page.exact and page.total == len(matched_by_reading_everything(config, store, query))
+
+
+def test_pages_continue_after_a_cursor(corpus: tuple[Config, Store]) -> None:
+    config, store = corpus
+    for query in ("model*", "LLM* OR diffusion", None):
+        text = text_query(config, query, indexed=True) if query else None
+        whole = store.papers_page(PageQuery(text=text, limit=120)).papers
+        seen, after = [], None
+        while True:
+            page = store.papers_page(PageQuery(text=text, limit=25, after=after, count=False))
+            seen += page.papers
+            if not page.more or len(seen) >= 120:
+                break
+            after = page.last
+        assert [p.id for p in seen[:120]] == [p.id for p in whole]
+
+
+# --- translation, table tests ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("LLM", Tokens("text", ("llm",))),
+        ("prun*", Tokens("text", ("prun",), prefix=True)),
+        ('"language model*"', Tokens("text", ("language", "model"), prefix=True)),
+        ("GPT-4o", Tokens("text", ("gpt", "4o"))),
+        ("N:M", Tokens("text", ("n:m",))),
+        ("title:Agents", Tokens("title", ("agents",))),
+        ('author:"Le Cun"', Tokens("author", ("le", "cun"))),
+        ("category:cs.CL", Tokens("facet", (facet_token("category", "cs.cl"),))),
+        ("category:cs.*", Tokens("facet", (facet_token("category", "cs."),), prefix=True)),
+        ("a AND b", AllOf((Tokens("text", ("a",)), Tokens("text", ("b",))))),
+        ("a OR b", AnyOf((Tokens("text", ("a",)), Tokens("text", ("b",))))),
+        ("a -b", Tokens("text", ("a",))),  # NOT narrows nothing
+        ("a OR -b", None),
+        ("NOT b", None),
+        ("x*", None),  # a one-letter prefix: the matcher walks, the index is not asked
+        ("x* AND model", Tokens("text", ("model",))),
+        ('"--"', None),  # no atoms: nothing the index could look for
+        ("topic:llm", AnyOf((Tokens("text", ("language", "model"), True), Tokens("text", ("llm",), True)))),
+        ("topic:nope", None),
+    ],
+)
+def test_narrowing_each_form(query: str, expected: object) -> None:
+    assert narrow(parse_query(query), {"llm": '"language model*" OR LLM*'}) == expected
+
+
+def test_facet_tokens_keep_prefixes() -> None:
+    assert facet_token("category", "cs.CL").startswith(facet_token("category", "cs."))
+    assert re.fullmatch(r"[a-z0-9]+", facet_token("id", "10.1000/xyz-é"))
