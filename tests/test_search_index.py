@@ -230,3 +230,95 @@ def test_narrowing_each_form(query: str, expected: object) -> None:
 def test_facet_tokens_keep_prefixes() -> None:
     assert facet_token("category", "cs.CL").startswith(facet_token("category", "cs."))
     assert re.fullmatch(r"[a-z0-9]+", facet_token("id", "10.1000/xyz-é"))
+
+
+# --- the index never misses what the matcher finds, whatever the text -------------------------
+
+_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=60
+).map(lambda t: t + " GPT-4o N:M naïve Straße ǅemal résumé")
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=_TEXT, abstract=_TEXT, author=_TEXT, data=st.data())
+def test_every_atom_the_matcher_sees_is_found_by_the_index(
+    title: str, abstract: str, author: str, data: st.DataObject
+) -> None:
+    from sqlalchemy import create_engine
+
+    from aggregator.store.search import candidates, create_index, write_index
+    from aggregator.topics.index_query import indexed_fields
+    from aggregator.topics.match import Document
+    from aggregator.topics.query import Term
+
+    engine = create_engine("sqlite://")
+    doc = Document.build(title=title, abstract=abstract, authors=[author, "Ada Lovelace"])
+    with engine.begin() as conn:
+        create_index(conn)
+        write_index(
+            conn, [(7, indexed_fields(title, abstract, [author, "Ada Lovelace"], [], [], []))], replace=False
+        )
+        for field, text in (("title", doc.title), ("abstract", doc.abstract), ("author", doc.text("author"))):
+            words = [w for w in text.split() if w != "|"]
+            if not words:
+                continue
+            word = data.draw(st.sampled_from(words))
+            cut = data.draw(st.integers(min_value=1, max_value=len(word)))
+            for term in (
+                Term(field, word),
+                Term(None if field != "author" else field, word[:cut], prefix=True),
+            ):
+                narrowed = narrow(term)
+                if narrowed is None:
+                    continue
+                found = conn.execute(candidates(conn, narrowed)).scalars().all()
+                assert found == [7], (term, narrowed)
+    engine.dispose()
+
+
+def test_postgresql_takes_every_token_as_written(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL store is not under test")
+    from sqlalchemy import create_engine, text
+
+    from aggregator.store.search import tsquery_text, tsvector_text
+    from aggregator.topics.index_query import indexed_fields
+
+    engine = create_engine(database_url)
+    entry = indexed_fields(
+        "Straße naïve ǅemal 東京大学 N:M", "x" * 300, ["Ødegaard, J."], ["cs.CL"], ["hf"], []
+    )
+    with engine.connect() as conn:
+        for query in (
+            "straße",
+            "ǅemal",
+            "東京大学",
+            "n:m",
+            "author:Ødegaard",
+            "category:cs.cl",
+            "source:hf",
+            "ǅe*",
+        ):
+            narrowed = narrow(parse_query(query))
+            assert narrowed is not None
+            hit = conn.execute(
+                text("SELECT CAST(:v AS tsvector) @@ CAST(:q AS tsquery)"),
+                {"v": tsvector_text(entry), "q": tsquery_text(narrowed)},
+            ).scalar()
+            assert hit, query
+    engine.dispose()
+
+
+def test_postgresql_statistics_are_refreshed_after_a_bulk_ingest(corpus: tuple[Config, Store]) -> None:
+    _, store = corpus
+    if store.engine.dialect.name != "postgresql":
+        assert not store.refresh_statistics()  # SQLite keeps no planner statistics to refresh
+        return
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:  # the corpus was ingested in one run: analysed once since
+        analysed = conn.execute(
+            text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'paper_index'")
+        ).scalar()
+    assert analysed
+    assert not store.refresh_statistics()  # nothing new since

@@ -82,6 +82,8 @@ class Pipeline:
             outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
+        if any(o.new for o in outcomes):
+            self.store.refresh_statistics()
         return outcomes
 
     def refresh(self, source: SourceConfig) -> SourceOutcome:

@@ -35,6 +35,11 @@ def bump_version(conn: Connection) -> None:
     put(conn, "changed_at", int((datetime.now(UTC) - STAMP_EPOCH).total_seconds()))
 
 
-def paper_count(conn: Connection) -> int:
-    found = conn.execute(select(store_meta.c.value).where(store_meta.c.name == "papers")).scalar()
+def get(conn: Connection, name: str) -> int:
+    """A counter's value (0 if it was never set)."""
+    found = conn.execute(select(store_meta.c.value).where(store_meta.c.name == name)).scalar()
     return int(found or 0)
+
+
+def paper_count(conn: Connection) -> int:
+    return get(conn, "papers")

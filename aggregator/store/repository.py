@@ -328,6 +328,22 @@ class Store:
                 for row in conn.execute(select(papers).where(papers.c.id.in_(batch)).order_by(papers.c.id)):
                     yield row.feed_id, row.title, row.published, paper_document(row, seen.get(row.id, []))
 
+    def refresh_statistics(self) -> bool:
+        """After a bulk ingest, refresh PostgreSQL's table statistics at once (autovacuum does it
+        only now and then), so that its plans for search and pages fit the store as it is now.
+        Done when the store has grown by a tenth, and at least 1,000 papers, since the last time;
+        True if it was done. SQLite plans without such statistics: nothing to do."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        with self.engine.connect() as conn:
+            count, analyzed = meta.paper_count(conn), meta.get(conn, "analyzed_papers")
+        if count - analyzed < max(1_000, analyzed // 10):
+            return False
+        with self._write() as conn:
+            conn.execute(text("ANALYZE papers, sightings, paper_topics, paper_keys, paper_index"))
+            meta.put(conn, "analyzed_papers", count)
+        return True
+
     def paper_count(self) -> int:
         with self.engine.connect() as conn:
             return meta.paper_count(conn)

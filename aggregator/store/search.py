@@ -3,11 +3,12 @@ transaction, and asked for the candidates of a query (topics/index_query.py says
 and why a candidate set is never smaller than the matches).
 
 SQLite: an FTS5 table `paper_index` (rowid = papers.id; columns title, abstract, authors,
-facets) over our own tokens separated by spaces; ':' is part of a token (`n:m`), and phrases
-are matched on positions. PostgreSQL: `paper_index(paper_id, doc tsvector)` with a GIN index;
-the tsvector is built here from the same tokens, never by PostgreSQL's text parser, weighted by
-field (A title, B abstract, C authors, D facets), one position per field: phrases are narrowed
-to their words, and the matcher checks the order.
+facets) over our own tokens separated by spaces; ':' is part of a token (`n:m`). It keeps which
+column a token is in, not where (detail=column): half the write cost of full positions, which
+ingest cannot spare. PostgreSQL: `paper_index(paper_id, doc tsvector)` with a GIN index; the
+tsvector is built here from the same tokens, never by PostgreSQL's text parser, weighted by
+field (A title, B abstract, C authors, D facets), one position per field. On both, a phrase is
+narrowed to its words in its field, and the matcher checks their order.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def create_index(conn: Connection) -> None:
         conn.execute(
             text(
                 "CREATE VIRTUAL TABLE paper_index USING fts5(title, abstract, authors, facets, "
-                f'tokenize = "{FTS5_TOKENIZER}")'
+                f'tokenize = "{FTS5_TOKENIZER}", detail = column)'
             )
         )
 
@@ -106,10 +107,12 @@ def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
 
 
 def fts5_match(query: IndexQuery) -> str:
-    """FTS5 query syntax: each term a quoted phrase under its column filter."""
+    """FTS5 query syntax: each term's tokens, quoted, under its column filter."""
     if isinstance(query, Tokens):
-        phrase = '"' + " ".join(query.tokens) + '"' + ("*" if query.prefix else "")
-        return f"{_FTS_COLUMNS[query.field]} : {phrase}"
+        last = len(query.tokens) - 1
+        words = [f'"{t}"' + ("*" if query.prefix and n == last else "") for n, t in enumerate(query.tokens)]
+        inner = words[0] if len(words) == 1 else "(" + " AND ".join(words) + ")"
+        return f"{_FTS_COLUMNS[query.field]} : {inner}"
     joiner = " AND " if isinstance(query, AllOf) else " OR "
     return "(" + joiner.join(fts5_match(c) for c in query.children) + ")"
 

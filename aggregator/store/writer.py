@@ -20,7 +20,7 @@ from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
 from aggregator.store.codec import decode_sighting, record_digest
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.store.search import delete_index, write_index
-from aggregator.topics.index_query import indexed_paper
+from aggregator.topics.index_query import IndexedPaper, indexed_fields, indexed_paper
 from aggregator.topics.match import Document, Tagger
 from aggregator.types import Authority
 
@@ -129,10 +129,12 @@ class IngestWriter:
         owner.update({id(p): p.survivor for p in plans if p.survivor is not None})
         self._write_sightings(plans, owner)
         self._write_keys(plans, owner)
-        documents = [(p, self._document(p)) for p in fresh + changed]
         if self.tagger is not None:
+            documents = [(p, self._document(p)) for p in fresh + changed]
             self._write_topics(documents, owner, replace={owner[id(p)] for p in changed})
-        entries = [(owner[id(p)], indexed_paper(d)) for p, d in documents]
+            entries = [(owner[id(p)], indexed_paper(d)) for p, d in documents]
+        else:  # no Document to make: the index takes its atoms straight from the record
+            entries = [(owner[id(p)], _indexed(p)) for p in fresh + changed]
         write_index(self.conn, entries[: len(fresh)], replace=False)
         write_index(self.conn, entries[len(fresh) :], replace=True)
         return len(fresh), len(changed)
@@ -300,6 +302,18 @@ class IngestWriter:
                     rows.append({"key": key, "paper_id": pid})
         if rows:
             self.conn.execute(insert_ignore(self.conn, paper_keys), rows)
+
+
+def _indexed(plan: ClusterPlan) -> IndexedPaper:
+    record = plan.record
+    return indexed_fields(
+        title=record.title,
+        abstract=record.abstract,
+        authors=record.authors,
+        categories=(c.lower() for c in record.categories),
+        sources={s.sighting.source.lower() for s in plan.sightings},
+        ids=(i.lower() for i in paper_ids(record.arxiv_id, record.version, record.doi)),
+    )
 
 
 def content_digest(plan: ClusterPlan, values: dict[str, Any]) -> str:

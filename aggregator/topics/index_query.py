@@ -14,10 +14,11 @@ no atoms) becomes "anything". `None` stands for "anything": no narrowing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aggregator.topics.match import Document, atoms
+from aggregator.topics.match import Document, atom_text, atoms
 from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query
 
 MAX_ATOM = 200  # longer atoms are cut in the index: PostgreSQL refuses lexemes over 2 kB
@@ -59,24 +60,58 @@ class IndexedPaper:
     facets: str
 
 
-def indexed_paper(doc: Document) -> IndexedPaper:
-    """What the index holds for a paper: the matcher's own atoms, so the two cannot disagree."""
-    author_atoms = (w for w in doc.text("author").split() if w != "|")
-    facets = [
-        *(facet_token("category", c) for c in sorted(doc.categories)),
-        *(facet_token("source", s) for s in sorted(doc.sources)),
-        *(facet_token("id", i) for i in sorted(doc.ids)),
-    ]
+def indexed_fields(
+    title: str,
+    abstract: str,
+    authors: Iterable[str],
+    categories: Iterable[str],
+    sources: Iterable[str],
+    ids: Iterable[str],
+) -> IndexedPaper:
+    """What the index holds for a paper: the matcher's own atoms (so the two cannot disagree),
+    and its facets."""
     return IndexedPaper(
-        title=_bounded(doc.title.split()),
-        abstract=_bounded(doc.abstract.split()),
-        authors=_bounded(author_atoms),
-        facets=" ".join(facets),
+        title=_bounded(atom_text(title)),
+        abstract=_bounded(atom_text(abstract)),
+        authors=_bounded(_author_text(authors)),
+        facets=_facets(categories, sources, ids),
     )
 
 
-def _bounded(words: Iterable[str]) -> str:
-    return " ".join(w[:MAX_ATOM] for w in words)
+def indexed_paper(doc: Document) -> IndexedPaper:
+    """The same, from a Document already made for tagging (its atoms are made once)."""
+    return IndexedPaper(
+        title=_bounded(doc.title),
+        abstract=_bounded(doc.abstract),
+        authors=_bounded(_author_text(doc.authors)),
+        facets=_facets(doc.categories, doc.sources, doc.ids),
+    )
+
+
+def _author_text(authors: Iterable[str]) -> str:
+    """The atoms of every author at once: ", " keeps two names' atoms apart exactly as folding
+    them one by one would (no atom, LaTeX command or accent spans a comma and a space)."""
+    return atom_text(", ".join(authors))
+
+
+def _facets(categories: Iterable[str], sources: Iterable[str], ids: Iterable[str]) -> str:
+    return " ".join(
+        [
+            *(facet_token("category", c) for c in sorted(set(categories))),
+            *(facet_token("source", s) for s in sorted(set(sources))),
+            *(facet_token("id", i) for i in sorted(set(ids))),
+        ]
+    )
+
+
+_LONG_ATOM = re.compile(rf"\S{{{MAX_ATOM + 1}}}")
+
+
+def _bounded(text: str) -> str:
+    """Atoms cut to MAX_ATOM (a scan at C speed finds whether any is longer: almost never)."""
+    if _LONG_ATOM.search(text) is None:
+        return text
+    return " ".join(w[:MAX_ATOM] for w in text.split())
 
 
 def facet_token(kind: str, value: str) -> str:

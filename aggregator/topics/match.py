@@ -67,6 +67,15 @@ def atoms(text: str) -> list[str]:
     return [w.replace("\x01", ":") for w in words] if "\x01" in protected else words
 
 
+def atom_text(text: str) -> str:
+    """The atoms of a text separated by runs of spaces: what `atoms` would split, left unsplit
+    (for the full-text index, whose tokenizer splits on spaces at C speed)."""
+    folded = fold(text)
+    if folded.isascii() and not _has_x_colon_y(folded):
+        return folded.translate(_ASCII_SEPARATORS)
+    return " ".join(atoms(text))
+
+
 def _has_x_colon_y(text: str) -> bool:
     """Whether some colon has a letter or digit right on each side (cheaper than the regex:
     most colons in prose are followed by a space)."""
