@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.ingest import dedupe
 from aggregator.ingest.dedupe import KnownPaper, StoredSighting, authors_agree, merge_record, plan_ingest
-from aggregator.ingest.normalize import normalize_entry
+from aggregator.ingest.normalize import author_keys, normalize_entry
 from aggregator.types import Authority, ParsedEntry
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -243,3 +249,91 @@ def test_the_single_sighting_shortcut_agrees_with_the_general_merge() -> None:
     twice = [one, StoredSighting(one.sighting, one.first_seen)]  # the general path, same content
     general = dedupe.merge_record(twice)
     assert dedupe.merge_record([one]) == general
+
+
+# --- title merges read a cluster's authors from an index, as a rescan of the batch would -------
+
+# Few titles (short, medium, long enough to merge without authors), few people, few ids and links:
+# random batches then repeat titles, share authors, bridge clusters, conflict on arXiv ids and
+# re-sight stored entries.
+TITLES = (
+    "Introduction",
+    "Reply to the Comment on Widgets",
+    "A Study of Repeated Titles in Research Feeds",
+    "A Remarkably Long and Specific Title That Several Groups Used For Their Papers",
+)
+PEOPLE = ("Ada Lovelace", "Charles Babbage", "Grace Hopper", "Alan Turing", "Emmy Noether", "Kurt Gödel")
+entries = st.tuples(
+    st.sampled_from(("rss", "venue")),
+    st.integers(0, 9),
+    st.sampled_from(TITLES),
+    st.lists(st.sampled_from(PEOPLE), max_size=4, unique=True),
+    st.sampled_from((None, None, None, "2401.00001", "2401.00002v2", "2401.00003")),
+    st.sampled_from((None, None, None, "https://example.org/a", "https://example.org/b")),
+    st.integers(0, 5),
+)
+
+
+def from_entry(entry: tuple) -> StoredSighting:
+    source, n, title, authors, arxiv_id, link, days = entry
+    return sighting(
+        source,
+        f"e{n}",
+        title,
+        authors=tuple(authors),
+        arxiv_id=arxiv_id,
+        link=link,
+        seen=NOW - timedelta(days=days),
+    )
+
+
+def known_papers(papers: list[list[tuple]]) -> list[KnownPaper]:
+    """Stored papers, each entry held by one paper only, as in the store."""
+    held: set[tuple[str, str]] = set()
+    known = []
+    for pid, paper in enumerate(papers, start=1):
+        found = [s for s in map(from_entry, paper) if s.identity not in held]
+        held.update(s.identity for s in found)
+        if found:
+            known.append(KnownPaper(pid, min(s.first_seen for s in found), tuple(found)))
+    return known
+
+
+def merge_by_title_rescanning(
+    clusters: dedupe._Clusters, node: dedupe.Node, stored: StoredSighting, candidates: Iterable[dedupe.Node]
+) -> None:
+    """The title merge as it was: a cluster's authors are every family name of every sighting,
+    anywhere in the batch, whose node has that root."""
+    roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
+    ours = author_keys(stored.sighting.authors)
+    for root in sorted(roots):
+        theirs: set[str] = set()
+        for other, members in clusters.members.items():
+            if clusters.find(other) == root:
+                for m in members:
+                    theirs |= author_keys(m.sighting.authors)
+        assert set(clusters.names_of(root)) == theirs  # the index agrees with the rescan
+        if ours and theirs:
+            if authors_agree(ours, theirs):
+                clusters.union(node, root)
+        elif len(roots) == 1 and len(stored.sighting.title_key) >= dedupe.MIN_UNATTRIBUTED_TITLE_KEY:
+            clusters.union(node, root)
+
+
+def outline(plans: list[dedupe.ClusterPlan]) -> list[tuple]:
+    return [(p.survivor, p.absorbed, p.sightings, p.changed, p.record) for p in plans]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.lists(entries, min_size=1, max_size=3), max_size=5),
+    st.lists(entries, min_size=1, max_size=25),
+)
+def test_title_merges_plan_as_a_rescan_of_the_batch_would(papers: list, batch: list) -> None:
+    known = known_papers(papers)
+    incoming = [from_entry(e) for e in batch]
+    indexed = plan_ingest(incoming, known)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dedupe, "_merge_by_title", merge_by_title_rescanning)
+        rescanned = plan_ingest(incoming, known)
+    assert outline(indexed) == outline(rescanned)

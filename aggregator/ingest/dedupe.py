@@ -11,6 +11,7 @@ result is the same whatever order the sources were ingested in.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,15 +101,69 @@ Node = tuple[str, int]  # ("paper", stored id) or ("new", index in the batch)
 
 
 class _Clusters:
-    """Union-find over stored papers and incoming sightings, refusing arXiv-id conflicts."""
+    """Union-find over stored papers and incoming sightings, refusing arXiv-id conflicts.
+
+    It also holds each node's sightings, each root's nodes and, once a title match first asks
+    for them, a root's family names, counted by how many of its sightings name each, then kept
+    up to date: title merges read a cluster's authors there instead of rescanning the batch (a
+    batch of many same-titled papers was quadratic). Counts, not a set, so that a sighting
+    leaving a node takes its names out without a rescan; only when asked, because most batches
+    never match a title and family names are not free.
+    """
 
     def __init__(self) -> None:
         self.parent: dict[Node, Node] = {}
         self.arxiv: dict[Node, str | None] = {}
+        self.members: dict[Node, list[StoredSighting]] = {}
+        self.nodes: dict[Node, list[Node]] = {}  # by root
+        self.names: dict[Node, Counter[str]] = {}  # by root, for those counted
+        # author_keys of each sighting, computed once; by id(), as sightings hold a dict and do not
+        # hash; every one stays alive in plan_ingest's arguments while this lives.
+        self._keys: dict[int, frozenset[str]] = {}
 
     def add(self, node: Node, arxiv_id: str | None) -> None:
         self.parent[node] = node
         self.arxiv[node] = arxiv_id
+        self.members[node] = []
+        self.nodes[node] = [node]
+
+    def author_keys(self, stored: StoredSighting) -> frozenset[str]:
+        keys = self._keys.get(id(stored))
+        if keys is None:
+            keys = self._keys[id(stored)] = author_keys(stored.sighting.authors)
+        return keys
+
+    def names_of(self, root: Node) -> Counter[str]:
+        """The family names of a root's sightings, with how many sightings name each."""
+        names = self.names.get(root)
+        if names is None:
+            names = self.names[root] = Counter()
+            for node in self.nodes[root]:
+                for stored in self.members[node]:
+                    names.update(self.author_keys(stored))
+        return names
+
+    def join(self, node: Node, stored: StoredSighting) -> None:
+        self.members[node].append(stored)
+        names = self.names.get(self.find(node))
+        if names is not None:
+            names.update(self.author_keys(stored))
+
+    def replace(self, node: Node, stored: StoredSighting) -> None:
+        """Make `stored` the node's copy of its entry, dropping any earlier copy."""
+        held = self.members[node]
+        self.members[node] = [m for m in held if m.identity != stored.identity]
+        names = self.names.get(self.find(node))
+        if names is not None and len(self.members[node]) < len(held):
+            for gone in (m for m in held if m.identity == stored.identity):
+                _forget(names, self.author_keys(gone))
+        self.join(node, stored)
+
+    def leave(self, node: Node, stored: StoredSighting) -> None:
+        self.members[node].remove(stored)
+        names = self.names.get(self.find(node))
+        if names is not None:
+            _forget(names, self.author_keys(stored))
 
     def find(self, node: Node) -> Node:
         root = node
@@ -127,7 +182,29 @@ class _Clusters:
             return False
         self.parent[rb] = ra
         self.arxiv[ra] = ida or idb
+        self._pool(ra, rb)
         return True
+
+    def _pool(self, ra: Node, rb: Node) -> None:
+        """rb's nodes and names go to ra, the smaller into the larger whichever root survives, so
+        that each moves O(log n) times in all. A cluster once counted stays counted: counting the
+        other side costs no more than the rescan it saves."""
+        if ra in self.names or rb in self.names:
+            small, large = sorted((self.names_of(ra), self.names_of(rb)), key=len)
+            large.update(small)
+            del self.names[rb]
+            self.names[ra] = large
+        fewer, more = sorted((self.nodes.pop(ra), self.nodes.pop(rb)), key=len)
+        more.extend(fewer)
+        self.nodes[ra] = more
+
+
+def _forget(names: Counter[str], keys: Iterable[str]) -> None:
+    """One sighting fewer names these; a name nobody names any more leaves the count."""
+    for key in keys:
+        names[key] -= 1
+        if not names[key]:
+            del names[key]
 
 
 def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper]) -> list[ClusterPlan]:
@@ -135,7 +212,6 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
     clusters = _Clusters()
     by_key: dict[str, list[Node]] = {}
     by_title: dict[str, list[Node]] = {}
-    members: dict[Node, list[StoredSighting]] = {}
     owner_of: dict[tuple[str, str], Node] = {}
 
     def index(node: Node, s: Sighting) -> None:
@@ -147,8 +223,8 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
     for paper in known:
         node = ("paper", paper.id)
         clusters.add(node, next((s.sighting.arxiv_id for s in paper.sightings if s.sighting.arxiv_id), None))
-        members[node] = list(paper.sightings)
         for stored in paper.sightings:
+            clusters.join(node, stored)
             owner_of[stored.identity] = node
             index(node, stored.sighting)
 
@@ -157,36 +233,29 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
         node = owner_of.get(stored.identity) or ("new", n)
         if node not in clusters.parent:
             clusters.add(node, s.arxiv_id)
-            members[node] = []
-        members[node] = [m for m in members[node] if m.identity != stored.identity] + [stored]
-        node = _settle_arxiv_id(clusters, members, node, stored, ("new", n))
+        clusters.replace(node, stored)
+        node = _settle_arxiv_id(clusters, node, stored, ("new", n))
         owner_of[stored.identity] = node
         for key in s.keys:
             for other in by_key.get(key, ()):
                 clusters.union(node, other)
         if len(s.title_key) >= MIN_TITLE_KEY:
-            _merge_by_title(clusters, node, s, by_title.get(s.title_key, ()), members)
+            _merge_by_title(clusters, node, stored, by_title.get(s.title_key, ()))
         index(node, s)
 
-    return _plans(clusters, members, known, incoming)
+    return _plans(clusters, known, incoming)
 
 
-def _settle_arxiv_id(
-    clusters: _Clusters,
-    members: dict[Node, list[StoredSighting]],
-    node: Node,
-    stored: StoredSighting,
-    fresh: Node,
-) -> Node:
+def _settle_arxiv_id(clusters: _Clusters, node: Node, stored: StoredSighting, fresh: Node) -> Node:
     """A re-sighted entry may now name another arXiv id than before (a corrected link). If the
     paper's other sightings still name the old one, the entry leaves for a paper of its own;
     if it was the only one to name it, the paper's id follows the correction."""
-    others = {m.sighting.arxiv_id for m in members[node] if m is not stored and m.sighting.arxiv_id}
+    others = {m.sighting.arxiv_id for m in clusters.members[node] if m is not stored and m.sighting.arxiv_id}
     new_id = stored.sighting.arxiv_id
     if new_id and others and new_id not in others:
-        members[node].remove(stored)
+        clusters.leave(node, stored)
         clusters.add(fresh, new_id)
-        members[fresh] = [stored]
+        clusters.join(fresh, stored)
         return fresh
     if clusters.find(node) == node:  # not yet joined to others in this batch: its id is its own
         clusters.arxiv[node] = new_id or next(iter(sorted(others)), None)
@@ -194,41 +263,30 @@ def _settle_arxiv_id(
 
 
 def _merge_by_title(
-    clusters: _Clusters,
-    node: Node,
-    s: Sighting,
-    candidates: Iterable[Node],
-    members: dict[Node, list[StoredSighting]],
+    clusters: _Clusters, node: Node, stored: StoredSighting, candidates: Iterable[Node]
 ) -> None:
     """Join clusters whose title matches: with agreeing authors, or, where one side names no
     authors, only for a long title that no other paper shares."""
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
-    for root in roots:
-        theirs = _cluster_authors(clusters, root, members)
-        ours = author_keys(s.authors)
+    if not roots:
+        return
+    ours = clusters.author_keys(stored)
+    # In a fixed order (a set's would vary with PYTHONHASHSEED): when two same-titled roots carry
+    # different arXiv ids, the first to join decides which the other cannot. Each stays a root
+    # while the loop runs: unions only hang roots under ours.
+    for root in sorted(roots):
+        theirs = clusters.names_of(root)
         if ours and theirs:
             if authors_agree(ours, theirs):
                 clusters.union(node, root)
-        elif len(roots) == 1 and len(s.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY:
+        elif len(roots) == 1 and len(stored.sighting.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY:
             clusters.union(node, root)
 
 
-def _cluster_authors(clusters: _Clusters, node: Node, members: dict[Node, list[StoredSighting]]) -> set[str]:
-    root = clusters.find(node)
-    names: set[str] = set()
-    for other, sightings in members.items():
-        if clusters.find(other) == root:
-            for stored in sightings:
-                names |= author_keys(stored.sighting.authors)
-    return names
-
-
 def _plans(
-    clusters: _Clusters,
-    members: dict[Node, list[StoredSighting]],
-    known: Sequence[KnownPaper],
-    incoming: Sequence[StoredSighting],
+    clusters: _Clusters, known: Sequence[KnownPaper], incoming: Sequence[StoredSighting]
 ) -> list[ClusterPlan]:
+    members = clusters.members
     first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known}
     groups: dict[Node, list[Node]] = {}
     for node in members:
