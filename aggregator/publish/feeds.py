@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from aggregator.types import PaperView
 
@@ -98,15 +98,18 @@ def _web_link(paper: PaperView) -> str | None:
 
 
 def content_html(paper: PaperView, topics_url: str) -> str:
-    """The entry's HTML body: abstract, authors, links, upvotes, and why it is in its topics."""
-    parts = [Markup("<p>{}</p>").format(_clean(paper.abstract))] if paper.abstract else []
+    """The entry's HTML body: abstract, authors, links, upvotes, and why it is in its topics.
+
+    Every value from a feed goes through `escape` (markupsafe's, in C); f-strings put the pieces
+    together, several times faster than `Markup.format`, which was 40 % of a cold render."""
+    parts = [f"<p>{escape(_clean(paper.abstract))}</p>"] if paper.abstract else []
     authors = _authors(paper)
     if authors:
-        parts.append(Markup("<p><b>Authors:</b> {}</p>").format(", ".join(authors)))
+        parts.append(f"<p><b>Authors:</b> {escape(', '.join(authors))}</p>")
     links = [(name, paper.links[key]) for key, name in LINK_NAMES if _is_http(paper.links.get(key))]
     if links:
-        anchors = Markup(" · ").join(Markup('<a href="{}">{}</a>').format(url, name) for name, url in links)
-        parts.append(Markup("<p>{}</p>").format(anchors))
+        anchors = " · ".join(f'<a href="{escape(url)}">{escape(name)}</a>' for name, url in links)
+        parts.append(f"<p>{anchors}</p>")
     facts = []
     if paper.upvotes is not None:
         facts.append(f"{paper.upvotes} upvotes on Hugging Face")
@@ -115,15 +118,12 @@ def content_html(paper: PaperView, topics_url: str) -> str:
     if paper.comment:
         facts.append(_clean(paper.comment))
     if facts:
-        parts.append(Markup("<p>{}</p>").format("; ".join(facts)))
+        parts.append(f"<p>{escape('; '.join(facts))}</p>")
+    base = escape(topics_url)
     for topic in paper.topics:
-        why = ", ".join(topic.matched)
-        parts.append(
-            Markup('<p>Topic <a href="{}{}">{}</a> (score {:g}): {}</p>').format(
-                topics_url, topic.slug, topic.slug, topic.score, why
-            )
-        )
-    return str(Markup("\n").join(parts))
+        slug, why = escape(topic.slug), escape(", ".join(topic.matched))
+        parts.append(f'<p>Topic <a href="{base}{slug}">{slug}</a> (score {topic.score:g}): {why}</p>')
+    return "\n".join(parts)
 
 
 LINK_NAMES = (
