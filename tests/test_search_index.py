@@ -321,3 +321,58 @@ def test_postgresql_statistics_are_refreshed_after_a_bulk_ingest(corpus: tuple[C
         ).scalar()
     assert analysed
     assert not store.refresh_statistics()  # nothing new since
+
+
+# --- the index of an existing store ------------------------------------------------------------
+
+
+def small_store(folder: Path, database_url: str) -> tuple[Config, Store]:
+    shutil.copy(Path(__file__).parent / "data" / "dedup-dev" / "arxiv-rss.xml", folder / "arxiv-rss.xml")
+    lines = [f"database: {database_url}", "sources:", "  - {name: rss, url: 'file:arxiv-rss.xml'}"]
+    (folder / "aggregator.yaml").write_text("\n".join(lines) + "\n")
+    config = load_config(folder / "aggregator.yaml")
+    store = open_store(config)
+    Pipeline(config, store).run(config.sources)
+    return config, store
+
+
+def found_ids(store: Store, config: Config, query: str) -> list[int]:
+    page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=500))
+    return [p.id for p in page.papers]
+
+
+def test_upgrading_a_store_from_before_the_index_builds_it(tmp_path: Path, database_url: str) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store.database import upgrade
+    from aggregator.store.search import drop_index
+
+    config, store = small_store(tmp_path, database_url)
+    before = found_ids(store, config, "model*")
+    assert before and store.paper_count() == len(list(store.documents()))
+    with store.engine.begin() as conn:  # as revision 0003 left it: no index, no count
+        drop_index(conn)
+        conn.execute(text("DELETE FROM store_meta WHERE name IN ('papers', 'index_version')"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    upgrade(store.engine)
+    assert found_ids(store, config, "model*") == before
+    assert store.paper_count() == len(list(store.documents()))
+    store.close()
+
+
+def test_an_index_made_by_an_older_way_of_cutting_atoms_is_rebuilt_at_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store import meta
+
+    config, store = small_store(tmp_path, database_url)
+    before = found_ids(store, config, "model*")
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM paper_index"))  # as if its tokens no longer fit
+        meta.put(conn, "index_version", 0)
+    assert found_ids(store, config, "model*") == []
+    store.upgrade()  # what every start does
+    assert found_ids(store, config, "model*") == before
+    store.close()

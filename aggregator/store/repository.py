@@ -22,6 +22,7 @@ from aggregator.store import meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
+from aggregator.store.indexing import index_is_current, rebuild_index
 from aggregator.store.meta import STAMP_EPOCH
 from aggregator.store.pages import Deadline, PageQuery, TextQuery, candidate_ids, page_ids
 from aggregator.store.schema import papers, sightings, sources, store_meta
@@ -86,7 +87,15 @@ class Store:
         return store
 
     def upgrade(self) -> None:
+        """Migrations, then the search index rebuilt if it was made by another way of cutting
+        text into atoms (indexing.INDEX_VERSION)."""
         upgrade(self.engine)
+        with self.engine.connect() as conn:
+            current = index_is_current(conn)
+        if not current:
+            with self._write() as conn:
+                if not index_is_current(conn):  # another process may have done it meanwhile
+                    rebuild_index(conn)
 
     def close(self) -> None:
         self.engine.dispose()

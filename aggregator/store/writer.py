@@ -8,7 +8,7 @@ in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -305,14 +305,19 @@ class IngestWriter:
 
 
 def _indexed(plan: ClusterPlan) -> IndexedPaper:
-    record = plan.record
+    return index_entry(plan.record, {s.sighting.source for s in plan.sightings})
+
+
+def index_entry(paper: Any, sources: Iterable[str]) -> IndexedPaper:
+    """What the full-text index holds for a paper, from its merged record or its stored row (as
+    `paper_document` reads them), without making a Document: the same atoms, made once."""
     return indexed_fields(
-        title=record.title,
-        abstract=record.abstract,
-        authors=record.authors,
-        categories=(c.lower() for c in record.categories),
-        sources={s.sighting.source.lower() for s in plan.sightings},
-        ids=(i.lower() for i in paper_ids(record.arxiv_id, record.version, record.doi)),
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=paper.authors,
+        categories=(c.lower() for c in paper.categories),
+        sources={s.lower() for s in sources},
+        ids=(i.lower() for i in paper_ids(paper.arxiv_id, paper.version, paper.doi)),
     )
 
 

@@ -1,0 +1,63 @@
+"""Building the full-text index over the papers already stored: by migration 0004, and again
+whenever the way text is cut into atoms changes (INDEX_VERSION), so that the index and the
+matcher never disagree about what a paper says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, select
+
+from aggregator.store import meta
+from aggregator.store.schema import papers
+from aggregator.store.search import create_index, drop_index, write_index
+from aggregator.store.tagging import sources_of
+from aggregator.store.writer import index_entry
+
+# Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
+# rebuilt at the next start.
+INDEX_VERSION = 1
+BATCH = 2000
+_COLUMNS = (
+    papers.c.id,
+    papers.c.title,
+    papers.c.abstract,
+    papers.c.authors,
+    papers.c.categories,
+    papers.c.arxiv_id,
+    papers.c.version,
+    papers.c.doi,
+)
+
+
+def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:
+    """Index every stored paper, in id order, a batch at a time (a million never sit in memory
+    at once); returns how many. The index must be empty."""
+    last = done = 0
+    while True:
+        rows = conn.execute(
+            select(*_COLUMNS).where(papers.c.id > last).order_by(papers.c.id).limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        seen = sources_of(conn, [r.id for r in rows])
+        entries = [(r.id, index_entry(r, (source for source, _ in seen.get(r.id, [])))) for r in rows]
+        write_index(conn, entries, replace=False)
+        last, done = rows[-1].id, done + len(rows)
+        if on_batch:
+            on_batch(len(rows))
+    meta.put(conn, "index_version", INDEX_VERSION)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE paper_index")
+    return done
+
+
+def index_is_current(conn: Connection) -> bool:
+    return meta.get(conn, "index_version") == INDEX_VERSION
+
+
+def rebuild_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:
+    """Drop the index and build it again from the stored papers."""
+    drop_index(conn)
+    create_index(conn)
+    return fill_index(conn, on_batch)
