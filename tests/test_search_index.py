@@ -23,7 +23,7 @@ from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
-from aggregator.topics.index_query import AllOf, AnyOf, Tokens, facet_token, narrow
+from aggregator.topics.index_query import AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import parse_query
 from tests.conftest import postgres_available, reset_postgres
@@ -140,8 +140,11 @@ def _specs(config: Config) -> list:
 
 def text_query(config: Config, query: str, *, indexed: bool) -> TextQuery:
     tagger = query_tagger(query, _specs(config))
-    narrowed = narrow(parse_query(query), {t.slug: t.query for t in config.topics}) if indexed else None
-    return TextQuery(lambda doc: any(m.slug == AD_HOC for m in tagger.tag(doc)), narrowed)
+    tree = parse_query(query)
+    narrowed = narrow(tree, {t.slug: t.query for t in config.topics}) if indexed else None
+    return TextQuery(
+        lambda doc: any(m.slug == AD_HOC for m in tagger.tag(doc)), narrowed, indexed and is_exact(tree)
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -225,6 +228,24 @@ def test_pages_continue_after_a_cursor(corpus: tuple[Config, Store]) -> None:
 )
 def test_narrowing_each_form(query: str, expected: object) -> None:
     assert narrow(parse_query(query), {"llm": '"language model*" OR LLM*'}) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "exact"),
+    [
+        ("LLM", True),
+        ("prun* AND (LLM OR category:cs.CL)", True),
+        ("N:M OR 2:4", True),
+        ("title:agents author:smith", True),
+        ('"language model"', False),  # the index knows the words, not their order
+        ("GPT-4o", False),  # two atoms: a phrase
+        ("x*", False),  # not narrowed at all
+        ("LLM -vision", False),
+        ("topic:llm", False),
+    ],
+)
+def test_which_queries_the_index_answers_exactly(query: str, exact: bool) -> None:
+    assert is_exact(parse_query(query)) is exact
 
 
 def test_facet_tokens_keep_prefixes() -> None:

@@ -133,8 +133,16 @@ def clean_text(text: str | None) -> str:
         return ""
     if _XML_ILLEGAL.search(text):
         text = _XML_ILLEGAL.sub("", text)
-    if not text.isascii() and _MOJIBAKE_HINT.search(text):  # UTF-8 read as Latin-1 upstream ("WÃ¼bben")
-        text = ftfy.fix_encoding(text)
+    # UTF-8 read as Latin-1 upstream ("WÃ¼bben"). ftfy judges by context, and folding the
+    # whitespace changes the context: repeat until neither changes the text, so that cleaning
+    # clean text changes nothing.
+    for _ in range(3):
+        if text.isascii() or not _MOJIBAKE_HINT.search(text):
+            break
+        fixed = " ".join(ftfy.fix_encoding(text).split())
+        if fixed == text:
+            break
+        text = fixed
     return " ".join(text.split())
 
 

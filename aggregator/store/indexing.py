@@ -27,6 +27,7 @@ _COLUMNS = (
     papers.c.arxiv_id,
     papers.c.version,
     papers.c.doi,
+    papers.c.announce_types,
 )
 
 
@@ -41,7 +42,7 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
         if not rows:
             break
         seen = sources_of(conn, [r.id for r in rows])
-        entries = [(r.id, index_entry(r, (source for source, _ in seen.get(r.id, [])))) for r in rows]
+        entries = [(r.id, index_entry(r, seen.get(r.id, []))) for r in rows]
         write_index(conn, entries, replace=False)
         last, done = rows[-1].id, done + len(rows)
         if on_batch:

@@ -5,9 +5,11 @@ A page is read through a keyset walk: batches of (published, id) off the feed-or
 starting where the last one stopped, so a page deep in a feed (or after a `next` cursor) costs
 what the first one does. A `q=` query is narrowed by the full-text index (store/search.py) and
 every candidate confirmed by the exact matcher:
-- few candidates (at most CONFIRM_ALL): all are read and confirmed, and the total is exact;
+- few candidates (at most SORT_LIMIT): they are put in feed order by their keys alone and
+  confirmed in that order until the page is full; the total is their number, exact when the
+  index answers the query exactly (index_query.is_exact) or when so few that all are confirmed;
 - more (up to CANDIDATE_CAP): their ids are held in a set and the feed order is walked through
-  it until the page is full; the total is the index's count, an upper bound;
+  it until the page is full; the total is the index's count (exact or an upper bound, as above);
 - more still, or a query the index cannot narrow: the feed order is walked and every paper is
   matched, which fills a page quickly exactly because so many papers are candidates.
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
@@ -33,7 +35,8 @@ from aggregator.store.writer import paper_document
 from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document
 
-CONFIRM_ALL = 2_000
+SORT_LIMIT = 5_000
+CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
 CANDIDATE_CAP = 100_000
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
@@ -46,6 +49,7 @@ class TextQuery:
 
     matches: Callable[[Document], bool]
     narrowed: IndexQuery | None
+    exact: bool = False  # the index's candidates are exactly the matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +104,19 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
         return _page(found, query, total, exact)
     narrowed = query.text.narrowed
     ids = candidate_ids(conn, narrowed) if narrowed is not None else None
-    if ids is not None and len(ids) <= CONFIRM_ALL:
-        matched = _confirm_all(conn, walk, ids, query.text, deadline)
-        after = [k for k in matched if query.after is None or k < query.after]
-        return _page(after, query, len(matched), exact=True)
+    if ids is not None and len(ids) <= SORT_LIMIT:
+        allowed = _in_feed_order(conn, walk, ids)
+        if not query.text.exact and len(allowed) <= CONFIRM_ALL:
+            allowed = _matching(conn, allowed, query.text, deadline)
+            total, exact = len(allowed), True
+        else:
+            total, exact = len(allowed), query.text.exact
+        following = [k for k in allowed if query.after is None or k < query.after]
+        return _page(_confirmed(conn, following, query.text, wanted, deadline), query, total, exact)
     found = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline)
-    if ids is not None:  # an upper bound: the index's candidates
-        return _page(found, query, len(ids), exact=False)
+    if ids is not None:  # the index's candidates, before the filters: exact only without them
+        unfiltered = not (query.topic or query.source or query.since or query.min_score)
+        return _page(found, query, len(ids), exact=query.text.exact and unfiltered)
     ended = len(found) < wanted  # the walk reached the end of the feed: it saw every match
     return _page(found, query, len(found), exact=ended and query.after is None)
 
@@ -185,16 +195,25 @@ def candidate_ids(conn: Connection, narrowed: IndexQuery) -> set[int] | None:
     return ids if len(ids) <= CANDIDATE_CAP else None
 
 
-def _confirm_all(
-    conn: Connection, walk: _Walk, ids: set[int], text: TextQuery, deadline: Deadline
-) -> list[tuple[datetime, int]]:
-    """Every candidate the filters allow, matched; in feed order."""
+def _in_feed_order(conn: Connection, walk: _Walk, ids: set[int]) -> list[tuple[datetime, int]]:
+    """The (published, id) of the candidates the filters allow, newest first."""
     allowed: list[tuple[datetime, int]] = []
     for chunk in chunks(sorted(ids)):
-        rows = conn.execute(walk.base.where(walk.id.in_(chunk))).all()
-        allowed += [(r[0], r[1]) for r in rows]
+        allowed += [(r[0], r[1]) for r in conn.execute(walk.base.where(walk.id.in_(chunk)))]
     allowed.sort(reverse=True)
-    return _matching(conn, allowed, text, deadline)
+    return allowed
+
+
+def _confirmed(
+    conn: Connection, keys: list[tuple[datetime, int]], text: TextQuery, wanted: int, deadline: Deadline
+) -> list[tuple[datetime, int]]:
+    """The first `wanted` keys whose papers the matcher accepts, reading as few as it can."""
+    found: list[tuple[datetime, int]] = []
+    start, size = 0, FIRST_BATCH
+    while start < len(keys) and len(found) < wanted:
+        found += _matching(conn, keys[start : start + size], text, deadline)
+        start, size = start + size, min(size * 4, LAST_BATCH)
+    return found[:wanted]
 
 
 def _confirmed_walk(

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Integer, TextClause, text
 from sqlalchemy.sql.selectable import TextualSelect
 
 from aggregator.store.bulk import chunks
-from aggregator.topics.index_query import AllOf, AnyOf, IndexedPaper, IndexQuery, Tokens
+from aggregator.topics.index_query import UNMATCHABLE, AllOf, AnyOf, IndexedPaper, IndexQuery, Tokens
 
 FTS5_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars ':'"
 _WEIGHTS = {"title": "A", "abstract": "B", "author": "C", "facet": "D", "text": "AB"}
@@ -94,14 +94,15 @@ def tsvector_text(entry: IndexedPaper) -> str:
 
 
 def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
-    """SELECT id of every paper the index matches for this query."""
+    """SELECT id of every paper the index matches for this query (an ad-hoc one: papers no
+    ad-hoc query can match are left out)."""
     if conn.dialect.name == "postgresql":
         statement: TextClause = text(
             "SELECT paper_id AS id FROM paper_index WHERE doc @@ CAST(:tsquery AS tsquery)"
-        ).bindparams(tsquery=tsquery_text(query))
+        ).bindparams(tsquery=f"{tsquery_text(query)} & !'{UNMATCHABLE}':D")
     else:
         statement = text("SELECT rowid AS id FROM paper_index WHERE paper_index MATCH :match").bindparams(
-            match=fts5_match(query)
+            match=f'{fts5_match(query)} NOT facets : "{UNMATCHABLE}"'
         )
     return statement.columns(id=Integer)
 

@@ -8,7 +8,7 @@ in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -305,19 +305,22 @@ class IngestWriter:
 
 
 def _indexed(plan: ClusterPlan) -> IndexedPaper:
-    return index_entry(plan.record, {s.sighting.source for s in plan.sightings})
+    return index_entry(plan.record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings])
 
 
-def index_entry(paper: Any, sources: Iterable[str]) -> IndexedPaper:
+def index_entry(paper: Any, seen: Sequence[tuple[str, int]]) -> IndexedPaper:
     """What the full-text index holds for a paper, from its merged record or its stored row (as
-    `paper_document` reads them), without making a Document: the same atoms, made once."""
+    `paper_document` reads them) and the (source, authority) of its sightings, without making a
+    Document: the same atoms, made once."""
+    only_listings = bool(seen) and all(authority == Authority.ARXIV_LISTING for _, authority in seen)
     return indexed_fields(
         title=paper.title,
         abstract=paper.abstract,
         authors=paper.authors,
         categories=(c.lower() for c in paper.categories),
-        sources={s.lower() for s in sources},
+        sources={source.lower() for source, _ in seen},
         ids=(i.lower() for i in paper_ids(paper.arxiv_id, paper.version, paper.doi)),
+        unmatchable=only_listings and not paper.announce_types,
     )
 
 

@@ -24,6 +24,10 @@ from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_qu
 MAX_ATOM = 200  # longer atoms are cut in the index: PostgreSQL refuses lexemes over 2 kB
 MIN_PREFIX = 2  # `a*` names a good part of the vocabulary: scanning papers is cheaper
 FACET_KINDS = {"category": "c", "source": "s", "id": "i"}
+# Carried by a paper no ad-hoc query can match: seen only in arXiv listings, with no announcement
+# type (the matcher's `announce` rule). Candidates leave such papers out, so that for a query the
+# index answers exactly (see `is_exact`) candidates and matches are the same papers.
+UNMATCHABLE = "x"
 TEXT_FIELDS = ("text", "title", "abstract", "author")  # "text": title or abstract
 
 
@@ -67,6 +71,7 @@ def indexed_fields(
     categories: Iterable[str],
     sources: Iterable[str],
     ids: Iterable[str],
+    unmatchable: bool = False,
 ) -> IndexedPaper:
     """What the index holds for a paper: the matcher's own atoms (so the two cannot disagree),
     and its facets."""
@@ -74,7 +79,7 @@ def indexed_fields(
         title=_bounded(atom_text(title)),
         abstract=_bounded(atom_text(abstract)),
         authors=_bounded(_author_text(authors)),
-        facets=_facets(categories, sources, ids),
+        facets=_facets(categories, sources, ids, unmatchable),
     )
 
 
@@ -84,7 +89,7 @@ def indexed_paper(doc: Document) -> IndexedPaper:
         title=_bounded(doc.title),
         abstract=_bounded(doc.abstract),
         authors=_bounded(_author_text(doc.authors)),
-        facets=_facets(doc.categories, doc.sources, doc.ids),
+        facets=_facets(doc.categories, doc.sources, doc.ids, doc.only_listings and not doc.announce_types),
     )
 
 
@@ -94,12 +99,13 @@ def _author_text(authors: Iterable[str]) -> str:
     return atom_text(", ".join(authors))
 
 
-def _facets(categories: Iterable[str], sources: Iterable[str], ids: Iterable[str]) -> str:
+def _facets(categories: Iterable[str], sources: Iterable[str], ids: Iterable[str], unmatchable: bool) -> str:
     return " ".join(
         [
             *(facet_token("category", c) for c in sorted(set(categories))),
             *(facet_token("source", s) for s in sorted(set(sources))),
             *(facet_token("id", i) for i in sorted(set(ids))),
+            *([UNMATCHABLE] if unmatchable else []),
         ]
     )
 
@@ -159,6 +165,20 @@ def _term(term: Term) -> Tokens | None:
     if term.prefix and len(words) == 1 and len(words[0]) < MIN_PREFIX:
         return None
     return Tokens(term.field or "text", tuple(words), term.prefix)
+
+
+def is_exact(tree: Node) -> bool:
+    """Whether the index's candidates for this query are exactly its matches: every term one
+    atom (a word or a prefix, of two characters or more, shorter than MAX_ATOM, where index
+    tokens are never cut) or one facet value, joined by AND and OR only."""
+    if isinstance(tree, Term):
+        if tree.field in FACET_KINDS:
+            return _term(tree) is not None
+        words = atoms(tree.text)
+        return len(words) == 1 and len(words[0]) < MAX_ATOM and _term(tree) is not None
+    if isinstance(tree, And | Or):
+        return all(is_exact(c) for c in tree.children)
+    return False  # NOT, topic: references
 
 
 def index_terms(query: IndexQuery) -> int:

@@ -14,7 +14,7 @@ from aggregator.config import Config
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Page
-from aggregator.topics.index_query import narrow
+from aggregator.topics.index_query import is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import QueryError, check_budget, parse_query, topic_refs
 
@@ -79,6 +79,7 @@ def text_query(raw: str | None, config: Config, name: str = "q") -> TextQuery | 
     return TextQuery(
         matches=lambda document: any(m.slug == AD_HOC for m in tagger.tag(document)),
         narrowed=narrow(tree, {t.slug: t.query for t in config.topics}),
+        exact=is_exact(tree),
     )
 
 
