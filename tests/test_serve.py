@@ -102,20 +102,25 @@ def serving(tmp_path: Path, config: Path, *options: str) -> Iterator[Server]:
     command = [*aggregator_command(), "--config", str(config), "serve", "--host", "127.0.0.1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     log = tmp_path / f"serve-{port}.log"
+    process = spawn([*command, "--port", str(port), *options], tmp_path, env, log)
+    try:
+        yield Server(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        stop(process)
+
+
+def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A server process in its own session (so that stop() can end all of it), output to log."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), *options],
-            cwd=tmp_path,
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        yield Server(process, f"http://127.0.0.1:{port}", log)
-    finally:
-        stop(process)
 
 
 def stop(process: subprocess.Popen[bytes]) -> int | None:
@@ -250,16 +255,7 @@ def test_gunicorn_with_the_repository_settings_serves_and_stops(tmp_path: Path, 
     env.update(AGGREGATOR_CONFIG=str(config), PORT=str(port), WEB_CONCURRENCY="2")
     log = tmp_path / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", str(settings), "aggregator:create_app()"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn([str(gunicorn), "-c", str(settings), "aggregator:create_app()"], tmp_path, env, log)
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         server.wait_healthy()

@@ -11,24 +11,13 @@ from sqlalchemy import Connection, select
 from aggregator.store import meta
 from aggregator.store.schema import papers
 from aggregator.store.search import create_index, drop_index, write_index
-from aggregator.store.tagging import sources_of
+from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 from aggregator.store.writer import index_entry
 
 # Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
 # rebuilt at the next start.
 INDEX_VERSION = 1
 BATCH = 2000
-_COLUMNS = (
-    papers.c.id,
-    papers.c.title,
-    papers.c.abstract,
-    papers.c.authors,
-    papers.c.categories,
-    papers.c.arxiv_id,
-    papers.c.version,
-    papers.c.doi,
-    papers.c.announce_types,
-)
 
 
 def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:
@@ -37,7 +26,7 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
     last = done = 0
     while True:
         rows = conn.execute(
-            select(*_COLUMNS).where(papers.c.id > last).order_by(papers.c.id).limit(BATCH)
+            select(*DOCUMENT_COLUMNS).where(papers.c.id > last).order_by(papers.c.id).limit(BATCH)
         ).all()
         if not rows:
             break

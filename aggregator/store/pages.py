@@ -30,7 +30,7 @@ from aggregator.store.bulk import chunks
 from aggregator.store.meta import paper_count
 from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.search import candidates
-from aggregator.store.tagging import sources_of
+from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 from aggregator.store.writer import paper_document
 from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document
@@ -243,23 +243,10 @@ def _matching(
     for chunk in chunks(list(keys)):
         deadline.check()
         ids = [i for _, i in chunk]
-        rows = conn.execute(select(*_MATCH_COLUMNS).where(papers.c.id.in_(ids))).all()
+        rows = conn.execute(select(*DOCUMENT_COLUMNS).where(papers.c.id.in_(ids))).all()
         seen = sources_of(conn, ids)
         accepted.update(r.id for r in rows if text.matches(paper_document(r, seen.get(r.id, []))))
     return [k for k in keys if k[1] in accepted]
-
-
-_MATCH_COLUMNS = (
-    papers.c.id,
-    papers.c.title,
-    papers.c.abstract,
-    papers.c.authors,
-    papers.c.categories,
-    papers.c.arxiv_id,
-    papers.c.version,
-    papers.c.doi,
-    papers.c.announce_types,
-)
 
 
 def _count(conn: Connection, query: PageQuery, walk: _Walk) -> tuple[int, bool]:

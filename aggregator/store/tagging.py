@@ -20,7 +20,8 @@ from aggregator.topics.match import Tagger, TopicMatch, TopicSpec, fingerprints
 
 RETAG_BATCH = 2000
 
-_PAPER_COLUMNS = (
+# The columns of papers that `paper_document` reads (with the paper's sightings) to match it.
+DOCUMENT_COLUMNS = (
     papers.c.id,
     papers.c.title,
     papers.c.abstract,
@@ -30,7 +31,6 @@ _PAPER_COLUMNS = (
     papers.c.version,
     papers.c.doi,
     papers.c.announce_types,
-    papers.c.published,
 )
 
 
@@ -62,7 +62,10 @@ def retag(
     while True:
         with conn_factory() as conn:
             rows = conn.execute(
-                select(*_PAPER_COLUMNS).where(papers.c.id > last_id).order_by(papers.c.id).limit(RETAG_BATCH)
+                select(*DOCUMENT_COLUMNS, papers.c.published)
+                .where(papers.c.id > last_id)
+                .order_by(papers.c.id)
+                .limit(RETAG_BATCH)
             ).all()
             if not rows:
                 break
