@@ -397,3 +397,35 @@ def test_an_index_made_by_an_older_way_of_cutting_atoms_is_rebuilt_at_start(
     store.upgrade()  # what every start does
     assert found_ids(store, config, "model*") == before
     store.close()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"SORT_LIMIT": 10, "CONFIRM_ALL": 3, "DENSE": 0.9},  # candidate sets walked through
+        {"SORT_LIMIT": 10, "CONFIRM_ALL": 3, "DENSE": 0.001},  # dense: walked and matched
+        {"SORT_LIMIT": 10, "CONFIRM_ALL": 3, "CANDIDATE_CAP": 50},  # too many to hold
+    ],
+)
+def test_every_strategy_gives_the_same_pages(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch, limits: dict[str, float]
+) -> None:
+    """A store of 1,700 papers takes the few-candidates path; smaller limits send the same
+    queries down the others, which must find the same pages, totals no smaller than the truth."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    for name, value in limits.items():
+        monkeypatch.setattr(pages, name, value)
+    for query in ("model*", "LLM* AND title:agent*", '"language model*"', "category:cs.CL OR diffusion"):
+        expected = matched_by_reading_everything(config, store, query)
+        page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=40))
+        walked = store.papers_page(PageQuery(text=text_query(config, query, indexed=False), limit=40))
+        assert [p.id for p in page.papers] == [p.id for p in walked.papers], query
+        assert page.total is not None and (page.total == len(expected) if page.exact else True), query
+        assert page.total >= min(len(expected), 40) or not page.exact, query
+        cursor = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=15))
+        rest = store.papers_page(
+            PageQuery(text=text_query(config, query, indexed=True), limit=25, after=cursor.last)
+        )
+        assert [p.id for p in cursor.papers + rest.papers] == [p.id for p in page.papers], query

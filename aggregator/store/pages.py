@@ -8,8 +8,9 @@ every candidate confirmed by the exact matcher:
 - few candidates (at most SORT_LIMIT): they are put in feed order by their keys alone and
   confirmed in that order until the page is full; the total is their number, exact when the
   index answers the query exactly (index_query.is_exact) or when so few that all are confirmed;
-- more (up to CANDIDATE_CAP): their ids are held in a set and the feed order is walked through
-  it until the page is full; the total is the index's count (exact or an upper bound, as above);
+- more, but under DENSE of the store (and CANDIDATE_CAP): their ids are held in a set and the
+  feed order is walked through it until the page is full; the total is the index's count
+  (exact or an upper bound, as above);
 - more still, or a query the index cannot narrow: the feed order is walked and every paper is
   matched, which fills a page quickly exactly because so many papers are candidates.
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
@@ -38,6 +39,7 @@ from aggregator.topics.match import Document
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
 CANDIDATE_CAP = 100_000
+DENSE = 0.05  # candidates this share of the store or more: walk and match, no id set
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
 WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
@@ -103,9 +105,9 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
         total, exact = _count(conn, query, walk) if query.count else (None, True)
         return _page(found, query, total, exact)
     narrowed = query.text.narrowed
-    ids = candidate_ids(conn, narrowed) if narrowed is not None else None
-    if ids is not None and len(ids) <= SORT_LIMIT:
-        allowed = _in_feed_order(conn, walk, ids)
+    few = candidate_ids(conn, narrowed, SORT_LIMIT) if narrowed is not None else None
+    if few is not None:
+        allowed = _in_feed_order(conn, walk, few)
         if not query.text.exact and len(allowed) <= CONFIRM_ALL:
             allowed = _matching(conn, allowed, query.text, deadline)
             total, exact = len(allowed), True
@@ -113,12 +115,19 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
             total, exact = len(allowed), query.text.exact
         following = [k for k in allowed if query.after is None or k < query.after]
         return _page(_confirmed(conn, following, query.text, wanted, deadline), query, total, exact)
+    if narrowed is None:
+        found = _confirmed_walk(conn, walk, None, query.text, wanted, deadline)
+        ended = len(found) < wanted  # the walk reached the end of the feed: it saw every match
+        return _page(found, query, len(found), exact=ended and query.after is None)
+    counted = count_candidates(conn, narrowed)
+    # Dense candidates fill a page within a few hundred papers of the walk: reading their ids
+    # would cost more than matching those papers.
+    sparse = counted <= CANDIDATE_CAP and counted < DENSE * max(paper_count(conn), 1)
+    ids = candidate_ids(conn, narrowed, CANDIDATE_CAP) if sparse else None
     found = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline)
-    if ids is not None:  # the index's candidates, before the filters: exact only without them
-        unfiltered = not (query.topic or query.source or query.since or query.min_score)
-        return _page(found, query, len(ids), exact=query.text.exact and unfiltered)
-    ended = len(found) < wanted  # the walk reached the end of the feed: it saw every match
-    return _page(found, query, len(found), exact=ended and query.after is None)
+    unfiltered = not (query.topic or query.source or query.since or query.min_score)
+    exact = query.text.exact and unfiltered and counted <= CANDIDATE_CAP
+    return _page(found, query, min(counted, CANDIDATE_CAP), exact)
 
 
 def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None, exact: bool) -> PageIds:
@@ -188,11 +197,18 @@ class _Walk:
         return found
 
 
-def candidate_ids(conn: Connection, narrowed: IndexQuery) -> set[int] | None:
-    """Ids the index finds for the query, or None past CANDIDATE_CAP (too many to be of use)."""
-    found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
+def candidate_ids(conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_CAP) -> set[int] | None:
+    """Ids the index finds for the query, or None past `cap` (more than this use could take)."""
+    found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
     ids = set(found.scalars())
-    return ids if len(ids) <= CANDIDATE_CAP else None
+    return ids if len(ids) <= cap else None
+
+
+def count_candidates(conn: Connection, narrowed: IndexQuery) -> int:
+    """How many papers the index finds for the query, counted in the database up to
+    CANDIDATE_CAP + 1."""
+    capped = select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
 
 
 def _in_feed_order(conn: Connection, walk: _Walk, ids: set[int]) -> list[tuple[datetime, int]]:
