@@ -17,7 +17,7 @@ bind = (
 )
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+threads = int(os.environ.get("GUNICORN_THREADS") or 8)  # enough that /healthz finds one free
 timeout = 30  # seconds without a heartbeat before a worker is replaced (requests stop long before)
 graceful_timeout = 20
 keepalive = 5

@@ -16,7 +16,7 @@ from aggregator.store.writer import index_entry
 
 # Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
 # rebuilt at the next start.
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: SQLite keeps token positions (phrases)
 BATCH = 2000
 
 

@@ -8,11 +8,11 @@ every candidate confirmed by the exact matcher:
 - few candidates (at most SORT_LIMIT): they are put in feed order by their keys alone and
   confirmed in that order until the page is full; the total is their number, exact when the
   index answers the query exactly (index_query.is_exact) or when so few that all are confirmed;
-- more, but under DENSE of the store (and CANDIDATE_CAP): their ids are held in a set and the
-  feed order is walked through it until the page is full; the total is the index's count
-  (exact or an upper bound, as above);
-- more still, or a query the index cannot narrow: the feed order is walked and every paper is
-  matched, which fills a page quickly exactly because so many papers are candidates.
+- more, or a query the index cannot narrow: the feed order is walked and every paper matched,
+  which fills the page of a broad query within a few hundred papers; the total is estimated
+  from the share that matched. A sparser one stops after PROBE papers and walks on through the
+  set of its candidate ids (up to CANDIDATE_CAP; past that, on matching every paper); the total
+  is then the index's count (exact or an upper bound, as above).
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
 """
 
@@ -39,9 +39,10 @@ from aggregator.topics.match import Document
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
 CANDIDATE_CAP = 100_000
-DENSE = 0.05  # candidates this share of the store or more: walk and match, no id set
+PROBE = 600  # papers walked and matched before a query with many candidates reads their ids
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
+WALL_FACTOR = 4  # a query's wall-clock cap, in multiples of its CPU budget
 WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
 
 
@@ -81,19 +82,33 @@ class PageIds:
 
 
 class Deadline:
-    """When a request must stop working; checked between batches and by the database."""
+    """A request's budget: CPU seconds of its own thread (what the query costs the server,
+    however many other requests share the machine: a wall-clock budget would fail queries merely
+    for waiting their turn under load), and a wall-clock cap well above it, which is also what
+    the database is told (PostgreSQL's own work is not this thread's CPU)."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._end = clock() + seconds
+    def __init__(
+        self,
+        cpu: float,
+        wall: float | None = None,
+        cpu_clock: Callable[[], float] = time.thread_time,
+        wall_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cpu, self.wall = cpu, wall if wall is not None else cpu * WALL_FACTOR
+        self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
+        self._cpu_end, self._wall_end = cpu_clock() + self.cpu, wall_clock() + self.wall
 
-    def left(self) -> float:
-        return self._end - self._clock()
+    def wall_left(self) -> float:
+        return self._wall_end - self._wall_clock()
+
+    def expired(self) -> bool:
+        return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
 
     def check(self) -> None:
-        if self.left() <= 0:
-            raise BudgetExceeded(f"the query took more than {self.seconds:g} s; narrow it")
+        if self.expired():
+            raise BudgetExceeded(
+                f"the query needs more than {self.cpu:g} s of work (or {self.wall:g} s in all); narrow it"
+            )
 
 
 def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
@@ -115,19 +130,31 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
             total, exact = len(allowed), query.text.exact
         following = [k for k in allowed if query.after is None or k < query.after]
         return _page(_confirmed(conn, following, query.text, wanted, deadline), query, total, exact)
-    if narrowed is None:
-        found = _confirmed_walk(conn, walk, None, query.text, wanted, deadline)
-        ended = len(found) < wanted  # the walk reached the end of the feed: it saw every match
-        return _page(found, query, len(found), exact=ended and query.after is None)
-    counted = count_candidates(conn, narrowed)
-    # Dense candidates fill a page within a few hundred papers of the walk: reading their ids
-    # would cost more than matching those papers.
-    sparse = counted <= CANDIDATE_CAP and counted < DENSE * max(paper_count(conn), 1)
-    ids = candidate_ids(conn, narrowed, CANDIDATE_CAP) if sparse else None
-    found = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline)
-    unfiltered = not (query.topic or query.source or query.since or query.min_score)
-    exact = query.text.exact and unfiltered and counted <= CANDIDATE_CAP
-    return _page(found, query, min(counted, CANDIDATE_CAP), exact)
+    # Many candidates, or no narrowing: walk and match. A dense query fills its page within
+    # PROBE papers; a sparse one then walks on through the set of candidate ids.
+    walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
+    ids = None
+    if narrowed is not None and len(walked.found) < wanted and not walked.ended:
+        ids = candidate_ids(conn, narrowed, CANDIDATE_CAP)
+        walked = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked)
+    elif len(walked.found) < wanted and not walked.ended:
+        walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, so_far=walked)
+    found = walked.found
+    if ids is not None:  # the index's candidates, before the filters: exact only without them
+        unfiltered = not (query.topic or query.source or query.since or query.min_score)
+        return _page(found, query, len(ids), exact=query.text.exact and unfiltered)
+    if walked.ended:  # it saw every paper in scope: every match
+        return _page(found, query, len(found), exact=query.after is None)
+    return _page(found, query, _estimate(conn, query, walked), exact=False)
+
+
+def _estimate(conn: Connection, query: PageQuery, walked: _Walked) -> int:
+    """About how many papers match, from the share that matched in the walk so far (the
+    matches found, at least, where filters leave the scope unknown)."""
+    unfiltered = not (query.topic or query.source or query.since or query.min_score or query.after)
+    if not unfiltered or walked.read == 0:
+        return len(walked.found)
+    return max(len(walked.found), round(len(walked.found) / walked.read * paper_count(conn)))
 
 
 def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None, exact: bool) -> PageIds:
@@ -169,9 +196,12 @@ class _Walk:
         self.base: Select[Any] = base
         self.start = query.after
 
-    def batches(self, deadline: Deadline, size: int = FIRST_BATCH) -> Iterator[list[tuple[datetime, int]]]:
-        """(published, id) in feed order, a growing batch at a time."""
-        last = self.start
+    def batches(
+        self, deadline: Deadline, size: int = FIRST_BATCH, after: tuple[datetime, int] | None = None
+    ) -> Iterator[list[tuple[datetime, int]]]:
+        """(published, id) in feed order (after `after`, else from the start), a growing batch at
+        a time."""
+        last = after or self.start
         while True:
             deadline.check()
             statement = self.base
@@ -204,13 +234,6 @@ def candidate_ids(conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_C
     return ids if len(ids) <= cap else None
 
 
-def count_candidates(conn: Connection, narrowed: IndexQuery) -> int:
-    """How many papers the index finds for the query, counted in the database up to
-    CANDIDATE_CAP + 1."""
-    capped = select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1).subquery()
-    return int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
-
-
 def _in_feed_order(conn: Connection, walk: _Walk, ids: set[int]) -> list[tuple[datetime, int]]:
     """The (published, id) of the candidates the filters allow, newest first."""
     allowed: list[tuple[datetime, int]] = []
@@ -232,6 +255,16 @@ def _confirmed(
     return found[:wanted]
 
 
+@dataclass(slots=True)
+class _Walked:
+    """How far a walk went: what matched, the last key it read, and how many it read."""
+
+    found: list[tuple[datetime, int]]
+    last: tuple[datetime, int] | None = None
+    read: int = 0
+    ended: bool = False  # it reached the end of the feed
+
+
 def _confirmed_walk(
     conn: Connection,
     walk: _Walk,
@@ -239,16 +272,23 @@ def _confirmed_walk(
     text: TextQuery,
     wanted: int,
     deadline: Deadline,
-) -> list[tuple[datetime, int]]:
-    """Walk the feed order (through the candidate set, if any) until `wanted` papers match."""
-    found: list[tuple[datetime, int]] = []
+    *,
+    so_far: _Walked | None = None,
+    at_most: int | None = None,
+) -> _Walked:
+    """Walk the feed order (through the candidate set, if any) until `wanted` papers match,
+    the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk."""
+    done = so_far or _Walked([])
     size = WALK_BATCH if ids is not None else FIRST_BATCH
-    for batch in walk.batches(deadline, size=size):
+    for batch in walk.batches(deadline, size=size, after=done.last):
         keys = [k for k in batch if k[1] in ids] if ids is not None else batch
-        found += _matching(conn, keys, text, deadline)
-        if len(found) >= wanted:
-            return found[:wanted]
-    return found
+        done.found += _matching(conn, keys, text, deadline)
+        done.last, done.read = batch[-1], done.read + len(batch)
+        if len(done.found) >= wanted or (at_most is not None and done.read >= at_most):
+            done.found = done.found[:wanted]
+            return done
+    done.ended = True
+    return done
 
 
 def _matching(

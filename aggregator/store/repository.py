@@ -52,7 +52,7 @@ from aggregator.types import (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 __all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
 
-QUERY_BUDGET = 0.8  # seconds a page may take to find; a request never holds a worker longer
+QUERY_BUDGET = 0.8  # CPU seconds a page may take to find (and 4x that in all): then a 503
 WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
 
 
@@ -269,10 +269,10 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    def papers_page(self, query: PageQuery, *, budget: float = QUERY_BUDGET) -> Page:
+    def papers_page(self, query: PageQuery, *, budget: float | None = None) -> Page:
         """Papers in feed order (newest published first, ties by id); BudgetExceeded when
-        finding them would take longer than `budget` seconds."""
-        deadline = Deadline(budget)
+        finding them would take more than `budget` CPU seconds (default QUERY_BUDGET)."""
+        deadline = Deadline(QUERY_BUDGET if budget is None else budget)
         with self._reading(deadline) as conn:
             found = page_ids(conn, query, deadline)
             rows = {r["id"]: r for r in self._rows(conn, found.ids)}
@@ -297,7 +297,7 @@ class Store:
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 with conn.begin():
-                    left = deadline.left()
+                    left = deadline.wall_left()
                     timeout = max(int(left * 1000), 1) if math.isfinite(left) else 0  # 0: none
                     conn.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
                     try:
@@ -309,7 +309,7 @@ class Store:
                 return
             raw = conn.connection.driver_connection
             assert raw is not None
-            raw.set_progress_handler(lambda: deadline.left() <= 0, 10_000)
+            raw.set_progress_handler(deadline.expired, 10_000)
             try:
                 yield conn
             except OperationalError as exc:
