@@ -13,8 +13,11 @@ Needs wrk (Debian: `apt-get install -y wrk`) and gunicorn; loads only 127.0.0.1 
    for a paper seen once (normalised Sighting -> `merge_record` -> `paper_values`, `mint_feed_id`,
    `encode_sighting`, tagged by the default topics with `Tagger.tag(paper_document(...))`), and
    the rows are written with the store's own driver-level executemany (`store.bulk.bulk_insert`)
-   into papers, sightings and paper_topics: the schema comes from the migrations, topic
-   fingerprints are remembered and the version set, so the app starts on it without re-tagging.
+   into papers, sightings and paper_topics, with each paper's full-text index entry
+   (`store.search.write_index` of `indexed_paper` of the same Document it is tagged with) and
+   the store's paper count: the schema comes from the migrations, topic fingerprints are
+   remembered, the index marked current and the version set, so the app starts on it without
+   re-tagging or re-indexing.
 2. One gunicorn per store (`-w 2 -k gthread --threads 4 -b 127.0.0.1:PORT bench.wsgi_bench:app`,
    AGGREGATOR_CONFIG and AGGREGATOR_BASE_URL set): the real app plus /bench/trivial (the same
    bytes as the feed, precomputed) and /bench/trivial304 (a bare 304 with the same validators).
@@ -66,12 +69,16 @@ from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.parse import parse_feed
 from aggregator.publish.feeds import FeedPage, atom, content_html
 from aggregator.runtime import topic_specs
+from aggregator.store import meta
 from aggregator.store.bulk import bulk_insert
 from aggregator.store.codec import digest, encode_sighting, record_digest
+from aggregator.store.indexing import INDEX_VERSION
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import paper_topics, papers, sightings
+from aggregator.store.search import write_index
 from aggregator.store.tagging import remember_topics
 from aggregator.store.writer import paper_document, paper_values
+from aggregator.topics.index_query import IndexedPaper, indexed_paper
 from aggregator.topics.match import Tagger, TopicSpec
 from aggregator.types import Sighting
 
@@ -139,11 +146,22 @@ class Synthesizer:
         return s, published + timedelta(hours=1, seconds=rng.randrange(3600))
 
 
-def synthetic_rows(
-    synth: Synthesizer, store: Store, tagger: Tagger, start: int, stop: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+@dataclasses.dataclass
+class Rows:
+    """What the ingest writer writes for a batch of papers seen once."""
+
+    papers: list[dict[str, Any]]
+    sightings: list[dict[str, Any]]
+    topics: list[dict[str, Any]]
+    index: list[tuple[int, IndexedPaper]]  # each paper's full-text index entry
+
+
+def synthetic_rows(synth: Synthesizer, store: Store, tagger: Tagger, start: int, stop: int) -> Rows:
     """Rows for papers start..stop-1 as the ingest writer would write them for papers seen once."""
-    paper_rows, sighting_rows, topic_rows = [], [], []
+    paper_rows: list[dict[str, Any]] = []
+    sighting_rows: list[dict[str, Any]] = []
+    topic_rows: list[dict[str, Any]] = []
+    index_rows: list[tuple[int, IndexedPaper]] = []
     for n in range(start, stop):
         pid = n + 1
         s, first_seen = synth.sighting(n)
@@ -177,7 +195,9 @@ def synthetic_rows(
                 "data_hash": digest(data),
             }
         )
-        for match in tagger.tag(paper_document(record, [(s.source, s.authority)])):
+        document = paper_document(record, [(s.source, s.authority)])
+        index_rows.append((pid, indexed_paper(document)))
+        for match in tagger.tag(document):
             topic_rows.append(
                 {
                     "slug": match.slug,
@@ -187,7 +207,7 @@ def synthetic_rows(
                     "published": published,
                 }
             )
-    return paper_rows, sighting_rows, topic_rows
+    return Rows(paper_rows, sighting_rows, topic_rows, index_rows)
 
 
 def build_store(path: Path, n: int, specs: list[TopicSpec], seeds: list[Sighting]) -> dict[str, Any]:
@@ -204,17 +224,18 @@ def build_store(path: Path, n: int, specs: list[TopicSpec], seeds: list[Sighting
         conn.exec_driver_sql("PRAGMA cache_size=-1000000")  # 1 GB while building
         conn.commit()
         for start in range(0, n, CHUNK):
-            paper_rows, sighting_rows, topic_rows = synthetic_rows(
-                synth, store, tagger, start, min(n, start + CHUNK)
-            )
-            bulk_insert(conn, papers, paper_rows)
-            bulk_insert(conn, sightings, sighting_rows)
-            if topic_rows:
-                bulk_insert(conn, paper_topics, topic_rows)
+            rows = synthetic_rows(synth, store, tagger, start, min(n, start + CHUNK))
+            bulk_insert(conn, papers, rows.papers)
+            bulk_insert(conn, sightings, rows.sightings)
+            if rows.topics:
+                bulk_insert(conn, paper_topics, rows.topics)
+            write_index(conn, rows.index, replace=False)
             conn.commit()
-            topics.update(r["slug"] for r in topic_rows)
+            topics.update(r["slug"] for r in rows.topics)
             if n >= 100_000 and (start // CHUNK) % 10 == 9:
                 print(f"    {start + CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
+        meta.put(conn, "papers", n)  # the count the store keeps with every write
+        meta.put(conn, "index_version", INDEX_VERSION)  # the index is current: no rebuild at start
         remember_topics(conn, specs)  # the app re-tags nothing at start
         store._bump_version(conn)  # the version and change time, as ingest stamps them
         conn.commit()
@@ -294,8 +315,14 @@ class Server:
             AGGREGATOR_BASE_URL=f"http://{HOST}:{self.port}",
             BENCH_FEED=self.slug,
         )
-        command = [sys.executable, "-m", "gunicorn", *GUNICORN, "-b", f"{HOST}:{self.port}"]
-        command += ["--chdir", str(ROOT), "--log-level", "warning", "bench.wsgi_bench:app"]
+        # An empty config file of our own: without one, gunicorn reads the repo's gunicorn.conf.py
+        # from the working folder, whose max_requests recycles a worker every ~20,000 requests,
+        # in the middle of a load (wrk then counts the reset connections as errors).
+        settings = self.log_path.with_name("gunicorn-bench.conf.py")
+        settings.write_text('"""bench_serve: the settings are on the command line."""\n')
+        command = [sys.executable, "-m", "gunicorn", "-c", str(settings), *GUNICORN]
+        command += ["-b", f"{HOST}:{self.port}", "--chdir", str(ROOT), "--log-level", "warning"]
+        command.append("bench.wsgi_bench:app")
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -455,7 +482,7 @@ def render_split(config_path: Path, slug: str, pages: int) -> dict[str, float]:
     try:
         for offset in range(1, pages + 1):
             began = time.perf_counter()
-            found, _total = store.papers_page(PageQuery(topic=slug, limit=COLD_LIMIT, offset=offset))
+            found = store.papers_page(PageQuery(topic=slug, limit=COLD_LIMIT, offset=offset)).papers
             middle = time.perf_counter()
             atom(
                 FeedPage(
