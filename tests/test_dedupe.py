@@ -11,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.ingest import dedupe
-from aggregator.ingest.dedupe import KnownPaper, StoredSighting, authors_agree, merge_record, plan_ingest
+from aggregator.ingest.dedupe import (
+    Candidate,
+    KnownPaper,
+    StoredSighting,
+    TitleStub,
+    authors_agree,
+    merge_record,
+    plan_ingest,
+    stubs_to_load,
+)
 from aggregator.ingest.normalize import author_keys, normalize_entry
 from aggregator.types import Authority, ParsedEntry
 
@@ -300,10 +309,15 @@ def known_papers(papers: list[list[tuple]]) -> list[KnownPaper]:
 
 
 def merge_by_title_rescanning(
-    clusters: dedupe._Clusters, node: dedupe.Node, stored: StoredSighting, candidates: Iterable[dedupe.Node]
+    clusters: dedupe._Clusters,
+    node: dedupe.Node,
+    stored: StoredSighting,
+    candidates: Iterable[dedupe.Node],
+    stubs: object = (),
 ) -> None:
     """The title merge as it was: a cluster's authors are every family name of every sighting,
     anywhere in the batch, whose node has that root."""
+    assert not stubs  # planned here with every known paper in full
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
     ours = author_keys(stored.sighting.authors)
     for root in sorted(roots):
@@ -337,3 +351,81 @@ def test_title_merges_plan_as_a_rescan_of_the_batch_would(papers: list, batch: l
         patch.setattr(dedupe, "_merge_by_title", merge_by_title_rescanning)
         rescanned = plan_ingest(incoming, known)
     assert outline(indexed) == outline(rescanned)
+
+
+# --- title stubs: stored papers found only through a title, planned without their sightings ----
+
+
+def stub_of(paper: KnownPaper) -> TitleStub:
+    """The paper as the store reads it when a shared title alone found it (sightings.match_keys)."""
+    return TitleStub(
+        paper.id,
+        frozenset(s.sighting.title_key for s in paper.sightings if len(s.sighting.title_key) >= 16),
+        frozenset(k for s in paper.sightings for k in s.sighting.keys),
+        frozenset(n for s in paper.sightings for n in author_keys(s.sighting.authors)),
+    )
+
+
+def with_stubs(
+    incoming: list[StoredSighting], known: list[KnownPaper], eligible: set[int]
+) -> list[Candidate]:
+    """`known` as the store hands it over: each eligible paper (one found only through a title)
+    as a stub, unless `stubs_to_load` says a sighting could join it; in the same order."""
+    stubs = [stub_of(p) for p in known if p.id in eligible]
+    load = stubs_to_load(incoming, stubs)
+    by_id = {stub.id: stub for stub in stubs if stub.id not in load}
+    return [by_id.get(p.id, p) for p in known]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.lists(entries, min_size=1, max_size=3), max_size=8),
+    st.lists(entries, min_size=1, max_size=25),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+)
+def test_plans_with_title_stubs_are_the_plans_with_every_paper_in_full(
+    papers: list, batch: list, as_stub: list[bool]
+) -> None:
+    known = known_papers(papers)
+    incoming = [from_entry(e) for e in batch]
+    arriving = {s.identity for s in incoming}
+    # A paper holding an entry of the batch is loaded in full by the store: it is never a stub.
+    eligible = {
+        p.id for p in known if as_stub[p.id - 1] and not any(s.identity in arriving for s in p.sightings)
+    }
+    stubbed = with_stubs(incoming, known, eligible)
+    assert outline(plan_ingest(incoming, stubbed)) == outline(plan_ingest(incoming, known))
+
+
+def test_a_stub_that_a_sighting_would_join_is_refused() -> None:
+    title = "A Study of Repeated Titles in Research Feeds"
+    stored = sighting("venue", "v", title, authors=("Ada Lovelace", "Grace Hopper"))
+    paper = KnownPaper(1, NOW, (stored,))
+    same_people = sighting("rss", "r", title, authors=("A. Lovelace",))
+    other_people = sighting("rss", "o", title, authors=("Alan Turing",))
+    assert stubs_to_load([same_people], [stub_of(paper)]) == {1}
+    assert stubs_to_load([other_people], [stub_of(paper)]) == set()
+    with pytest.raises(ValueError, match=r"stored papers \[1\]"):
+        plan_ingest([same_people], [stub_of(paper)])
+    assert plan_ingest([other_people], [stub_of(paper)]) == plan_ingest([other_people], [paper])
+    by_link = sighting("blog", "b", "Elsewhere", link="https://example.org/a")
+    linked = KnownPaper(2, NOW, (sighting("venue", "w", title, link="https://example.org/a"),))
+    assert stubs_to_load([by_link], [stub_of(linked)]) == {2}
+    with pytest.raises(ValueError, match=r"stored papers \[2\]"):
+        plan_ingest([by_link], [stub_of(linked)])
+
+
+def test_a_stub_counts_among_the_papers_sharing_a_title() -> None:
+    """Where one side names no authors, only a title no other paper shares merges: a stub is
+    such another paper, though it takes no part."""
+    title = "A Remarkably Long and Specific Title That Several Groups Used For Their Papers"
+    unattributed = KnownPaper(1, NOW, (sighting("blog", "b", title),))
+    other = KnownPaper(2, NOW, (sighting("venue", "v2", title, authors=("Li Wei",)),))
+    named = sighting("venue", "v3", title, authors=("Kurt Gödel",))
+    assert [p.survivor for p in plan_ingest([named], [unattributed])] == [1]  # alone: it merges
+    full = plan_ingest([named], [unattributed, other])
+    assert [p.survivor for p in full] == [None]  # two papers bear the title: it does not
+    assert stubs_to_load([named], [stub_of(other)]) == set()
+    assert outline(plan_ingest([named], [unattributed, stub_of(other)])) == outline(full)
+    # Named by nobody, the sighting could join any paper of that title: none stays a stub.
+    assert stubs_to_load([sighting("blog", "c", title)], [stub_of(other)]) == {2}

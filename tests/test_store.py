@@ -362,3 +362,156 @@ def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(so
     )
     assert not sources.ingest("rss", [again], done(later), now=later).failed
     assert len({p.feed_id for p in page(sources)}) == 2
+
+
+# --- title stubs: papers found only through a shared title are read light, planned the same ----
+
+STUB_TITLES = (
+    "A Study of Repeated Titles in Research Feeds",
+    "Reply to the Comment on Widgets and Gadgets",
+    "A Remarkably Long and Specific Title That Several Groups Used For Their Papers",
+    "Introduction",
+)
+STUB_PEOPLE = ("Ada Lovelace", "Charles Babbage", "Grace Hopper", "Alan Turing", "Emmy Noether", "Kurt Gödel")
+
+
+def stub_scenario(seed: int) -> list[tuple[str, list[Sighting], datetime]]:
+    """Batches from three sources on a few titles: repeated titles, overlapping authors, arXiv
+    ids (same-titled papers with different ones), links and DOIs as keys, entries sighted again
+    with other titles, authors and links (an entry keeps its arXiv id: one that changes it can
+    trip the unique papers.arxiv_id, with or without stubs, a matter of its own)."""
+    import random
+
+    rng = random.Random(seed)
+    arxiv_ids: dict[tuple[str, int], str | None] = {}
+    batches = []
+    for number in range(8):
+        source = rng.choice(("rss", "api", "blog"))
+        at = T0 + timedelta(hours=number)
+        batch = {}
+        for _ in range(rng.randint(5, 30)):
+            n = rng.randint(0, 40)
+            arxiv = arxiv_ids.setdefault(
+                (source, n), rng.choice((None, None, None, f"2401.0000{rng.randint(1, 6)}v1"))
+            )
+            link = rng.choice((None, None, f"https://example.org/p/{rng.randint(1, 8)}"))
+            doi = rng.choice((None, None, None, f"10.1000/x{rng.randint(1, 5)}"))
+            people = tuple(rng.sample(STUB_PEOPLE, rng.randint(0, 3)))
+            batch[n] = entry(
+                source,
+                f"{source}-{n}",
+                rng.choice(STUB_TITLES),
+                authors=people,
+                arxiv_id=arxiv,
+                link=link,
+                doi=doi,
+                published=at,
+                now=at,
+            )
+        batches.append((source, list(batch.values()), at))
+    return batches
+
+
+def store_contents(store: Store) -> dict[str, list[tuple]]:
+    from sqlalchemy import text
+
+    queries = {
+        "papers": "SELECT * FROM papers ORDER BY id",
+        "sightings": "SELECT * FROM sightings ORDER BY id",
+        "paper_keys": "SELECT * FROM paper_keys ORDER BY key",
+        "store_meta": "SELECT * FROM store_meta WHERE name IN ('papers', 'version') ORDER BY name",
+    }
+    with store.engine.connect() as conn:
+        return {name: [tuple(row) for row in conn.execute(text(sql))] for name, sql in queries.items()}
+
+
+def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs: bool) -> tuple[dict, int]:
+    """The scenario through Store.ingest into a fresh store; its contents, and how many stubs
+    plan_ingest was handed."""
+    from aggregator.ingest.dedupe import TitleStub
+    from aggregator.store import repository
+
+    handed = 0
+    plan = repository.plan_ingest
+
+    def counting(incoming: list, known: list) -> list:
+        nonlocal handed
+        handed += sum(isinstance(p, TitleStub) for p in known)
+        return plan(incoming, known)
+
+    monkeypatch.setattr(writer, "TITLE_STUBS", stubs)
+    monkeypatch.setattr(repository, "plan_ingest", counting)
+    store = Store.open(url, tag_authority="papers.example.org")
+    try:
+        store.sync_sources(
+            [("rss", "file:///rss.xml"), ("api", "file:///api.xml"), ("blog", "file:///b.xml")]
+        )
+        for source, batch, at in stub_scenario(seed):
+            outcome = store.ingest(source, batch, done(at), now=at)
+            assert not outcome.failed
+        return store_contents(store), handed
+    finally:
+        store.close()
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ingest_with_title_stubs_writes_what_loading_every_candidate_would(
+    database_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from tests.conftest import reset_postgres
+
+    light, handed = ingest_scenario(database_url, seed, monkeypatch, stubs=True)
+    if database_url.startswith("sqlite"):
+        again = database_url.replace("store.db", "full.db")
+    else:
+        reset_postgres(database_url)
+        again = database_url
+    full, none = ingest_scenario(again, seed, monkeypatch, stubs=False)
+    assert handed > 0 and none == 0  # stubs were planned with, and only where asked
+    assert len(light["papers"]) < len(light["sightings"])  # and papers merged
+    assert light == full
+
+
+def test_the_migration_fills_match_keys_as_ingest_writes_them(
+    sources: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store.database import upgrade
+
+    for source, batch, at in stub_scenario(7):
+        sources.ingest(source, batch, done(at), now=at)
+    before = store_contents(sources)
+    with sources.engine.begin() as conn:  # as revision 0004 left it: no match keys
+        conn.execute(text("UPDATE sightings SET match_keys = NULL"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    upgrade(sources.engine)
+    assert store_contents(sources) == before
+
+
+def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
+    sources: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from aggregator.ingest.dedupe import KnownPaper, TitleStub
+    from aggregator.store import repository
+
+    handed: list = []
+    plan = repository.plan_ingest
+
+    def keeping(incoming: list, known: list) -> list:
+        handed.extend(known)
+        return plan(incoming, known)
+
+    monkeypatch.setattr(repository, "plan_ingest", keeping)
+    title = "A Study of Repeated Titles in Research Feeds"
+    sources.ingest("blog", [entry("blog", "b1", title, authors=("Ada Lovelace",))], done(), now=T0)
+    sources.ingest("blog", [entry("blog", "b2", title, authors=("Grace Hopper",))], done(), now=T0)
+    assert [type(p) for p in handed] == [TitleStub]  # other people: read light
+    with sources.engine.begin() as conn:  # as a tool that knows nothing of them would write it
+        conn.execute(text("UPDATE sightings SET match_keys = NULL WHERE entry_id = 'b1'"))
+    handed.clear()
+    sources.ingest("blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
+    assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1), (TitleStub, 2)]

@@ -12,7 +12,7 @@ result is the same whatever order the sources were ingested in.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -34,10 +34,22 @@ class StoredSighting:
 
     sighting: Sighting
     first_seen: datetime
+    # normalize.author_keys of the sighting's authors, made on first use (a title merge, the
+    # stubs' check, the write of sightings.match_keys) and kept: not part of the value.
+    _names: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def identity(self) -> tuple[str, str]:
         return self.sighting.source, self.sighting.entry_id
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The family names of its authors, as title merges compare them."""
+        names = self._names
+        if names is None:
+            names = author_keys(self.sighting.authors)
+            object.__setattr__(self, "_names", names)  # a cache on a frozen value, made once
+        return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,26 @@ class KnownPaper:
     id: int
     first_seen: datetime
     sightings: tuple[StoredSighting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TitleStub:
+    """A stored paper found only through a title it shares with an incoming sighting, as much of
+    it as a title merge reads: the title keys, identity keys and family names of its sightings.
+
+    Most such papers merge with nothing (a series, a "Reply to ..." of other people), and loading
+    each in full made every batch slower than the last. One that an incoming sighting could join
+    (`stubs_to_load` names them) must come as a KnownPaper; one that nothing can join takes the
+    KnownPaper's place in `plan_ingest`, and the plans come out as they would with it in full.
+    """
+
+    id: int
+    title_keys: frozenset[str]  # those long enough to merge on
+    keys: frozenset[str]
+    names: frozenset[str]  # the family names of all its sightings
+
+
+Candidate = KnownPaper | TitleStub
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +122,9 @@ class ClusterPlan:
 
 def authors_agree(a: Iterable[str], b: Iterable[str]) -> bool:
     """Enough shared family names to call two author lists the same people."""
-    left, right = set(a), set(b)
+    # Sets as they are, a cluster's counted names by their keys (a Counter holds no name at zero).
+    left = a.keys() if isinstance(a, dict) else a if isinstance(a, (set, frozenset)) else set(a)
+    right = b.keys() if isinstance(b, dict) else b if isinstance(b, (set, frozenset)) else set(b)
     if not left or not right:
         return False
     shared = len(left & right)
@@ -117,9 +151,6 @@ class _Clusters:
         self.members: dict[Node, list[StoredSighting]] = {}
         self.nodes: dict[Node, list[Node]] = {}  # by root
         self.names: dict[Node, Counter[str]] = {}  # by root, for those counted
-        # author_keys of each sighting, computed once; by id(), as sightings hold a dict and do not
-        # hash; every one stays alive in plan_ingest's arguments while this lives.
-        self._keys: dict[int, frozenset[str]] = {}
 
     def add(self, node: Node, arxiv_id: str | None) -> None:
         self.parent[node] = node
@@ -127,11 +158,9 @@ class _Clusters:
         self.members[node] = []
         self.nodes[node] = [node]
 
-    def author_keys(self, stored: StoredSighting) -> frozenset[str]:
-        keys = self._keys.get(id(stored))
-        if keys is None:
-            keys = self._keys[id(stored)] = author_keys(stored.sighting.authors)
-        return keys
+    @staticmethod
+    def author_keys(stored: StoredSighting) -> frozenset[str]:
+        return stored.names
 
     def names_of(self, root: Node) -> Counter[str]:
         """The family names of a root's sightings, with how many sightings name each."""
@@ -207,8 +236,18 @@ def _forget(names: Counter[str], keys: Iterable[str]) -> None:
             del names[key]
 
 
-def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper]) -> list[ClusterPlan]:
-    """Group incoming sightings with each other and with known papers; one plan per resulting paper."""
+def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[Candidate]) -> list[ClusterPlan]:
+    """Group incoming sightings with each other and with known papers; one plan per resulting paper.
+
+    A known paper may come as a TitleStub when `stubs_to_load` does not name it: nothing joins it
+    then, and the plans are those the paper in full would give. Stubs stay out of the clusters:
+    a title merge only counts them among the papers bearing its title. A stub that
+    `stubs_to_load` names raises ValueError rather than plan without its sightings."""
+    stubs = [paper for paper in known if isinstance(paper, TitleStub)]
+    if stubs and (joined := stubs_to_load(incoming, stubs)):
+        raise ValueError(f"stored papers {sorted(joined)} may join this batch: plan with them in full")
+    # A stub takes no part in a title merge but to count among the papers bearing the title.
+    rivals = Counter(title for stub in stubs for title in stub.title_keys)
     clusters = _Clusters()
     by_key: dict[str, list[Node]] = {}
     by_title: dict[str, list[Node]] = {}
@@ -222,6 +261,8 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
 
     for paper in known:
         node = ("paper", paper.id)
+        if isinstance(paper, TitleStub):
+            continue
         clusters.add(node, next((s.sighting.arxiv_id for s in paper.sightings if s.sighting.arxiv_id), None))
         for stored in paper.sightings:
             clusters.join(node, stored)
@@ -240,10 +281,54 @@ def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[KnownPaper])
             for other in by_key.get(key, ()):
                 clusters.union(node, other)
         if len(s.title_key) >= MIN_TITLE_KEY:
-            _merge_by_title(clusters, node, stored, by_title.get(s.title_key, ()))
+            _merge_by_title(clusters, node, stored, by_title.get(s.title_key, ()), rivals[s.title_key])
         index(node, s)
 
     return _plans(clusters, known, incoming)
+
+
+def stubs_to_load(incoming: Sequence[StoredSighting], stubs: Collection[TitleStub]) -> set[int]:
+    """The stubs an incoming sighting could join, which `plan_ingest` needs in full.
+
+    Before its first union a stored paper is a cluster of its own, and an incoming sighting joins
+    it only through `plan_ingest`'s two doors: a shared identity key, or `_merge_by_title` on one
+    of its title keys, comparing the sighting's family names with the paper's own. A stub that no
+    sighting reaches through either (its authors disagree with every same-titled sighting's, both
+    naming authors) is never joined; the rest are named here, a few more than will join (an
+    arXiv-id conflict, or a rival bearing the title, may still refuse them): those load in full.
+
+    Agreeing takes a shared family name, so a stub meets only the sightings of its titles that
+    share one of its names, through an index of them: its cost does not grow with how many
+    sightings or stubs bear its title."""
+    titles = {title for stub in stubs for title in stub.title_keys}
+    keys: set[str] = set()
+    named: dict[str, dict[str, list[frozenset[str]]]] = {}  # title -> family name -> names of its sightings
+    unnamed: set[str] = set()  # titles borne by a sighting naming no authors
+    for stored in incoming:
+        keys.update(stored.sighting.keys)
+        title = stored.sighting.title_key
+        if title in titles:
+            ours = stored.names
+            if not ours:
+                unnamed.add(title)
+                continue
+            index = named.setdefault(title, {})
+            for name in ours:
+                index.setdefault(name, []).append(ours)
+    return {stub.id for stub in stubs if not keys.isdisjoint(stub.keys) or _reached(stub, named, unnamed)}
+
+
+def _reached(stub: TitleStub, named: dict[str, dict[str, list[frozenset[str]]]], unnamed: set[str]) -> bool:
+    """Whether a sighting of one of the stub's titles could join it in `_merge_by_title`."""
+    for title in stub.title_keys:
+        index = named.get(title)
+        if len(title) >= MIN_UNATTRIBUTED_TITLE_KEY and (title in unnamed or (index and not stub.names)):
+            return True  # one side names no authors: the long title alone could join them
+        if index:
+            for name in stub.names:
+                if any(authors_agree(ours, stub.names) for ours in index.get(name, ())):
+                    return True
+    return False
 
 
 def _settle_arxiv_id(clusters: _Clusters, node: Node, stored: StoredSighting, fresh: Node) -> Node:
@@ -263,14 +348,16 @@ def _settle_arxiv_id(clusters: _Clusters, node: Node, stored: StoredSighting, fr
 
 
 def _merge_by_title(
-    clusters: _Clusters, node: Node, stored: StoredSighting, candidates: Iterable[Node]
+    clusters: _Clusters, node: Node, stored: StoredSighting, candidates: Iterable[Node], stubs: int = 0
 ) -> None:
     """Join clusters whose title matches: with agreeing authors, or, where one side names no
-    authors, only for a long title that no other paper shares."""
+    authors, only for a long title that no other paper shares (`stubs` more papers bear it,
+    which nothing joins)."""
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
     if not roots:
         return
-    ours = clusters.author_keys(stored)
+    ours = stored.names
+    alone = len(roots) + stubs == 1 and len(stored.sighting.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY
     # In a fixed order (a set's would vary with PYTHONHASHSEED): when two same-titled roots carry
     # different arXiv ids, the first to join decides which the other cannot. Each stays a root
     # while the loop runs: unions only hang roots under ours.
@@ -279,15 +366,15 @@ def _merge_by_title(
         if ours and theirs:
             if authors_agree(ours, theirs):
                 clusters.union(node, root)
-        elif len(roots) == 1 and len(stored.sighting.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY:
+        elif alone:
             clusters.union(node, root)
 
 
 def _plans(
-    clusters: _Clusters, known: Sequence[KnownPaper], incoming: Sequence[StoredSighting]
+    clusters: _Clusters, known: Sequence[Candidate], incoming: Sequence[StoredSighting]
 ) -> list[ClusterPlan]:
     members = clusters.members
-    first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known}
+    first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known if isinstance(p, KnownPaper)}
     groups: dict[Node, list[Node]] = {}
     for node in members:
         groups.setdefault(clusters.find(node), []).append(node)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,10 @@ import orjson
 from aggregator.types import Authority, Sighting
 
 _DATES = ("published", "updated")
+# The form of `sightings.match_keys`. Family names are stored as normalize.author_keys makes
+# them: a change there makes stored names stale, so bump this with it, and rows of another
+# version are read as unknown (their papers loaded in full) until refilled.
+MATCH_KEYS_VERSION = 1
 _TUPLES = ("authors", "keys", "categories", "code_urls")
 
 
@@ -58,6 +63,23 @@ def decode_sighting(text: str) -> Sighting:
     data.pop("author_keys", None)  # written by the first release; now computed when needed
     data["authority"] = Authority(data["authority"])
     return Sighting(**data)
+
+
+def encode_match_keys(keys: Iterable[str], names: Iterable[str]) -> str:
+    """What a title merge reads of a sighting besides its title: its identity keys and its
+    authors' family names (normalize.author_keys), as `[version, keys, family names]`, the
+    names sorted: the same text every time."""
+    return orjson.dumps([MATCH_KEYS_VERSION, list(keys), sorted(names)]).decode()
+
+
+def decode_match_keys(text: str | None) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(identity keys, family names) of `encode_match_keys`; None when not known or of another version."""
+    if text is None:
+        return None
+    version, keys, names = orjson.loads(text)
+    if version != MATCH_KEYS_VERSION:
+        return None
+    return frozenset(keys), frozenset(names)
 
 
 def digest(text: str) -> str:

@@ -110,13 +110,21 @@ class Sighting(Base):
     source: Mapped[str] = mapped_column(String(100))  # the (source, entry_id) index serves lookups by source
     entry_id: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(Text)
-    title_key: Mapped[str] = mapped_column(Text, index=True)
+    title_key: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[datetime]
     authority: Mapped[int] = mapped_column(Integer, server_default="3")  # types.Authority of its format
     data: Mapped[str] = mapped_column(Text)  # the normalised entry as JSON
     data_hash: Mapped[str] = mapped_column(String(64))
+    # What a title merge reads of the entry besides its title, without decoding `data`: its
+    # identity keys and its authors' family names (codec.encode_match_keys); NULL when not known,
+    # and then its paper is read in full.
+    match_keys: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("source", "entry_id", name="uq_sightings_source_entry"),)
+    __table_args__ = (
+        UniqueConstraint("source", "entry_id", name="uq_sightings_source_entry"),
+        # (title, paper): the papers bearing a title, the first few of them without reading the rest
+        Index("ix_sightings_title_paper", "title_key", "paper_id"),
+    )
 
 
 class PaperTopic(Base):

@@ -13,11 +13,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, text, update
 
-from aggregator.ingest.dedupe import MIN_TITLE_KEY, ClusterPlan, KnownPaper, PaperRecord, StoredSighting
+from aggregator.ingest.dedupe import (
+    MIN_TITLE_KEY,
+    Candidate,
+    ClusterPlan,
+    KnownPaper,
+    PaperRecord,
+    StoredSighting,
+    TitleStub,
+    stubs_to_load,
+)
 from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
-from aggregator.store.codec import decode_sighting, record_digest
+from aggregator.store.codec import decode_match_keys, decode_sighting, encode_match_keys, record_digest
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.store.search import delete_index, write_index
 from aggregator.topics.index_query import IndexedPaper, indexed_fields, indexed_paper
@@ -29,6 +38,11 @@ ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_k
 # paper that bears it would make each ingest slower than the last, and none of them could merge
 # on the title alone anyway.
 MAX_TITLE_CANDIDATES = 20
+# Papers found only through a title are read as TitleStubs (sightings.match_keys, a few bytes a
+# row) and loaded in full only when an incoming sighting could join them. False: every candidate
+# is loaded in full, as before; the tests compare the two.
+TITLE_STUBS = True
+_NO_TITLES: frozenset[str] = frozenset()
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
 
@@ -76,11 +90,14 @@ class IngestWriter:
         self.keys: dict[str, int] = {}
         self.removed = 0  # stored papers merged into others (deleted) by this batch
 
-    def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[KnownPaper]:
+    def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[Candidate]:
+        """The stored papers this batch may touch, by id: in full those that hold its entries or
+        share an identity key with it, and those found only through a shared title that a
+        sighting could join; the other same-titled papers as TitleStubs."""
         wanted = {k for s in changed for k in s.sighting.keys}
         arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
         other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
-        titles = list({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
+        titles = sorted({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
         ids = set(held)
         for chunk in chunks(arxiv_ids):
             ids.update(self.conn.scalars(select(papers.c.id).where(papers.c.arxiv_id.in_(chunk))))
@@ -89,17 +106,13 @@ class IngestWriter:
             for key, pid in self.conn.execute(query):
                 self.keys[key] = pid
                 ids.add(pid)
-        by_title: dict[str, set[int]] = {}
-        for chunk in chunks(titles):
-            query = select(sightings.c.title_key, sightings.c.paper_id).where(
-                sightings.c.title_key.in_(chunk)
-            )
-            for key, pid in self.conn.execute(query):
-                by_title.setdefault(key, set()).add(pid)
-        for pids in by_title.values():
-            if len(pids) <= MAX_TITLE_CANDIDATES:  # more: a generic title, which never decides alone
-                ids.update(pids)
-        if not ids:
+        titled = self._title_candidates(titles) - ids
+        stubs = self._stubs(titled) if TITLE_STUBS else {}
+        ids |= titled - stubs.keys()
+        ids |= stubs_to_load(changed, stubs.values())
+        for pid in ids:
+            stubs.pop(pid, None)
+        if not ids and not stubs:
             return []
         members: dict[int, list[StoredSighting]] = {}
         for chunk in chunks(sorted(ids)):
@@ -115,16 +128,71 @@ class IngestWriter:
                 select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.paper_id.in_(chunk))
             ):
                 self.keys[key] = pid
-        return [
-            KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ())))
-            for pid in sorted(self.rows)
+        known: list[Candidate] = [
+            KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ()))) for pid in self.rows
         ]
+        known += stubs.values()
+        return sorted(known, key=lambda paper: paper.id)
+
+    def _title_candidates(self, titles: Sequence[str]) -> set[int]:
+        """The papers bearing each title, for every title that no more than MAX_TITLE_CANDIDATES
+        papers bear; more, a generic title, which never decides alone. Read from the (title,
+        paper) index, MAX_TITLE_CANDIDATES + 1 distinct papers a title at most: a title carried
+        by thousands costs no more than one carried by twenty-one."""
+        if self.conn.dialect.name == "postgresql":
+            joined = "string_agg(CAST(paper_id AS TEXT), ' ')"
+        else:
+            joined = "group_concat(paper_id, ' ')"
+        found: set[int] = set()
+        for chunk in chunks(titles):
+            marks = ", ".join(f"(:t{n})" for n in range(len(chunk)))
+            query = text(
+                f"WITH t(title) AS (VALUES {marks}) SELECT (SELECT {joined} FROM "
+                "(SELECT DISTINCT paper_id FROM sightings WHERE title_key = t.title "
+                f"ORDER BY paper_id LIMIT {MAX_TITLE_CANDIDATES + 1}) AS p) FROM t"
+            )
+            for (pids,) in self.conn.execute(query, {f"t{n}": title for n, title in enumerate(chunk)}):
+                bearing = pids.split() if pids else ()
+                if len(bearing) <= MAX_TITLE_CANDIDATES:
+                    found.update(map(int, bearing))
+        return found
+
+    def _stubs(self, ids: set[int]) -> dict[int, TitleStub]:
+        """These papers as TitleStubs, from their sightings' title keys and match_keys (a few
+        bytes a row, read straight from the driver); a paper with a sighting whose match_keys are
+        not known is left out, to be loaded in full."""
+        stubs: dict[int, TitleStub] = {}
+        unknown: set[int] = set()
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        for chunk in chunks(sorted(ids)):
+            sql = (
+                "SELECT paper_id, title_key, match_keys FROM sightings "
+                f"WHERE paper_id IN ({', '.join([mark] * len(chunk))})"
+            )
+            for pid, title, encoded in self.conn.exec_driver_sql(sql, tuple(chunk)).all():
+                decoded = decode_match_keys(encoded)
+                if decoded is None:
+                    unknown.add(pid)
+                    continue
+                titles = frozenset((title,)) if len(title) >= MIN_TITLE_KEY else _NO_TITLES
+                stub = TitleStub(pid, titles, *decoded)
+                seen = stubs.get(pid)
+                if seen is not None:  # a paper seen more than once: all its sightings together
+                    stub = TitleStub(
+                        pid, seen.title_keys | stub.title_keys, seen.keys | stub.keys, seen.names | stub.names
+                    )
+                stubs[pid] = stub
+        for pid in unknown:
+            stubs.pop(pid, None)
+        return stubs
 
     def apply(self, plans: list[ClusterPlan]) -> tuple[int, int]:
         """Write every plan; returns (papers created, papers changed)."""
         fresh = [p for p in plans if p.survivor is None]
         ids = self._insert_papers(fresh)
-        changed = [p for p in plans if p.survivor is not None and self._update_paper(p)]
+        updates: list[dict[str, Any]] = []
+        changed = [p for p in plans if p.survivor is not None and self._update_paper(p, updates)]
+        self._write_updates(updates)
         owner = {id(p): pid for p, pid in zip(fresh, ids, strict=True)}
         owner.update({id(p): p.survivor for p in plans if p.survivor is not None})
         self._write_sightings(plans, owner)
@@ -187,8 +255,9 @@ class IngestWriter:
                 )
                 row["feed_id"] = self.mint_feed_id(replace(plan.record, arxiv_id=None), first)
 
-    def _update_paper(self, plan: ClusterPlan) -> bool:
-        """Merge absorbed papers into the survivor and refresh its record; True if readers see a change."""
+    def _update_paper(self, plan: ClusterPlan, updates: list[dict[str, Any]]) -> bool:
+        """Merge absorbed papers into the survivor and queue the refresh of its record in
+        `updates` (for `_write_updates`); True if readers see a change."""
         assert plan.survivor is not None
         if plan.absorbed:
             absorbed = list(plan.absorbed)
@@ -215,18 +284,30 @@ class IngestWriter:
         if any(values[name] != old[name] for name in SUBSTANCE):
             source_updated = plan.record.source_updated
             updated = source_updated if source_updated and source_updated > updated else self.now
-        self.conn.execute(
-            update(papers)
-            .where(papers.c.id == plan.survivor)
-            .values(
+        updates.append(
+            {
                 **values,
-                published=published,
-                updated=max(updated, published),
-                first_seen=plan.record.first_seen,
-                content_hash=content_hash,
-            )
+                "published": published,
+                "updated": max(updated, published),
+                "first_seen": plan.record.first_seen,
+                "content_hash": content_hash,
+                "b_id": plan.survivor,
+            }
         )
         return True
+
+    def _write_updates(self, updates: list[dict[str, Any]]) -> None:
+        """The refreshed records of the surviving papers, in one executemany (each plan has its
+        own survivor, which no other plan absorbs: the order of the writes does not matter)."""
+        if not updates:
+            return
+        names = [name for name in updates[0] if name != "b_id"]
+        self.conn.execute(
+            update(papers)
+            .where(papers.c.id == bindparam("b_id"))
+            .values({name: bindparam(name, type_=papers.c[name].type) for name in names}),
+            updates,
+        )
 
     def _write_sightings(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
         inserts, updates = [], []
@@ -241,6 +322,7 @@ class IngestWriter:
                     "title_key": s.title_key,
                     "data": data,
                     "data_hash": data_hash,
+                    "match_keys": encode_match_keys(s.keys, stored.names),
                 }
                 if s.entry_id not in self.stored_entries:
                     inserts.append(
@@ -264,6 +346,7 @@ class IngestWriter:
                     title_key=bindparam("title_key"),
                     data=bindparam("data"),
                     data_hash=bindparam("data_hash"),
+                    match_keys=bindparam("match_keys"),
                 ),
                 updates,
             )
