@@ -1,6 +1,6 @@
-"""Ingest every real capture under ../shared/data/feeds, each as its own source, and check the store.
+"""Ingest every real capture under a folder of feeds, each as its own source, and check the store.
 
-    python bench/check_captures.py [FEEDS_DIR]      # default: ../shared/data/feeds (from the project root)
+    python bench/check_captures.py FEEDS_DIR        # e.g. tests/data, or a larger set of captures
 
 In-process, through the real code path (config_from_text, open_store, Pipeline) into a fresh
 temporary SQLite store; papers are read back through /api/papers with the app's test client.
@@ -120,9 +120,7 @@ def text_problems(p: dict[str, Any], now: datetime) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "feeds", nargs="?", default=str(Path(__file__).resolve().parents[1] / "../shared/data/feeds")
-    )
+    ap.add_argument("feeds", help="a folder of captured feeds (searched recursively)")
     root = Path(ap.parse_args().feeds).resolve()
     logging.basicConfig(level=logging.ERROR)  # internal errors are logged with their traceback
     files = capture_files(root)

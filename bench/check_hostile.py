@@ -2,7 +2,7 @@
 
     python bench/check_hostile.py [--per-suite 150] [--seed N] [--timeout 1800] [HOSTILE_DIR]
 
-HOSTILE_DIR defaults to ../shared/data/hostile (from the project root). A sample of each suite (the
+HOSTILE_DIR defaults to tests/data/hostile (the suites the tests use). A sample of each suite (the
 seed is printed; pass it back to repeat a run) is served by a local HTTP server on 127.0.0.1 (`.gz`
 files with Content-Encoding: gzip) and configured as sources together with tests/data/dedup-dev;
 `aggregator ingest --all` runs as a subprocess into a temporary SQLite store. Checks: exit status 0
@@ -227,7 +227,7 @@ def scan(p: dict[str, Any], files: dict[str, Path], problems: list[str], notes: 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("root", nargs="?", default=str(PROJECT.parent / "shared/data/hostile"))
+    ap.add_argument("root", nargs="?", default=str(PROJECT / "tests" / "data" / "hostile"))
     ap.add_argument("--per-suite", type=int, default=150)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds before the ingest is killed")

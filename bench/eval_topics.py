@@ -1,13 +1,15 @@
 """Score the configured topics against the gold dev labels, through the real matcher, in-process.
 
-    python bench/eval_topics.py                      # per-topic TP/FP/FN, P, R, F1 and macro-F1
-    python bench/eval_topics.py --split              # the same on two fixed halves of the dev set
-    python bench/eval_topics.py --half a --errors rag   # one topic's FP and FN, on half a only
+    python bench/eval_topics.py --papers PAPERS.jsonl  # per-topic TP/FP/FN, P, R, F1 and macro-F1
+    python bench/eval_topics.py --papers ... --split   # the same on two fixed halves of the dev set
+    python bench/eval_topics.py --papers ... --half a --errors rag  # one topic's FP and FN, on half a
 
 Topics come from a config file (load_config -> runtime.topic_specs -> topics.match.Tagger); each dev
 paper becomes a Document as a JSON-feed paper does (not an arXiv listing, source "eval"). Papers come
-from ../shared/data/labels/papers.jsonl, of which only the labelled keys are used: a held-out
-paper's line is parsed for its key and dropped, its title and abstract never looked at.
+from --papers, the labelling set's papers.jsonl (3,097 real papers of mixed origin whose texts
+may not be redistributed: it is not in the repository; pass its path), of which only the
+labelled keys are used: a held-out paper's line is parsed for its key and dropped, its title and
+abstract never looked at. The gold labels and the guide they follow are in bench/data/labels/.
 For a false negative, --errors also shows what the query alone would have scored (no exclude, no
 min_score), so a miss by the query, by `exclude` and by `min_score` can be told apart.
 """
@@ -26,7 +28,7 @@ from aggregator.runtime import topic_specs
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import TopicMatch
 
-LABELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "labels"  # ../shared from the project
+LABELS = Path(__file__).resolve().parent / "data" / "labels"  # gold labels and their guide
 _KEPT = "\x00kept"  # slug suffix of the copy of a topic that keeps its `exclude` (for --errors)
 
 
@@ -116,7 +118,9 @@ def _miss(raw: TopicMatch | None, kept: TopicMatch | None, min_score: float) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="config/aggregator.yaml", help="config file with the topics")
-    ap.add_argument("--papers", default=str(LABELS / "papers.jsonl"), help="papers (only labelled keys read)")
+    ap.add_argument(
+        "--papers", required=True, help="the labelling set's papers.jsonl (only labelled keys read)"
+    )
     ap.add_argument("--labels", default=str(LABELS / "topics-dev.jsonl"), help="gold labels (JSON lines)")
     ap.add_argument("--split", action="store_true", help="also score each half of the dev set")
     ap.add_argument("--half", choices=("a", "b"), help="use only this half of the dev set")
