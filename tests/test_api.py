@@ -86,6 +86,11 @@ def test_paging_follows_next_links_in_feed_order(client: FlaskClient) -> None:
         ("colour=red", "unknown parameter 'colour'"),
         ("offset=99999999999999999999", "offset: 99999999999999999999 is out of range"),
         ("since=0001-01-01T00:00:00%2B05:00", "since: '0001-01-01T00:00:00+05:00' is out of range"),
+        ("after=yesterday", "after: 'yesterday' is not a page cursor"),
+        ("after=12.x", "after: '12.x' is not a page cursor"),
+        ("after=999999999999999999.1", "after: '999999999999999999.1' is out of range"),
+        ("q=(LLM", "q: unbalanced parenthesis"),
+        ("q=topic:nope", "q: topic:nope names no topic"),
     ],
 )
 def test_bad_parameters_get_a_400_with_a_plain_message(client: FlaskClient, query: str, message: str) -> None:
@@ -127,3 +132,15 @@ def test_metrics_expose_papers_fetches_and_requests(client: FlaskClient) -> None
     assert 'aggregator_fetches_total{outcome="failed",source="down"}' in text
     assert 'aggregator_http_requests_total{endpoint="api.papers",status="200"}' in text
     assert "aggregator_http_request_seconds_bucket" in text
+
+
+def test_search_on_an_empty_store(tmp_path: Path, database_url: str, store: Store) -> None:
+    """A new server, nothing ingested yet: every search answers, with nothing."""
+    config = make_config(tmp_path, "sources:\n  - {name: rss, url: 'file:none.xml'}\n", database_url)
+    client = create_app(config, store=store).test_client()
+    for query in ("LLM", "prun* AND model", '"language model"', "NOT x", "x*"):
+        page = client.get("/api/papers", query_string={"q": query}).get_json()
+        assert page == {"papers": [], "total": 0, "total_exact": True, "next": None}, query
+        assert client.get("/api/preview", query_string={"q": query}).get_json()["total"] == 0
+        assert client.get("/search", query_string={"q": query}).status_code == 200
+        assert client.get("/feeds/all.atom", query_string={"q": query}).status_code == 200
