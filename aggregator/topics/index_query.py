@@ -179,10 +179,3 @@ def is_exact(tree: Node) -> bool:
     if isinstance(tree, And | Or):
         return all(is_exact(c) for c in tree.children)
     return False  # NOT, topic: references
-
-
-def index_terms(query: IndexQuery) -> int:
-    """How many terms the index is asked about: what a query costs it."""
-    if isinstance(query, Tokens):
-        return len(query.tokens)
-    return sum(index_terms(c) for c in query.children)
