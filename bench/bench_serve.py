@@ -72,7 +72,7 @@ from aggregator.runtime import topic_specs
 from aggregator.store import meta
 from aggregator.store.bulk import bulk_insert
 from aggregator.store.codec import digest, encode_sighting, record_digest
-from aggregator.store.indexing import INDEX_VERSION
+from aggregator.store.indexing import index_version
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.search import write_index
@@ -235,7 +235,7 @@ def build_store(path: Path, n: int, specs: list[TopicSpec], seeds: list[Sighting
             if n >= 100_000 and (start // CHUNK) % 10 == 9:
                 print(f"    {start + CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
         meta.put(conn, "papers", n)  # the count the store keeps with every write
-        meta.put(conn, "index_version", INDEX_VERSION)  # the index is current: no rebuild at start
+        meta.put(conn, "index_version", index_version(conn))  # the index is current: no rebuild at start
         remember_topics(conn, specs)  # the app re-tags nothing at start
         store._bump_version(conn)  # the version and change time, as ingest stamps them
         conn.commit()

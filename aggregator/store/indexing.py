@@ -1,5 +1,5 @@
 """Building the full-text index over the papers already stored: by migration 0004, and again
-whenever the way text is cut into atoms changes (INDEX_VERSION), so that the index and the
+whenever the way text is cut into atoms changes (INDEX_VERSIONS), so that the index and the
 matcher never disagree about what a paper says."""
 
 from __future__ import annotations
@@ -15,8 +15,18 @@ from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 from aggregator.store.writer import index_entry
 
 # Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
-# rebuilt at the next start.
-INDEX_VERSION = 2  # 2: SQLite keeps token positions (phrases)
+# rebuilt at the next start. Per database, so that a change to one leaves the other alone.
+INDEX_VERSIONS = {
+    "sqlite": 2,  # 2: token positions (phrases)
+    "postgresql": 3,  # 3: token positions (phrases), CUT for papers past PostgreSQL's limits
+}
+
+
+def index_version(conn: Connection) -> int:
+    """The version of the index this code writes on this connection's database."""
+    return INDEX_VERSIONS[conn.dialect.name]
+
+
 BATCH = 2000
 
 
@@ -36,14 +46,14 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
         last, done = rows[-1].id, done + len(rows)
         if on_batch:
             on_batch(len(rows))
-    meta.put(conn, "index_version", INDEX_VERSION)
+    meta.put(conn, "index_version", index_version(conn))
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE paper_index")
     return done
 
 
 def index_is_current(conn: Connection) -> bool:
-    return meta.get(conn, "index_version") == INDEX_VERSION
+    return meta.get(conn, "index_version") == index_version(conn)
 
 
 def rebuild_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:

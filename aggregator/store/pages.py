@@ -24,13 +24,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    func,
+    select,
+    tuple_,
+)
 
 from aggregator.errors import BudgetExceeded
 from aggregator.store.bulk import chunks
 from aggregator.store.meta import paper_count
-from aggregator.store.schema import paper_topics, papers, sightings
-from aggregator.store.search import candidates
+from aggregator.store.schema import paper_order_keys, paper_topics, papers, sightings
+from aggregator.store.search import candidates, estimated_candidates
 from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 from aggregator.store.writer import paper_document
 from aggregator.topics.index_query import IndexQuery
@@ -39,6 +50,9 @@ from aggregator.topics.match import Document
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
 CANDIDATE_CAP = 100_000
+# PostgreSQL: a query expected to match this share of the store (and this many papers at least)
+# is walked first.
+DENSE_SHARE, DENSE_MIN = 0.1, 1_000
 PROBE = 600  # papers walked and matched before a query with many candidates reads their ids
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
@@ -84,8 +98,9 @@ class PageIds:
 class Deadline:
     """A request's budget: CPU seconds of its own thread (what the query costs the server,
     however many other requests share the machine: a wall-clock budget would fail queries merely
-    for waiting their turn under load), and a wall-clock cap well above it, which is also what
-    the database is told (PostgreSQL's own work is not this thread's CPU)."""
+    for waiting their turn under load) plus the time it waited on a database server (whose work
+    is not this thread's CPU; `waited`), and a wall-clock cap well above it, which is also what
+    the database is told."""
 
     def __init__(
         self,
@@ -97,12 +112,17 @@ class Deadline:
         self.cpu, self.wall = cpu, wall if wall is not None else cpu * WALL_FACTOR
         self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
         self._cpu_end, self._wall_end = cpu_clock() + self.cpu, wall_clock() + self.wall
+        self._waited = 0.0
+
+    def waited(self, seconds: float) -> None:
+        """Count time spent waiting for the database's own work as spent."""
+        self._waited += seconds
 
     def wall_left(self) -> float:
         return self._wall_end - self._wall_clock()
 
     def expired(self) -> bool:
-        return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
+        return self._cpu_clock() + self._waited >= self._cpu_end or self.wall_left() <= 0
 
     def check(self) -> None:
         if self.expired():
@@ -120,16 +140,12 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
         total, exact = _count(conn, query, walk) if query.count else (None, True)
         return _page(found, query, total, exact)
     narrowed = query.text.narrowed
-    few = candidate_ids(conn, narrowed, SORT_LIMIT) if narrowed is not None else None
+    few = _few_candidates(conn, narrowed) if narrowed is not None else None
     if few is not None:
-        allowed = _in_feed_order(conn, walk, few)
-        if not query.text.exact and len(allowed) <= CONFIRM_ALL:
-            allowed = _matching(conn, allowed, query.text, deadline)
-            total, exact = len(allowed), True
-        else:
-            total, exact = len(allowed), query.text.exact
-        following = [k for k in allowed if query.after is None or k < query.after]
-        return _page(_confirmed(conn, following, query.text, wanted, deadline), query, total, exact)
+        among = _Walk(conn, query, among=few.holds)
+        unfiltered = not (query.topic or query.source or query.since or query.min_score)
+        total = few.count if unfiltered else _count_all(conn, among)
+        return _from_candidates(conn, among, query, query.text, total, wanted, deadline)
     # Many candidates, or no narrowing: walk and match. A dense query fills its page within
     # PROBE papers; a sparse one then walks on through the set of candidate ids.
     walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
@@ -169,39 +185,54 @@ def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None
 
 
 class _Walk:
-    """The feed order of the papers a query's filters allow, read in keyset batches."""
+    """The feed order of the papers a query's filters allow (and `among` holds), read in keyset
+    batches."""
 
-    def __init__(self, conn: Connection, query: PageQuery) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        query: PageQuery,
+        among: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None,
+    ) -> None:
         self.conn = conn
+        self.published: ColumnElement[datetime]
+        self.id: ColumnElement[int]
+        where: list[ColumnElement[bool]] = []
+        keys: Any = paper_topics
         if query.topic:  # straight off the (slug, published, paper_id) index
             self.published, self.id = paper_topics.c.published, paper_topics.c.paper_id
-            where: list[ColumnElement[bool]] = [paper_topics.c.slug == query.topic]
+            where.append(paper_topics.c.slug == query.topic)
             if query.min_score:
                 where.append(paper_topics.c.score >= query.min_score)
-            base = select(self.published, self.id).where(*where)
-        else:
-            self.published, self.id = papers.c.published, papers.c.id
-            base = select(self.published, self.id)
+        else:  # a few ids' keys from the (id, published) index; all in order from (published, id)
+            keys = paper_order_keys if among is not None else papers
+            self.published, self.id = keys.c.published, keys.c.id
             if query.min_score:
                 scored = select(paper_topics.c.paper_id).where(paper_topics.c.score >= query.min_score)
-                base = base.where(papers.c.id.in_(scored))
+                where.append(self.id.in_(scored))
+        if among is not None:
+            where.append(among(self.id))
         if query.source:
-            base = base.where(
-                self.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source))
-            )
+            where.append(self.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source)))
+        base = select(self.published, self.id).where(*where)
         if query.since:
-            if query.topic:
-                base = base.join(papers, papers.c.id == paper_topics.c.paper_id)
+            if keys is not papers:
+                base = base.join(papers, papers.c.id == self.id)
             base = base.where(papers.c.updated >= query.since)
         self.base: Select[Any] = base
         self.start = query.after
 
     def batches(
-        self, deadline: Deadline, size: int = FIRST_BATCH, after: tuple[datetime, int] | None = None
+        self,
+        deadline: Deadline,
+        size: int = FIRST_BATCH,
+        after: tuple[datetime, int] | None = None,
+        *,
+        from_start: bool = False,
     ) -> Iterator[list[tuple[datetime, int]]]:
-        """(published, id) in feed order (after `after`, else from the start), a growing batch at
-        a time."""
-        last = after or self.start
+        """(published, id) in feed order, a growing batch at a time: after `after`, else after
+        the query's cursor (or from the very start)."""
+        last = None if from_start else after or self.start
         while True:
             deadline.check()
             statement = self.base
@@ -217,10 +248,13 @@ class _Walk:
             last = (rows[-1][0], rows[-1][1])
             size = min(size * 4, LAST_BATCH)
 
-    def keys(self, wanted: int, deadline: Deadline) -> list[tuple[datetime, int]]:
-        """The first `wanted` (published, id) from the start."""
+    def keys(
+        self, wanted: int, deadline: Deadline, *, from_start: bool = False
+    ) -> list[tuple[datetime, int]]:
+        """The first `wanted` (published, id) after the query's cursor (or `from_start`)."""
         found: list[tuple[datetime, int]] = []
-        for batch in self.batches(deadline, size=min(max(wanted, 1), LAST_BATCH)):
+        size = min(max(wanted, 1), LAST_BATCH)
+        for batch in self.batches(deadline, size=size, from_start=from_start):
             found += batch[: wanted - len(found)]
             if len(found) >= wanted:
                 break
@@ -234,25 +268,62 @@ def candidate_ids(conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_C
     return ids if len(ids) <= cap else None
 
 
-def _in_feed_order(conn: Connection, walk: _Walk, ids: set[int]) -> list[tuple[datetime, int]]:
-    """The (published, id) of the candidates the filters allow, newest first."""
-    allowed: list[tuple[datetime, int]] = []
-    for chunk in chunks(sorted(ids)):
-        allowed += [(r[0], r[1]) for r in conn.execute(walk.base.where(walk.id.in_(chunk)))]
-    allowed.sort(reverse=True)
-    return allowed
+@dataclass(frozen=True, slots=True)
+class _Few:
+    """At most SORT_LIMIT candidates: how many, and the test of an id column for them."""
+
+    count: int
+    holds: Callable[[ColumnElement[int]], ColumnElement[bool]]
 
 
-def _confirmed(
-    conn: Connection, keys: list[tuple[datetime, int]], text: TextQuery, wanted: int, deadline: Deadline
-) -> list[tuple[datetime, int]]:
-    """The first `wanted` keys whose papers the matcher accepts, reading as few as it can."""
-    found: list[tuple[datetime, int]] = []
-    start, size = 0, FIRST_BATCH
-    while start < len(keys) and len(found) < wanted:
-        found += _matching(conn, keys[start : start + size], text, deadline)
-        start, size = start + size, min(size * 4, LAST_BATCH)
-    return found[:wanted]
+def _few_candidates(conn: Connection, narrowed: IndexQuery) -> _Few | None:
+    """The index's candidates for the query, if at most SORT_LIMIT (None: more)."""
+    if conn.dialect.name == "postgresql":
+        # Each candidate costs PostgreSQL a read of its tsvector (weights and positions are not
+        # in the GIN index), and a common word's whole posting list is read before the first
+        # is returned: candidates are found once, as ids, and not at all when the planner
+        # expects more than SORT_LIMIT, or a good share of a store where that is many (walking
+        # the feed order fills the page sooner; the total is then an estimate).
+        expected = estimated_candidates(conn, narrowed)
+        if expected >= SORT_LIMIT or expected >= max(DENSE_MIN, DENSE_SHARE * paper_count(conn)):
+            return None
+        ids = candidate_ids(conn, narrowed, SORT_LIMIT)
+        if ids is None:
+            return None
+        listed = bindparam("candidates", sorted(ids), type_=ARRAY(Integer))
+        return _Few(len(ids), lambda column: column == any_(listed))
+    capped = select(candidates(conn, narrowed).subquery().c.id).limit(SORT_LIMIT + 1).subquery()
+    count = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
+    if count > SORT_LIMIT:
+        return None
+    found = candidates(conn, narrowed).subquery()  # SQLite's index answers again in well under 1 ms
+    return _Few(count, lambda column: column.in_(select(found.c.id)))
+
+
+def _count_all(conn: Connection, walk: _Walk) -> int:
+    return int(conn.execute(select(func.count()).select_from(walk.base.subquery())).scalar_one())
+
+
+def _from_candidates(
+    conn: Connection,
+    walk: _Walk,
+    query: PageQuery,
+    text: TextQuery,
+    total: int,
+    wanted: int,
+    deadline: Deadline,
+) -> PageIds:
+    """A page of few candidates (`total` of them pass the filters): the database puts them in
+    feed order (their keys never cross into Python), and they are confirmed in that order until
+    the page is full."""
+    if text.exact:  # the candidates are the matches: nothing to confirm
+        return _page(walk.keys(wanted, deadline), query, total, exact=True)
+    if total <= CONFIRM_ALL:  # so few that all are confirmed, for an exact total
+        matched = _matching(conn, walk.keys(total, deadline, from_start=True), text, deadline)
+        following = [k for k in matched if query.after is None or k < query.after]
+        return _page(following[:wanted], query, len(matched), exact=True)
+    found = _confirmed_walk(conn, walk, None, text, wanted, deadline).found
+    return _page(found, query, total, exact=False)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    column,
+    table,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -97,7 +99,11 @@ class Paper(Base):
     first_seen: Mapped[datetime]
     content_hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_papers_feed_order", "published", "id"),)
+    __table_args__ = (
+        Index("ix_papers_feed_order", "published", "id"),
+        # The feed-order keys of ids found elsewhere (a search's candidates), without the rows.
+        Index("ix_papers_id_published", "id", "published"),
+    )
 
 
 class Sighting(Base):
@@ -179,3 +185,5 @@ paper_keys = cast(Table, PaperKey.__table__)
 paper_topics = cast(Table, PaperTopic.__table__)
 topic_state = cast(Table, TopicState.__table__)
 store_meta = cast(Table, StoreMeta.__table__)
+# A view (migration 0006): (id, published) of every paper, read from the index on (id, published).
+paper_order_keys = table("paper_order_keys", column("id", Integer), column("published", UTCDateTime()))

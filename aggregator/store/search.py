@@ -8,9 +8,11 @@ positions, so a phrase is found as a phrase: phrases of common words ("language 
 what people search for, and narrowing them to their words alone left tens of times more papers
 to confirm. PostgreSQL: `paper_index(paper_id, doc tsvector)` with a GIN index; the tsvector is
 built here from the same tokens, never by PostgreSQL's text parser, weighted by field (A title,
-B abstract, C authors, D facets), one position per field (real positions would be cut at 256 a
-word and 16,383 a paper, and a phrase search would then miss papers): there a phrase is
-narrowed to its words in its field. The matcher checks word order on both.
+B abstract, C authors, D facets), with each token's positions and a gap between fields, so a
+phrase is found as a phrase there too. PostgreSQL keeps positions up to 16,383 and 256 a token:
+a paper past either keeps one position per field instead, and the token CUT, which makes it a
+candidate of every phrase of its words (a phrase search must never miss a paper). The matcher
+checks word order on both.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from aggregator.store.bulk import chunks
 from aggregator.topics.index_query import UNMATCHABLE, AllOf, AnyOf, IndexedPaper, IndexQuery, Tokens
 
 FTS5_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars ':'"
+# PostgreSQL keeps positions up to this and this many positions a token (more are cut).
+MAX_POSITION = 16_383
+MAX_POSITIONS_PER_TOKEN = 256
+# A facet token no facet value makes (those start with a kind letter and hex digits of a value):
+# the paper's positions did not fit.
+CUT = "p"
 _WEIGHTS = {"title": "A", "abstract": "B", "author": "C", "facet": "D", "text": "AB"}
 _FTS_COLUMNS = {
     "title": "title",
@@ -84,15 +92,28 @@ def delete_index(conn: Connection, ids: Iterable[int]) -> None:
 
 
 def tsvector_text(entry: IndexedPaper) -> str:
-    """The paper's tsvector as PostgreSQL's text form: each token once, with a position per field
-    it occurs in, weighted by that field. Tokens hold only letters, digits and ':'."""
-    weights: dict[str, list[str]] = {}
-    for position, (field, value) in enumerate(
-        (("A", entry.title), ("B", entry.abstract), ("C", entry.authors), ("D", entry.facets)), start=1
-    ):
-        for token in set(value.split()):
-            weights.setdefault(token, []).append(f"{position}{field}")
-    return " ".join(f"'{token}':{','.join(marks)}" for token, marks in weights.items())
+    """The paper's tsvector as PostgreSQL's text form: each token once with its positions, a gap
+    between fields, weighted by field. Tokens hold only letters, digits and ':'."""
+    fields = (("A", entry.title), ("B", entry.abstract), ("C", entry.authors), ("D", entry.facets))
+    marks: dict[str, list[str]] = {}
+    position = 0
+    for weight, value in fields:
+        for token in value.split():
+            position += 1
+            marks.setdefault(token, []).append(f"{position}{weight}")
+        position += 1  # no phrase spans two fields
+    if position > MAX_POSITION or any(len(m) > MAX_POSITIONS_PER_TOKEN for m in marks.values()):
+        return _per_field(fields)
+    return " ".join(f"'{token}':{','.join(found)}" for token, found in marks.items())
+
+
+def _per_field(fields: Sequence[tuple[str, str]]) -> str:
+    """A tsvector whose positions would be cut: one position per field, and CUT."""
+    marks: dict[str, list[str]] = {CUT: ["1D"]}
+    for position, (weight, value) in enumerate(fields, start=1):
+        for token in dict.fromkeys(value.split()):
+            marks.setdefault(token, []).append(f"{position}{weight}")
+    return " ".join(f"'{token}':{','.join(found)}" for token, found in marks.items())
 
 
 def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
@@ -101,12 +122,27 @@ def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
     if conn.dialect.name == "postgresql":
         statement: TextClause = text(
             "SELECT paper_id AS id FROM paper_index WHERE doc @@ CAST(:tsquery AS tsquery)"
-        ).bindparams(tsquery=f"{tsquery_text(query)} & !'{UNMATCHABLE}':D")
+        ).bindparams(tsquery=_ad_hoc_tsquery(query))
     else:
         statement = text("SELECT rowid AS id FROM paper_index WHERE paper_index MATCH :match").bindparams(
             match=f'{fts5_match(query)} NOT facets : "{UNMATCHABLE}"'
         )
     return statement.columns(id=Integer)
+
+
+def estimated_candidates(conn: Connection, query: IndexQuery) -> int:
+    """PostgreSQL's estimate of how many papers its index finds for the query, from the
+    planner's statistics of the tsvector column (its most common tokens and their shares):
+    nothing is searched."""
+    plan = conn.execute(
+        text("EXPLAIN (FORMAT JSON) SELECT 1 FROM paper_index WHERE doc @@ CAST(:tsquery AS tsquery)"),
+        {"tsquery": _ad_hoc_tsquery(query)},
+    ).scalar_one()
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _ad_hoc_tsquery(query: IndexQuery) -> str:
+    return f"{tsquery_text(query)} & !'{UNMATCHABLE}':D"
 
 
 def fts5_match(query: IndexQuery) -> str:
@@ -127,7 +163,10 @@ def tsquery_text(query: IndexQuery) -> str:
             f"'{token}':{'*' if query.prefix and n == last else ''}{weight}"
             for n, token in enumerate(query.tokens)
         ]
-        return words[0] if len(words) == 1 else "(" + " & ".join(words) + ")"
+        if len(words) == 1:
+            return words[0]
+        # In order and side by side, or all present in a paper whose positions were cut.
+        return f"(({' <-> '.join(words)}) | ({' & '.join(words)} & '{CUT}':D))"
     assert isinstance(query, AllOf | AnyOf)
     joiner = " & " if isinstance(query, AllOf) else " | "
     return "(" + joiner.join(tsquery_text(c) for c in query.children) + ")"
