@@ -9,6 +9,7 @@ catches a worker that is truly stuck. Each setting can be overridden from the en
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 bind = (
@@ -31,7 +32,10 @@ errorlog = "-"
 
 def post_fork(server: Any, worker: Any) -> None:
     """Each worker opens its own database connections: a pooled connection inherited across a
-    fork would be shared by two processes."""
+    fork would be shared by two processes. Its threads take turns every millisecond instead of
+    every five, so a quick request (/healthz, a cached feed) is not held behind a thread that is
+    matching papers: 8 clients searching a 1M store kept /healthz waiting up to 125 ms."""
+    sys.setswitchinterval(0.001)
     app = worker.app.wsgi()
     services = getattr(app, "extensions", {}).get("aggregator")
     if services is not None:

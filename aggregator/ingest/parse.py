@@ -30,6 +30,7 @@ import feedparser
 
 from aggregator.errors import ParseError
 from aggregator.ingest.listing_fast import read_listing
+from aggregator.ingest.prolog import defuse
 from aggregator.types import Authority, ParsedEntry, ParsedFeed
 
 # feedparser's FeedParserDict.get is slow and maps a missing `updated` to `published`: bypass it.
@@ -83,7 +84,7 @@ def parse_listing_fast(body: bytes, *, kind: str | None = None, url: str | None 
 
     None when the body is not exactly a listing's shape, or would not be detected as one: then
     only feedparser may read it."""
-    parsed = read_listing(_without_internal_subset(body))
+    parsed = read_listing(defuse(body))
     if parsed is None or _detect_xml(parsed, kind, url or "") != "arxiv-rss":
         return None
     return _read_parsed(parsed, "arxiv-rss", url or "")
@@ -115,7 +116,7 @@ def _feedparser(body: bytes) -> Any:
     every element (30% slower); the generic adapter resolves the few relative links itself.
     """
     options: dict[str, Any] = {"sanitize_html": False, "resolve_relative_uris": False}
-    body = _without_internal_subset(body)
+    body = defuse(body)  # before any parser: feedparser's fallback expands what a DOCTYPE declares
     try:
         return feedparser.parse(body, **options)
     except Exception as exc:
@@ -126,23 +127,6 @@ def _feedparser(body: bytes) -> Any:
         return feedparser.parse(cleaned, **options)
     except Exception as exc:
         raise ParseError(f"parse: not a feed (feedparser failed: {type(exc).__name__}: {exc})") from exc
-
-
-_INTERNAL_SUBSET = re.compile(rb"(<!DOCTYPE[^>\[]*)\[.*?\]\s*>", re.DOTALL | re.IGNORECASE)
-
-
-def _without_internal_subset(body: bytes) -> bytes:
-    """The document without its DOCTYPE's internal subset (entity declarations).
-
-    Feeds never need their own entities, and feedparser's fallback parser expands them without
-    limit: a 26 KB "quadratic blowup" becomes a 40-million-character abstract. The prolog is all
-    that is searched (a DOCTYPE must come before the root element)."""
-    root = re.search(rb"<[A-Za-z]", body)
-    prolog_end = root.start() if root else len(body)
-    if b"[" not in body[:prolog_end]:
-        return body
-    head = _INTERNAL_SUBSET.sub(rb"\1>", body[:prolog_end], count=1)
-    return head + body[prolog_end:]
 
 
 def _family(version: str) -> str:

@@ -18,6 +18,7 @@ Work past the request's deadline stops with BudgetExceeded rather than blocking 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,12 +51,13 @@ from aggregator.topics.match import Document
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
 CANDIDATE_CAP = 100_000
-# PostgreSQL: a query expected to match this share of the store (and this many papers at least)
-# is walked first.
+# PostgreSQL: a query its planner expects to match this share of the store (and this many papers
+# at least) is walked first.
 DENSE_SHARE, DENSE_MIN = 0.1, 1_000
 PROBE = 600  # papers walked and matched before a query with many candidates reads their ids
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
+MIN_BATCH = 16  # the least a walk reads at a time
 WALL_FACTOR = 4  # a query's wall-clock cap, in multiples of its CPU budget
 WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
 
@@ -98,9 +100,9 @@ class PageIds:
 class Deadline:
     """A request's budget: CPU seconds of its own thread (what the query costs the server,
     however many other requests share the machine: a wall-clock budget would fail queries merely
-    for waiting their turn under load) plus the time it waited on a database server (whose work
-    is not this thread's CPU; `waited`), and a wall-clock cap well above it, which is also what
-    the database is told."""
+    for waiting their turn under load), and a wall-clock cap well above it, which is also what
+    the database is told. PostgreSQL's work is not this thread's CPU: a statement that may run
+    long (a search of the index) is given only the budget left, in wall-clock time."""
 
     def __init__(
         self,
@@ -112,23 +114,25 @@ class Deadline:
         self.cpu, self.wall = cpu, wall if wall is not None else cpu * WALL_FACTOR
         self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
         self._cpu_end, self._wall_end = cpu_clock() + self.cpu, wall_clock() + self.wall
-        self._waited = 0.0
-
-    def waited(self, seconds: float) -> None:
-        """Count time spent waiting for the database's own work as spent."""
-        self._waited += seconds
 
     def wall_left(self) -> float:
         return self._wall_end - self._wall_clock()
 
+    def left(self) -> float:
+        """Seconds of CPU left, or of wall-clock time if that is less."""
+        return min(self._cpu_end - self._cpu_clock(), self.wall_left())
+
     def expired(self) -> bool:
-        return self._cpu_clock() + self._waited >= self._cpu_end or self.wall_left() <= 0
+        return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
 
     def check(self) -> None:
         if self.expired():
-            raise BudgetExceeded(
-                f"the query needs more than {self.cpu:g} s of work (or {self.wall:g} s in all); narrow it"
-            )
+            raise self.exceeded()
+
+    def exceeded(self) -> BudgetExceeded:
+        return BudgetExceeded(
+            f"the query needs more than {self.cpu:g} s of work (or {self.wall:g} s in all); narrow it"
+        )
 
 
 def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
@@ -140,28 +144,28 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
         total, exact = _count(conn, query, walk) if query.count else (None, True)
         return _page(found, query, total, exact)
     narrowed = query.text.narrowed
-    few = _few_candidates(conn, narrowed) if narrowed is not None else None
-    if few is not None:
-        among = _Walk(conn, query, among=few.holds)
+    asked = _candidates(conn, narrowed, deadline) if narrowed is not None else None
+    if asked is not None and asked.few is not None:
+        among = _Walk(conn, query, among=asked.few)
         unfiltered = not (query.topic or query.source or query.since or query.min_score)
-        total = few.count if unfiltered else _count_all(conn, among)
+        total = asked.count if unfiltered else _count_all(conn, among)
         return _from_candidates(conn, among, query, query.text, total, wanted, deadline)
     # Many candidates, or no narrowing: walk and match. A dense query fills its page within
     # PROBE papers; a sparse one then walks on through the set of candidate ids.
-    walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
-    ids = None
-    if narrowed is not None and len(walked.found) < wanted and not walked.ended:
-        ids = candidate_ids(conn, narrowed, CANDIDATE_CAP)
+    ids = asked.ids if asked is not None else None
+    walked = _Walked([])
+    if ids is None:
+        walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
+        if narrowed is not None and len(walked.found) < wanted and not walked.ended:
+            ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
+    if len(walked.found) < wanted and not walked.ended:
         walked = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked)
-    elif len(walked.found) < wanted and not walked.ended:
-        walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, so_far=walked)
-    found = walked.found
     if ids is not None:  # the index's candidates, before the filters: exact only without them
         unfiltered = not (query.topic or query.source or query.since or query.min_score)
-        return _page(found, query, len(ids), exact=query.text.exact and unfiltered)
+        return _page(walked.found, query, len(ids), exact=query.text.exact and unfiltered)
     if walked.ended:  # it saw every paper in scope: every match
-        return _page(found, query, len(found), exact=query.after is None)
-    return _page(found, query, _estimate(conn, query, walked), exact=False)
+        return _page(walked.found, query, len(walked.found), exact=query.after is None)
+    return _page(walked.found, query, _estimate(conn, query, walked), exact=False)
 
 
 def _estimate(conn: Connection, query: PageQuery, walked: _Walked) -> int:
@@ -229,9 +233,10 @@ class _Walk:
         after: tuple[datetime, int] | None = None,
         *,
         from_start: bool = False,
+        grow: Callable[[int], int] = lambda size: min(size * 4, LAST_BATCH),
     ) -> Iterator[list[tuple[datetime, int]]]:
-        """(published, id) in feed order, a growing batch at a time: after `after`, else after
-        the query's cursor (or from the very start)."""
+        """(published, id) in feed order, a batch at a time (each `grow`n from the last): after
+        `after`, else after the query's cursor (or from the very start)."""
         last = None if from_start else after or self.start
         while True:
             deadline.check()
@@ -246,7 +251,7 @@ class _Walk:
             if len(rows) < size:
                 return
             last = (rows[-1][0], rows[-1][1])
-            size = min(size * 4, LAST_BATCH)
+            size = grow(size)
 
     def keys(
         self, wanted: int, deadline: Deadline, *, from_start: bool = False
@@ -261,43 +266,54 @@ class _Walk:
         return found
 
 
-def candidate_ids(conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_CAP) -> set[int] | None:
-    """Ids the index finds for the query, or None past `cap` (more than this use could take)."""
+def candidate_ids(
+    conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_CAP, deadline: Deadline | None = None
+) -> set[int] | None:
+    """Ids the index finds for the query, or None past `cap` (more than this use could take).
+    One statement, which may be long (a query ORing many common prefixes): on PostgreSQL it is
+    given only the `deadline`'s work left (SQLite's progress handler watches every statement)."""
+    left = deadline.left() if deadline is not None else math.inf
+    if conn.dialect.name == "postgresql" and math.isfinite(left):
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
     found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
     ids = set(found.scalars())
     return ids if len(ids) <= cap else None
 
 
 @dataclass(frozen=True, slots=True)
-class _Few:
-    """At most SORT_LIMIT candidates: how many, and the test of an id column for them."""
+class _Found:
+    """What the index said of a query's candidates: how many (exact up to where it stopped
+    counting), and either a test of an id column for them (at most SORT_LIMIT) or, on
+    PostgreSQL, their ids (up to CANDIDATE_CAP)."""
 
     count: int
-    holds: Callable[[ColumnElement[int]], ColumnElement[bool]]
+    few: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None
+    ids: set[int] | None = None
 
 
-def _few_candidates(conn: Connection, narrowed: IndexQuery) -> _Few | None:
-    """The index's candidates for the query, if at most SORT_LIMIT (None: more)."""
+def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _Found | None:
+    """The index's candidates for the query, when it is worth asking (None: walk first)."""
     if conn.dialect.name == "postgresql":
         # Each candidate costs PostgreSQL a read of its tsvector (weights and positions are not
         # in the GIN index), and a common word's whole posting list is read before the first
         # is returned: candidates are found once, as ids, and not at all when the planner
-        # expects more than SORT_LIMIT, or a good share of a store where that is many (walking
-        # the feed order fills the page sooner; the total is then an estimate).
-        expected = estimated_candidates(conn, narrowed)
-        if expected >= SORT_LIMIT or expected >= max(DENSE_MIN, DENSE_SHARE * paper_count(conn)):
+        # expects a good share of a store where that is many (walking the feed order fills
+        # the page sooner; the total is then an estimate).
+        if estimated_candidates(conn, narrowed) >= max(DENSE_MIN, DENSE_SHARE * paper_count(conn)):
             return None
-        ids = candidate_ids(conn, narrowed, SORT_LIMIT)
+        ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
         if ids is None:
             return None
+        if len(ids) > SORT_LIMIT:
+            return _Found(len(ids), ids=ids)
         listed = bindparam("candidates", sorted(ids), type_=ARRAY(Integer))
-        return _Few(len(ids), lambda column: column == any_(listed))
+        return _Found(len(ids), few=lambda column: column == any_(listed))
     capped = select(candidates(conn, narrowed).subquery().c.id).limit(SORT_LIMIT + 1).subquery()
     count = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
     if count > SORT_LIMIT:
         return None
     found = candidates(conn, narrowed).subquery()  # SQLite's index answers again in well under 1 ms
-    return _Few(count, lambda column: column.in_(select(found.c.id)))
+    return _Found(count, few=lambda column: column.in_(select(found.c.id)))
 
 
 def _count_all(conn: Connection, walk: _Walk) -> int:
@@ -350,8 +366,19 @@ def _confirmed_walk(
     """Walk the feed order (through the candidate set, if any) until `wanted` papers match,
     the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk."""
     done = so_far or _Walked([])
+
+    def grow(size: int) -> int:
+        """The next batch: what the share matched so far says the page still needs, with a
+        margin (a broad query reads a third of what growing fourfold read), or four times more."""
+        if ids is not None:
+            return WALK_BATCH
+        if not done.found:
+            return min(size * 4, LAST_BATCH)
+        needed = (wanted - len(done.found)) * done.read / len(done.found)
+        return max(MIN_BATCH, min(math.ceil(needed * 1.25), LAST_BATCH))
+
     size = WALK_BATCH if ids is not None else FIRST_BATCH
-    for batch in walk.batches(deadline, size=size, after=done.last):
+    for batch in walk.batches(deadline, size=size, after=done.last, grow=grow):
         keys = [k for k in batch if k[1] in ids] if ids is not None else batch
         done.found += _matching(conn, keys, text, deadline)
         done.last, done.read = batch[-1], done.read + len(batch)

@@ -8,15 +8,13 @@ A source's papers, sightings, topics and fetch state commit together or not at a
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
@@ -78,9 +76,6 @@ class Store:
         self.engine = engine
         self.tag_authority = tag_authority
         self.tagger = tagger  # papers written are tagged with these topics
-        if engine.dialect.name == "postgresql":
-            event.listen(engine, "before_cursor_execute", _statement_began)
-            event.listen(engine, "after_cursor_execute", _statement_ended)
 
     @classmethod
     def open(
@@ -305,15 +300,12 @@ class Store:
                     left = deadline.wall_left()
                     timeout = max(int(left * 1000), 1) if math.isfinite(left) else 0  # 0: none
                     conn.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
-                    charged = _CHARGED.set(deadline)
                     try:
                         yield conn
                     except OperationalError as exc:
-                        if "statement timeout" in str(exc):
-                            deadline.check()
+                        if "statement timeout" in str(exc):  # ours: the budget, or what was left of it
+                            raise deadline.exceeded() from exc
                         raise
-                    finally:
-                        _CHARGED.reset(charged)
                 return
             raw = conn.connection.driver_connection
             assert raw is not None
@@ -334,7 +326,7 @@ class Store:
         the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds."""
         deadline = Deadline(budget if budget is not None else float("inf"))
         with self._reading(deadline) as conn:
-            ids = candidate_ids(conn, narrowed) if narrowed is not None else None
+            ids = candidate_ids(conn, narrowed, deadline=deadline) if narrowed is not None else None
             if ids is None:
                 batches: Iterable[list[int]] = _id_batches(conn, deadline)
             else:
@@ -436,24 +428,6 @@ def _source_state(row: Any) -> SourceState:
         next_fetch_at=row["next_fetch_at"],
         entries=row["entries"],
     )
-
-
-# The deadline of the read under way in this thread (PostgreSQL): its statements' waits count.
-_CHARGED: ContextVar[Deadline | None] = ContextVar("charged_deadline", default=None)
-
-
-def _statement_began(conn: Connection, *_: Any) -> None:
-    if _CHARGED.get() is not None:
-        conn.info["statement_began"] = (time.perf_counter(), time.thread_time())
-
-
-def _statement_ended(conn: Connection, *_: Any) -> None:
-    """Charge the deadline with the statement's wall time less this thread's CPU meanwhile: the
-    time the database server worked (or queued) for it."""
-    deadline, began = _CHARGED.get(), conn.info.pop("statement_began", None)
-    if deadline is not None and began is not None:
-        wall, cpu = time.perf_counter() - began[0], time.thread_time() - began[1]
-        deadline.waited(max(0.0, wall - cpu))
 
 
 def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Iterator[list[int]]:
