@@ -73,6 +73,7 @@ class TopicConfig:
 class SiteConfig:
     title: str
     base_url: str  # absolute http(s), no trailing slash
+    hide_source_urls: bool = False  # /api/sources names sources without their URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,7 @@ class _Topic(_Model):
 class _Site(_Model):
     title: Text = DEFAULT_TITLE
     base_url: Annotated[str, AfterValidator(_base_url)] = DEFAULT_BASE_URL
+    hide_source_urls: bool = False
 
 
 class _Defaults(_Model):
@@ -449,7 +451,13 @@ def _build(root: _Root, base_dir: Path, path: Path | None) -> Config:
     )
     topics = tuple(_topic(t) for t in root.topics or ())
     return Config(
-        path, root.database, SiteConfig(site.title, site.base_url), every, settings, sources, topics
+        path,
+        root.database,
+        SiteConfig(site.title, site.base_url, site.hide_source_urls),
+        every,
+        settings,
+        sources,
+        topics,
     )
 
 

@@ -144,3 +144,39 @@ def test_search_on_an_empty_store(tmp_path: Path, database_url: str, store: Stor
         assert client.get("/api/preview", query_string={"q": query}).get_json()["total"] == 0
         assert client.get("/search", query_string={"q": query}).status_code == 200
         assert client.get("/feeds/all.atom", query_string={"q": query}).status_code == 200
+
+
+def test_health_shows_states_but_no_urls_or_error_texts(client: FlaskClient) -> None:
+    """Anyone may ask /healthz: it names sources and their states, never where they are."""
+    body = client.get("/healthz").get_data(as_text=True)
+    health = client.get("/healthz").get_json()
+    assert {s["name"] for s in health["sources"]} >= {"api", "down"}
+    assert all(
+        set(s) == {"name", "ok", "entries", "last_fetch", "last_success", "error_count"}
+        for s in health["sources"]
+    )
+    assert "file:" not in body and "http" not in body and "fetch:" not in body
+
+
+def test_sources_show_a_files_name_not_its_place() -> None:
+    from aggregator.web.api import shown_url
+
+    assert shown_url("file:///srv/secret/feeds/arxiv.xml") == "file:arxiv.xml"
+    assert shown_url("file:samples/listing.xml") == "file:listing.xml"
+    assert shown_url("https://rss.arxiv.org/rss/cs.CL") == "https://rss.arxiv.org/rss/cs.CL"
+
+
+def test_a_site_may_hide_every_source_url(tmp_path: Path, database_url: str, store: Store) -> None:
+    shutil.copy(DEDUP / "arxiv-api.xml", tmp_path / "arxiv-api.xml")
+    from aggregator.config import config_from_text
+
+    config = config_from_text(
+        f"database: {database_url}\nsite: {{base_url: 'http://papers.example.org', hide_source_urls: true}}\n"
+        "sources:\n  - {name: api, url: 'file:arxiv-api.xml'}\n  - {name: web, url: 'https://example.org/feed'}\n",
+        base_dir=tmp_path,
+        env={},
+    )
+    assert config.site.hide_source_urls
+    store.sync_sources([(s.name, s.url) for s in config.sources])
+    sources = create_app(config, store=store).test_client().get("/api/sources").get_json()["sources"]
+    assert {s["name"]: s["url"] for s in sources} == {"api": None, "web": None}

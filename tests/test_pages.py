@@ -234,7 +234,8 @@ def test_every_page_has_absolute_autodiscovery_links(client: FlaskClient) -> Non
             parts = urlsplit(href)
             assert parts.scheme == "http" and parts.netloc == "papers.example.org"
             assert client.get(parts.path).status_code == 200
-    titles = [a["title"] for a in Page(client.get("/topics/vision").get_data(as_text=True)).all("link")]
+    found = Page(client.get("/topics/vision").get_data(as_text=True))
+    titles = [a["title"] for a in found.all("link", rel="alternate")]
     assert titles == ["Test: Vision (Atom)", "Test: Vision (RSS)", "Test: Vision (JSON Feed)"]
 
 
@@ -392,7 +393,10 @@ def test_pages_are_accessible_without_javascript(client: FlaskClient, path: str)
     assert found.all("meta", name="viewport")[0]["content"] == "width=device-width, initial-scale=1"
     assert found.all("header") and found.all("main") and found.all("nav") and found.all("footer")
     assert not found.all("script") and " on" not in "".join(f" {k}" for _, a in found.tags for k in a)
-    assert not [t for t, a in found.tags if t in ("link", "img") and a.get("rel") != "alternate"]
+    # Nothing is loaded but the site's own stylesheet: no images, fonts or scripts from anywhere.
+    loaded = [a for t, a in found.tags if t in ("link", "img") and a.get("rel") != "alternate"]
+    assert [(a.get("rel"), a.get("href")) for a in loaded] == [("stylesheet", "/static/site.css")]
+    body += client.get("/static/site.css").get_data(as_text=True)
     levels = [level for level, _ in found.headings]
     assert levels[0] == 1 and levels.count(1) == 1
     assert all(b - a <= 1 for a, b in itertools.pairwise(levels))  # no level skipped
@@ -625,3 +629,37 @@ def test_search_reports_a_bad_query_in_the_page(client: FlaskClient) -> None:
     too_many = " OR ".join(f"{chr(97 + n % 26)}{n}*" for n in range(40))
     refused = client.get("/search", query_string={"q": too_many})
     assert refused.status_code == 400 and "wildcards" in refused.get_data(as_text=True)
+
+
+def test_every_response_carries_its_security_headers(client: FlaskClient) -> None:
+    """Pages may load their own stylesheet and nothing else, submit only here, never be framed;
+    feeds, JSON and text run nothing if a browser opens them; nothing is sniffed or referred."""
+    slug = client.get("/api/topics").get_json()["topics"][0]["slug"]
+    pages = ["/", f"/topics/{slug}", "/search?q=model"]
+    data = [
+        "/feeds/all.atom",
+        f"/feeds/{slug}.rss",
+        f"/feeds/{slug}.json",
+        "/feeds.opml",
+        "/api/papers?limit=1",
+        "/healthz",
+        "/metrics",
+        "/api/papers?limit=nope",  # a 400
+        "/no/such/page",  # a 404
+    ]
+    for path in pages + data:
+        response = client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Referrer-Policy"] == "no-referrer", path
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, path
+        assert "unsafe-inline" not in policy and "script-src" not in policy, path
+        if path in pages:
+            assert response.status_code == 200 and "style-src 'self'" in policy, path
+            body = response.get_data(as_text=True)
+            assert "<style" not in body and " style=" not in body and "<script" not in body, path
+        else:
+            assert "sandbox" in policy, path
+    (sheet,) = page(client, "/").all("link", rel="stylesheet")
+    css = client.get(sheet["href"])
+    assert css.status_code == 200 and css.mimetype == "text/css" and b"--text" in css.data

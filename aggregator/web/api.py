@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -48,10 +50,12 @@ def paper_json(paper: PaperView) -> dict[str, Any]:
     }
 
 
-def source_json(state: SourceState) -> dict[str, Any]:
+def source_json(state: SourceState, *, hide_url: bool = False) -> dict[str, Any]:
+    """A source's health for /api/sources. A `file:` source shows its file's name, not where it
+    lies on this machine; `hide_url` (site.hide_source_urls) leaves every URL out."""
     return {
         "name": state.name,
-        "url": state.url,
+        "url": None if hide_url else shown_url(state.url),
         "ok": state.last_error is None,
         "entries": state.entries,
         "last_fetch": iso(state.last_fetch_at),
@@ -60,6 +64,12 @@ def source_json(state: SourceState) -> dict[str, Any]:
         "error_count": state.error_count,
         "next_fetch": iso(state.next_fetch_at),
     }
+
+
+def shown_url(url: str) -> str:
+    if url.startswith("file:"):
+        return "file:" + PurePosixPath(urlsplit(url).path or url.removeprefix("file:")).name
+    return url
 
 
 @bp.get("/papers")
@@ -142,4 +152,6 @@ def _sample_size(raw: str | None) -> int:
 def sources() -> Response:
     svc = services()
     configured = {s.name for s in svc.config.sources}
-    return jsonify(sources=[source_json(s) for s in svc.store.source_states() if s.name in configured])
+    hide = svc.config.site.hide_source_urls
+    states = svc.store.source_states()
+    return jsonify(sources=[source_json(s, hide_url=hide) for s in states if s.name in configured])

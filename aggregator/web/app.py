@@ -13,6 +13,7 @@ from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
 from aggregator.web import api, feeds, health, pages
+from aggregator.web.headers import secure
 from aggregator.web.services import Services
 
 
@@ -22,6 +23,7 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
         config = load_config(config_path(config))
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600  # the stylesheet (revalidated by ETag after)
     app.extensions["aggregator"] = Services(config, store or open_store(config))
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
@@ -37,7 +39,7 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
         if "started" in g:
             endpoint = request.endpoint or "unknown"
             record_request(endpoint, response.status_code, time.perf_counter() - g.started)
-        return response
+        return secure(response)
 
     @app.errorhandler(BudgetExceeded)
     def _too_costly(exc: BudgetExceeded) -> tuple[Response, int]:

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.metrics import exposition
-from aggregator.web.api import source_json
+from aggregator.web.api import iso
 from aggregator.web.services import services
 
 bp = Blueprint("health", __name__)
@@ -27,7 +27,19 @@ def healthz() -> tuple[Response, int]:
         "status": "ok",
         "store": "ok",
         "sources_failing": failing,
-        "sources": [source_json(s) for s in states],
+        # States, never URLs or error texts (which name hosts and paths): anyone may ask here.
+        # /api/sources has the detail.
+        "sources": [
+            {
+                "name": s.name,
+                "ok": s.last_error is None,
+                "entries": s.entries,
+                "last_fetch": iso(s.last_fetch_at),
+                "last_success": iso(s.last_success_at),
+                "error_count": s.error_count,
+            }
+            for s in states
+        ],
     }
     return jsonify(body), 200
 
