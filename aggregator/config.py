@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from aggregator.errors import ConfigError
 from aggregator.topics.query import check_topics
@@ -188,9 +190,47 @@ def _network(value: str) -> str:
     return value
 
 
+def _database(value: str) -> str:
+    """A database URL the product can open: SQLite (a file) or PostgreSQL, whose `postgres://`
+    and `postgresql://` (what hosting services print) mean the psycopg driver."""
+    url_text = re.sub(r"^postgres(?:ql)?://", "postgresql+psycopg://", value)
+    example = f"e.g. {DEFAULT_DATABASE} or postgresql://USER@HOST:5432/NAME"
+    try:
+        url = make_url(url_text)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"{_show(value)} is not a database URL ({example})") from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{_show(value)}: {backend} is not supported; use SQLite or PostgreSQL ({example})")
+    if backend == "postgresql" and driver != "psycopg":
+        raise ValueError(f"{_show(value)}: the driver is psycopg; write postgresql://...")
+    if backend == "sqlite" and (url.host or url.port or url.username):
+        raise ValueError(
+            f"{_show(value)} names a host; SQLite is a file: sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return url_text
+
+
 _positive = _check(lambda value: value > 0, "must be more than 0")
+# Bounds past which a setting is a mistake (and dates or counters would overflow).
+MAX_EVERY, MAX_TIMEOUT, MAX_BYTES = 366 * 86400.0, 3600.0, 1 << 30
 Duration = Annotated[float, BeforeValidator(parse_duration), _positive]
+
+
+def _at_most(limit: float, what: str, show: Callable[[Any], str]) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if value > limit:
+            raise ValueError(f"{show(value)} is more than {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Every = Annotated[Duration, _at_most(MAX_EVERY, "a year (366d)", format_duration)]
+Timeout = Annotated[Duration, _at_most(MAX_TIMEOUT, "an hour", format_duration)]
 Size = Annotated[int, BeforeValidator(parse_size), _positive]
+Bytes = Annotated[Size, _at_most(MAX_BYTES, "1GiB", lambda n: f"{n:,} bytes")]
 Text = Annotated[str, AfterValidator(_filled)]
 Name = Annotated[
     str, _check(re.compile("[a-z0-9-]+").fullmatch, "{} is not a valid name (use a-z, 0-9 and -)")
@@ -203,13 +243,7 @@ Announce = Annotated[
     str, _check(ANNOUNCE_TYPES.__contains__, f"{{}} is not one of {', '.join(ANNOUNCE_TYPES)}")
 ]
 TopicSources = Annotated[list[str], _check(bool, "empty list; leave the key out to use every source")]
-Database = Annotated[
-    str,
-    _check(
-        re.compile(r"[a-z][a-z0-9+.-]*://.*", re.S).fullmatch,
-        f"{{}} is not a database URL (e.g. {DEFAULT_DATABASE})",
-    ),
-]
+Database = Annotated[str, AfterValidator(_database)]
 
 
 class _Model(BaseModel):
@@ -220,7 +254,7 @@ class _Source(_Model):
     name: Name
     url: Annotated[str, AfterValidator(_source_url)]
     kind: Kind | None = None
-    every: Duration | None = None
+    every: Every | None = None
 
 
 class _Topic(_Model):
@@ -241,12 +275,12 @@ class _Site(_Model):
 
 
 class _Defaults(_Model):
-    every: Duration = 6 * 3600.0
+    every: Every = 6 * 3600.0
 
 
 class _Fetch(_Model):
-    timeout: Duration = _FETCH.timeout
-    max_bytes: Size = _FETCH.max_bytes
+    timeout: Timeout = _FETCH.timeout
+    max_bytes: Bytes = _FETCH.max_bytes
     allow_networks: list[Annotated[str, AfterValidator(_network)]] | None = None
 
 

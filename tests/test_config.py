@@ -287,8 +287,34 @@ def test_unknown_keys_at_every_level(text: str, expected: str) -> None:
         ("site: {title: ' '}", "site.title (line 1): must not be empty"),
         (
             "database: foo.db",
-            'database (line 1): "foo.db" is not a database URL (e.g. sqlite:///var/aggregator.db)',
+            'database (line 1): "foo.db" is not a database URL (e.g. sqlite:///var/aggregator.db or '
+            "postgresql://USER@HOST:5432/NAME)",
         ),
+        (
+            "database: 'mysql://u@db.example.org/feeds'",
+            'database (line 1): "mysql://u@db.example.org/feeds": mysql is not supported; use SQLite or '
+            "PostgreSQL (e.g. sqlite:///var/aggregator.db or postgresql://USER@HOST:5432/NAME)",
+        ),
+        (
+            "database: 'sqlite://:::'",
+            'database (line 1): "sqlite://:::" is not a database URL (e.g. sqlite:///var/aggregator.db or '
+            "postgresql://USER@HOST:5432/NAME)",
+        ),
+        (
+            "database: 'sqlite://host/feeds.db'",
+            'database (line 1): "sqlite://host/feeds.db" names a host; SQLite is a file: '
+            "sqlite:///relative/path.db or sqlite:////absolute/path.db",
+        ),
+        (
+            "database: 'postgresql+psycopg2://u@h/f'",
+            'database (line 1): "postgresql+psycopg2://u@h/f": the driver is psycopg; write postgresql://...',
+        ),
+        (
+            "sources: [{name: a, url: 'file:a.xml', every: 400d}]",
+            "sources[0].every (line 1): 400d is more than a year (366d)",
+        ),
+        ("fetch: {timeout: 2h}", "fetch.timeout (line 1): 2h is more than an hour"),
+        ("fetch: {max_bytes: 2GiB}", "fetch.max_bytes (line 1): 2,147,483,648 bytes is more than 1GiB"),
         ("site: {base_url: /feeds}", 'site.base_url (line 1): "/feeds" is not an absolute http(s) URL'),
         (
             "site: {base_url: feeds.example.org}",
@@ -544,3 +570,16 @@ def test_compound_durations_add_up(counts: list[int], keep: list[bool]) -> None:
 @given(st.integers(min_value=1, max_value=10**8))
 def test_format_duration_round_trips(seconds: int) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_an_absurd_duration_is_a_placed_error_not_an_overflow() -> None:
+    found = one_problem("defaults: {every: 99999999999999999999d}")
+    assert found.startswith("defaults.every (line 1): ") and found.endswith("is more than a year (366d)")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://feeds@db.example.org/feeds", "postgresql://feeds@db.example.org/feeds"]
+)
+def test_postgres_urls_as_hosting_services_print_them_mean_psycopg(url: str) -> None:
+    assert load(f"database: '{url}'").database_url == "postgresql+psycopg://feeds@db.example.org/feeds"
+    assert load("", {"AGGREGATOR_DATABASE_URL": url}).database_url.startswith("postgresql+psycopg://")

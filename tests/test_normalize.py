@@ -338,3 +338,39 @@ def test_entries_postgresql_could_not_index_are_bounded() -> None:
     assert s.entry_id.startswith("sha1:") and len(s.entry_id) < 100
     assert s.entry_id == normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW).entry_id
     assert len(s.title_key) <= 500 and s.link is None and s.arxiv_id is None and s.keys == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        ("<svg/onload=alert(1)>Ada", "Ada"),
+        ("<img/src=x/onerror=alert(1)>", ""),
+        ("Ada <my-element>Lovelace</my-element>", "Ada Lovelace"),
+        ("&lt;svg onload=alert(1)&gt;Bob", "Bob"),  # markup sent escaped: still markup to a reader
+        ("&amp;lt;img src=x onerror=alert(1)&amp;gt;Eve", "Eve"),  # twice
+        ("Bounds for $k<n$ and $m>2$", "Bounds for $k<n$ and $m>2$"),  # a formula, not a tag
+        ("if x < y then", "if x < y then"),
+        ("AT&T Labs", "AT&T Labs"),
+        ("Caf&eacute; &amp; Co", "Café & Co"),
+        ("O(n&lt;sup&gt;2&lt;/sup&gt;)", "O(n2)"),
+    ],
+)
+def test_text_fields_are_plain_text_whatever_markup_they_came_in(raw: str, plain: str) -> None:
+    from aggregator.ingest.normalize import plain_text
+
+    assert plain_text(raw) == plain
+    assert plain_text(plain_text(raw)) == plain_text(raw)  # plain text stays as it is
+
+
+def test_names_titles_and_categories_reach_the_store_as_plain_text() -> None:
+    entry = ParsedEntry(
+        entry_id="urn:x:1",
+        title="&lt;script&gt;alert(1)&lt;/script&gt;A title",
+        link="https://example.org/1",
+        authors=("&lt;svg/onload=alert(1)&gt;", "Grace <x-card>Hopper</x-card>"),
+        categories=("<b>cs.CL</b>", "&lt;img src=x onerror=y&gt;ml"),
+    )
+    sighting = normalize_entry(entry, source="s", authority=Authority.OTHER, now=NOW)
+    assert sighting.title == "A title"
+    assert sighting.authors == ("Grace Hopper",)
+    assert sighting.categories == ("cs.CL", "ml")

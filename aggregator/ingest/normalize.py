@@ -156,6 +156,40 @@ def html_to_text(fragment: str | None) -> str:
     return clean_text(html.unescape(nh3.clean(spaced, tags=set())))
 
 
+# A tag of an HTML element (or a custom element, whose name holds a '-'), complete to its '>':
+# "k<n" in a formula or "x < y" is text, not markup.
+_TAG = re.compile(
+    r"</?(?:a|abbr|audio|b|base|big|blockquote|body|br|button|canvas|center|cite|code|dd|del|details"
+    r"|dfn|dialog|div|dl|dt|em|embed|font|form|frame|frameset|h[1-6]|head|html|i|iframe|img|input|ins"
+    r"|kbd|label|li|link|marquee|math|meta|meter|nav|noscript|object|ol|option|p|param|picture|pre"
+    r"|q|s|samp|script|section|select|small|source|span|strike|strong|style|sub|summary|sup|svg"
+    r"|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|tt|u|ul|var|video|wbr|xmp"
+    r"|[a-z][a-z0-9]*-[a-z0-9._-]*)(?=[\s/>])[^<>]*>",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]+);", re.IGNORECASE)
+
+
+def plain_text(text: str | None) -> str:
+    """A text field (a title, a name, a category) as plain text, whatever markup it came in:
+    tags stripped by an HTML parser, entities decoded, and again while decoding revealed more (a
+    name sent as `&lt;svg onload=...&gt;` is markup to a reader that renders names as HTML).
+    A '<' that opens no tag ("$k<n$") is text and stays."""
+    if not text:
+        return ""
+    for _ in range(3):
+        if _TAG.search(text):
+            decoded = html_to_text(text)
+        elif _ENTITY.search(text):
+            decoded = clean_text(html.unescape(text))
+        else:
+            break
+        if decoded == text:
+            break
+        text = decoded
+    return clean_text(_TAG.sub("", text))  # markup encoded three times over: dropped, not decoded
+
+
 _LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckr]\s*\{?([A-Za-z])\}?")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\s*")
 _NOT_ALNUM = re.compile(r"[\W_]+")  # keeps letters of every script, drops punctuation and spaces
@@ -190,7 +224,7 @@ _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
 
 def clean_author(name: str) -> str:
     """An author's name as plain text; LaTeX accents become real letters where they are simple."""
-    text = html_to_text(name) if ("<" in name or "&" in name) else clean_text(name)
+    text = plain_text(name)
     if "\\" in text:
         text = (
             unicodedata.normalize("NFC", _LATEX_ACCENT.sub(_latex_letter, text))
@@ -277,7 +311,7 @@ MAX_TITLE_KEY = 500  # indexed: PostgreSQL refuses index rows over ~2.7 KB
 def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
     """One parsed entry as a Sighting with every identifier we can find."""
     raw_title = entry.title[:MAX_TITLE]
-    title = html_to_text(raw_title) if "<" in raw_title or "&" in raw_title else clean_text(raw_title)
+    title = plain_text(raw_title)
     summary = entry.summary[: MAX_ABSTRACT * 4]  # markup included; the text is cut again below
     abstract = (html_to_text(summary) if entry.summary_is_html else clean_text(summary))[:MAX_ABSTRACT]
     authors = tuple(a[:MAX_AUTHOR] for a in (clean_author(n) for n in entry.authors[:MAX_AUTHORS]) if a)
@@ -335,7 +369,7 @@ _ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?$")
 
 def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
     """Categories without duplicates; from arXiv, only arXiv's own (not MSC or ACM codes)."""
-    cleaned = (c.strip() for c in raw if len(c.strip()) <= MAX_CATEGORY)  # longer: junk, not a category
+    cleaned = (plain_text(c) for c in raw if len(c.strip()) <= MAX_CATEGORY)  # longer: junk
     if authority <= Authority.ARXIV_LISTING:
         return tuple(dict.fromkeys(c for c in cleaned if _ARXIV_CATEGORY.match(c)))
     return tuple(dict.fromkeys(c for c in cleaned if c))
