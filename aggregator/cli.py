@@ -15,7 +15,7 @@ import click
 from aggregator import config_path, create_app, open_store
 from aggregator.config import Config, explain, load_config
 from aggregator.errors import AggregatorError
-from aggregator.ingest.pipeline import Pipeline
+from aggregator.ingest.pipeline import Pipeline, held_back
 from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
@@ -92,9 +92,12 @@ def db_upgrade(state: _State) -> None:
 @cli.command()
 @click.option("--source", "names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="Every source, due or not.")
+@click.option("--force", is_flag=True, help="Fetch even sources backing off after failures, or gone (410).")
 @click.pass_obj
-def ingest(state: _State, names: tuple[str, ...], everything: bool) -> None:
-    """One pass over the due sources (or --all, or --source NAME), then a summary."""
+def ingest(state: _State, names: tuple[str, ...], everything: bool, force: bool) -> None:
+    """One pass over the due sources (or --all, or --source NAME), then a summary. A source
+    whose server asked us to wait (Retry-After), that is backing off after failures, or that is
+    gone is left alone unless --force: a cron job must not hammer a server that said no."""
     config = state.config
     unknown = [n for n in names if n not in {s.name for s in config.sources}]
     if unknown:
@@ -102,11 +105,20 @@ def ingest(state: _State, names: tuple[str, ...], everything: bool) -> None:
     with _store(state) as store:
         pipeline = Pipeline(config, store)
         chosen = pipeline.select(names or None) if (names or everything) else pipeline.due()
+        held: list[tuple[str, str]] = []
+        if not force:
+            states, now = {s.name: s for s in store.source_states()}, pipeline.clock()
+            reasons = {s.name: held_back(states.get(s.name), now) for s in chosen}
+            held = [(name, reason) for name, reason in reasons.items() if reason]
+            chosen = [s for s in chosen if not reasons[s.name]]
         outcomes = _run_with_progress(pipeline, chosen)
     if not config.sources:
         click.echo(f"no sources in {state.path}: add some under `sources:`")
     else:
-        _print_summary(outcomes)
+        for name, reason in held:
+            click.echo(f"{name}  skipped: {reason} (--force fetches it now)")
+        if outcomes or not held:
+            _print_summary(outcomes)
     sys.exit(1 if any(o.failed for o in outcomes) else 0)
 
 

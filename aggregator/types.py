@@ -12,7 +12,7 @@ Nothing here does I/O or imports a library beyond the standard one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from ipaddress import IPv4Network, IPv6Network
 
@@ -33,6 +33,10 @@ SOURCE_KINDS = ("rss", "atom", "rdf", "json-feed", "arxiv-api", "arxiv-rss", "ar
 USER_AGENT = (
     "paper-feeds/0.1 (+https://github.com/paper-feeds/paper-feeds; self-hosted paper feed aggregator)"
 )
+
+
+# The next fetch of a source whose feed is gone (HTTP 410): never, until its URL changes.
+STOPPED = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

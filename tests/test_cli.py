@@ -314,3 +314,31 @@ def test_ingest_with_no_sources_says_so(tmp_path: Path, database_url: str) -> No
     result = CliRunner().invoke(cli, ["--config", str(config), "ingest", "--all"])
     assert result.exit_code == 0
     assert "no sources in" in result.output
+
+
+def test_ingest_obeys_retry_after_and_back_off_unless_forced(
+    tmp_path: Path, database_url: str, httpserver: Any
+) -> None:
+    """A cron job running `ingest --all` must not hammer a server that answered 429."""
+    httpserver.expect_request("/busy").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "3600"}
+    )
+    shutil.copy(DEDUP / "blog.xml", tmp_path / "blog.xml")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"database: {database_url}\nfetch: {{allow_networks: [127.0.0.0/8]}}\nsources:\n"
+        f"  - {{name: busy, url: '{httpserver.url_for('/busy')}'}}\n"
+        "  - {name: blog, url: 'file:blog.xml'}\n"
+    )
+    first = run(config, "ingest", "--all")
+    assert first.exit_code == 1 and "retry after 3600 s" in first.stdout
+    assert len(httpserver.log) == 1
+    again = run(config, "ingest", "--all")
+    assert again.exit_code == 0, again.stdout
+    assert re.search(
+        r"^busy  skipped: backing off after 1 failed fetches, until .* \(--force", again.stdout, re.M
+    )
+    assert source_lines(again.stdout)["blog"].startswith("not modified")  # the others still run
+    assert len(httpserver.log) == 1  # the busy server was left alone
+    forced = run(config, "ingest", "--source", "busy", "--force")
+    assert forced.exit_code == 1 and len(httpserver.log) == 2

@@ -537,3 +537,18 @@ def test_throttle_spaces_concurrent_callers() -> None:
     for thread in threads:
         thread.join()
     assert sorted(slept) == [3.0, 6.0]
+
+
+def test_a_304_to_a_request_without_validators_is_an_error(server: HTTPServer) -> None:
+    """Not modified since what? Taken as success it would keep a source healthy with no papers."""
+    server.expect_request("/feed").respond_with_data("", status=304)
+    with pytest.raises(FetchError, match=r"304 Not Modified .* no validators"):
+        fetch(server.url_for("/feed"), settings=SETTINGS)
+
+
+def test_410_says_the_feed_is_gone(server: HTTPServer) -> None:
+    from aggregator.ingest.fetch import Gone
+
+    server.expect_request("/old").respond_with_data("", status=410)
+    with pytest.raises(Gone, match=r"(?i)HTTP 410 Gone .* fetching stopped until its URL changes"):
+        fetch(server.url_for("/old"), settings=SETTINGS)

@@ -141,3 +141,37 @@ def test_retry_after_is_obeyed(
 )
 def test_retry_delay(errors: int, every: timedelta, retry_after: float | None, expected: timedelta) -> None:
     assert retry_delay(errors, every, retry_after) == expected
+
+
+def test_a_gone_feed_stops_until_its_url_changes_and_the_others_still_ingest(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    from aggregator import create_app
+    from aggregator.types import STOPPED
+
+    httpserver.expect_request("/gone").respond_with_data("", status=410)
+    httpserver.expect_request("/fine").respond_with_data(LISTING, content_type="application/rss+xml")
+    httpserver.expect_request("/no-validators").respond_with_data("", status=304)
+    urls = {name: httpserver.url_for(f"/{name}") for name in ("gone", "fine", "no-validators")}
+    config = make_config(tmp_path, config_for(tmp_path, database_url, urls), database_url)
+    pipeline = Pipeline(config, store, clock=clock)
+    outcomes = {o.source: o for o in pipeline.run(pipeline.select())}
+    assert outcomes["fine"].new > 0 and not outcomes["fine"].failed
+    assert outcomes["gone"].error and "410" in outcomes["gone"].error
+    assert outcomes["no-validators"].error and "no validators" in outcomes["no-validators"].error
+    gone = store.source_state("gone")
+    assert gone is not None and gone.next_fetch_at == STOPPED
+    clock.now += timedelta(days=30)  # never due again, whatever the back-off
+    assert "gone" not in {s.name for s in pipeline.due()} and "fine" in {s.name for s in pipeline.due()}
+
+    client = create_app(config, store=store).test_client()
+    sources = {s["name"]: s for s in client.get("/api/sources").get_json()["sources"]}
+    assert sources["gone"]["stopped"] is True and sources["gone"]["next_fetch"] is None
+    assert sources["fine"]["stopped"] is False
+    assert "No longer fetched" in client.get("/").get_data(as_text=True)
+
+    moved = dict(urls, gone=httpserver.url_for("/fine"))  # the config gives it a new URL
+    pipeline = Pipeline(
+        make_config(tmp_path, config_for(tmp_path, database_url, moved), database_url), store, clock=clock
+    )
+    assert "gone" in {s.name for s in pipeline.due()}

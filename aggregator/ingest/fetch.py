@@ -67,6 +67,10 @@ class RetryLater(FetchError):
         self.retry_after = retry_after  # seconds, None when absent or unparseable
 
 
+class Gone(FetchError):
+    """The server says the feed is gone for good (410): fetching it again is pointless."""
+
+
 def fetch(
     url: str,
     *,
@@ -87,8 +91,11 @@ def fetch(
             result = _follow(own, url, headers, settings)
     else:
         result = _follow(client, url, headers, settings)
-    if isinstance(result, NotModified):  # a 304 may omit the validators: keep the old ones
-        return NotModified(result.etag or etag, result.last_modified or last_modified)
+    if isinstance(result, NotModified):
+        if not (etag or last_modified):  # "not modified" since what? Taken as success, it would
+            # keep the source healthy forever without a single paper.
+            raise FetchError(f"fetch: HTTP 304 Not Modified from {url}, to a request with no validators")
+        return NotModified(result.etag or etag, result.last_modified or last_modified)  # 304s may omit them
     return result
 
 
@@ -163,6 +170,8 @@ def _raise_http_error(response: httpx.Response, hop: _Hop) -> NoReturn:
         seconds = parse_retry_after(retry_after)
         hint = f" (retry after {seconds:g} s)" if seconds is not None else ""
         raise RetryLater(f"fetch: {label} from {url}{hint}", seconds)
+    if status == 410:
+        raise Gone(f"fetch: {label} from {url}: the feed is gone; fetching stopped until its URL changes")
     if status == 400:  # the arXiv API explains a bad query in an Atom document
         summary = _error_summary(_read_prefix(response, hop))
         if summary:

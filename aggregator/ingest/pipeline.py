@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config, SourceConfig
 from aggregator.errors import SourceError
-from aggregator.ingest.fetch import HostThrottle, RetryLater, fetch
+from aggregator.ingest.fetch import Gone, HostThrottle, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.parse import parse_feed
 from aggregator.store.repository import Store
-from aggregator.types import FetchDone, FetchedBody, NotModified, SourceOutcome, SourceState
+from aggregator.types import STOPPED, FetchDone, FetchedBody, NotModified, SourceOutcome, SourceState
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ class Pipeline:
             return self._refresh(source, state, now)
         except RetryLater as exc:
             return self._fail(source, state, str(exc), now, exc.retry_after)
+        except Gone as exc:  # stopped: due again only once the config gives it another URL
+            self.store.record_failure(source.name, str(exc), now=now, next_fetch_at=STOPPED)
+            log.warning("%s: %s", source.name, exc)
+            return SourceOutcome(source.name, error=str(exc))
         except SourceError as exc:
             return self._fail(source, state, str(exc), now)
         except Exception as exc:  # a bug must not take the other sources down; it is logged in full
@@ -142,6 +146,20 @@ def _needs_throttle(url: str) -> bool:
         return False
     host = (urlsplit(url).hostname or "").lower()
     return not (host == "localhost" or host.startswith("127.") or host == "::1")
+
+
+def held_back(state: SourceState | None, now: datetime) -> str | None:
+    """Why a manual ingest should not fetch this source now, or None: the feed is gone, or the
+    last fetch failed and its back-off (or the server's Retry-After) has not run out. A source
+    that is merely not due yet is fetched."""
+    if state is None or state.next_fetch_at is None:
+        return None
+    if state.next_fetch_at >= STOPPED:
+        return "stopped: the feed is gone (410); give it another URL in the config"
+    if state.error_count and state.next_fetch_at > now:
+        until = f"{state.next_fetch_at:%Y-%m-%d %H:%M} UTC"
+        return f"backing off after {state.error_count} failed fetches, until {until}"
+    return None
 
 
 def _is_due(state: SourceState | None, now: datetime) -> bool:

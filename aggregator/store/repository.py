@@ -40,6 +40,7 @@ from aggregator.store.writer import IngestWriter, paper_document
 from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
+    STOPPED,
     FetchDone,
     PaperView,
     Sighting,
@@ -155,7 +156,8 @@ class Store:
             return result.rowcount == 1
 
     def record_failure(self, name: str, error: str, *, now: datetime, next_fetch_at: datetime) -> None:
-        """Mark a source as failing; its papers stay as they were."""
+        """Mark a source as failing; its papers stay as they were. A source stopped for good
+        (next_fetch_at STOPPED) changes what pages say: their caches are renewed."""
         with self._write() as conn:
             conn.execute(
                 update(sources)
@@ -168,6 +170,8 @@ class Store:
                     lease_until=None,
                 )
             )
+            if next_fetch_at >= STOPPED:
+                self._bump_version(conn)
 
     def record_unchanged(self, name: str, done: FetchDone, *, now: datetime) -> None:
         """A 304 or an identical body: only the fetch state moves."""

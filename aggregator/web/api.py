@@ -15,7 +15,7 @@ from aggregator.store.repository import QUERY_BUDGET
 from aggregator.topics.index_query import narrow
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
-from aggregator.types import PaperView, SourceState
+from aggregator.types import STOPPED, PaperView, SourceState
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
 
@@ -62,8 +62,13 @@ def source_json(state: SourceState, *, hide_url: bool = False) -> dict[str, Any]
         "last_success": iso(state.last_success_at),
         "last_error": state.last_error,
         "error_count": state.error_count,
-        "next_fetch": iso(state.next_fetch_at),
+        "next_fetch": None if stopped(state) else iso(state.next_fetch_at),
+        "stopped": stopped(state),  # gone (410): not fetched until its URL changes in the config
     }
+
+
+def stopped(state: SourceState) -> bool:
+    return state.next_fetch_at is not None and state.next_fetch_at >= STOPPED
 
 
 def shown_url(url: str) -> str:

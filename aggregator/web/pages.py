@@ -27,6 +27,7 @@ from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
 from aggregator.types import PaperView, TopicMatch
+from aggregator.web.api import stopped
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
@@ -78,6 +79,7 @@ def _index() -> str:
     recent, total = page.papers, page.total
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
     everything = feed_links(config, "all", "all papers")
+    configured = {s.name for s in config.sources}
     return render_template(
         "index.html",
         site=config.site,
@@ -88,6 +90,7 @@ def _index() -> str:
         recent=recent,
         total=total,
         alternates=[f[0] for _, _, f in topics] + everything,
+        stopped=[s.name for s in svc.store.source_states() if stopped(s) and s.name in configured],
     )
 
 
