@@ -349,6 +349,19 @@ V6_LOOPBACK = (ip_network("::1/128"),)
         ("::ffff:127.0.0.1", (), False),  # IPv4-mapped loopback
         ("::ffff:127.0.0.1", LOOPBACK, True),
         ("::ffff:8.8.8.8", (), True),
+        # IPv6 forms that carry an IPv4 address are judged by it
+        ("2002:7f00:1::", (), False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::", (), False),  # 6to4 of 169.254.169.254
+        ("2002:0a00:0001::", (), False),  # 6to4 of 10.0.0.1
+        ("2002:0808:0808::", (), True),  # 6to4 of 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", (), False),  # Teredo, client 127.0.0.1
+        ("64:ff9b::7f00:1", (), False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", (), False),  # NAT64 of the metadata address
+        ("64:ff9b::808:808", (), True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::1", (), False),  # local-use NAT64
+        ("::127.0.0.1", (), False),  # IPv4-compatible (deprecated)
+        ("fec0::1", (), False),  # site-local (deprecated, still routed inside some sites)
+        ("fec0::1", (ip_network("fec0::/10"),), True),
     ],
 )
 def test_address_policy(address: str, allow: tuple[IPv4Network | IPv6Network, ...], allowed: bool) -> None:
@@ -552,3 +565,83 @@ def test_410_says_the_feed_is_gone(server: HTTPServer) -> None:
     server.expect_request("/old").respond_with_data("", status=410)
     with pytest.raises(Gone, match=r"(?i)HTTP 410 Gone .* fetching stopped until its URL changes"):
         fetch(server.url_for("/old"), settings=SETTINGS)
+
+
+# --- one deadline, checked addresses -----------------------------------------------------------
+
+
+def test_a_server_sending_one_header_a_second_fails_at_the_deadline() -> None:
+    """httpx's read timeout is per read: a header line every 0.2 s never trips it. The deadline
+    is enforced on every socket operation, so the whole exchange ends at the timeout."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def dribble() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    settings = FetchSettings(timeout=1.0, allow_networks=LOOPBACK)
+    began = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="timed out after 1 s"):
+            fetch(f"http://127.0.0.1:{listener.getsockname()[1]}/feed", settings=settings)
+        assert time.monotonic() - began < 2.0  # the deadline + 1 s at most
+    finally:
+        stop.set()
+        listener.close()
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(
+    server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers an allowed address first and a forbidden one next.
+    The name is resolved once per connection, and the connection made to what was checked."""
+    from aggregator.ingest import transport
+
+    answers = iter([["127.0.0.1"], ["10.0.0.1"], ["10.0.0.1"]])
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return next(answers)
+
+    monkeypatch.setattr(transport, "_getaddrinfo", rebinding)
+    server.expect_request("/feed").respond_with_data(b"<rss/>")
+    url = server.url_for("/feed").replace("localhost", "rebind.test").replace("127.0.0.1", "rebind.test")
+    result = fetch(url, settings=FetchSettings(allow_networks=LOOPBACK))
+    assert isinstance(result, FetchedBody) and result.body == b"<rss/>"
+    assert asked == ["rebind.test"]  # one lookup: no second answer to connect to
+    assert server.log[-1][0].headers["Host"].startswith("rebind.test")  # the name, not the address
+
+
+def test_a_name_with_any_forbidden_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.ingest import transport
+
+    monkeypatch.setattr(transport, "_getaddrinfo", lambda host, port: ["93.184.216.34", "169.254.169.254"])
+    with pytest.raises(FetchError, match=r"address 169\.254\.169\.254 of mixed\.test is not allowed"):
+        fetch("http://mixed.test/feed")
+
+
+def test_a_lookup_that_never_answers_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.ingest import transport
+
+    monkeypatch.setattr(transport, "_getaddrinfo", lambda host, port: time.sleep(5) or ["8.8.8.8"])
+    began = time.monotonic()
+    with pytest.raises(FetchError, match=r"timed out after 0\.5 s"):
+        fetch("http://slow-dns.test/feed", settings=FetchSettings(timeout=0.5))
+    assert time.monotonic() - began < 1.5

@@ -1,9 +1,10 @@
 """Fetch one source's bytes over HTTP(S) or from a local file: the only module that does HTTP.
 
-It sends conditional GETs, follows redirects by hand, refuses private addresses unless the config
-allows them, enforces a total deadline and a size cap counted after decompression, and turns every
-failure into a FetchError whose message starts with "fetch: ". HostThrottle paces requests per host;
-the scheduler calls it before `fetch`.
+It sends conditional GETs over httpcore, follows redirects by hand, connects only to addresses it
+checked (transport.py: private ones refused unless the config allows them; one deadline for the
+whole exchange, redirects included, enforced on every socket operation), caps the size counted
+after decompression, and turns every failure into a FetchError whose message starts with
+"fetch: ". HostThrottle paces requests per host; the scheduler calls it before `fetch`.
 
 It must not parse feeds (beyond pulling the message out of an arXiv error document), touch the
 store, or decide when a source is due.
@@ -15,12 +16,12 @@ import html
 import ipaddress
 import mimetypes
 import re
-import socket
+import ssl
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,9 +29,11 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import unquote, urlsplit
 
+import httpcore
 import httpx
 
 from aggregator.errors import FetchError
+from aggregator.ingest.transport import GuardedBackend, RefusedAddress
 from aggregator.types import FetchedBody, FetchSettings, NotModified
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,6 +45,7 @@ _ERROR_BODY_LIMIT = 64 * 1024  # how much of an error body is read for its messa
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SUMMARY = re.compile(r"<summary[^>]*>(.*?)</summary>", re.S | re.I)
 _SECONDS = re.compile(r"\d+(\.\d+)?")
+_TLS = ssl.create_default_context()  # certificates verified against the host named in the URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +81,6 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     settings: FetchSettings = _DEFAULT_SETTINGS,
-    client: httpx.Client | None = None,
 ) -> FetchedBody | NotModified:
     """Fetch `url`; NotModified when the validators still hold. Raises FetchError or RetryLater."""
     scheme = urlsplit(url).scheme.lower()
@@ -86,11 +89,10 @@ def fetch(
     if scheme not in ("http", "https"):
         raise FetchError(f"fetch: unsupported URL scheme {scheme!r} in {url} (use http, https or file)")
     headers = _request_headers(etag, last_modified, settings)
-    if client is None:
-        with httpx.Client(follow_redirects=False) as own:
-            result = _follow(own, url, headers, settings)
-    else:
-        result = _follow(client, url, headers, settings)
+    deadline = time.monotonic() + settings.timeout
+    backend = GuardedBackend(deadline, lambda address: address_allowed(address, settings.allow_networks))
+    with httpcore.ConnectionPool(ssl_context=_TLS, network_backend=backend, max_connections=1) as pool:
+        result = _follow(pool, url, headers, _Hop(url, settings, deadline))
     if isinstance(result, NotModified):
         if not (etag or last_modified):  # "not modified" since what? Taken as success, it would
             # keep the source healthy forever without a single paper.
@@ -110,31 +112,54 @@ def _request_headers(etag: str | None, last_modified: str | None, settings: Fetc
 
 
 def _follow(
-    client: httpx.Client, url: str, headers: dict[str, str], settings: FetchSettings
+    pool: httpcore.ConnectionPool, url: str, headers: dict[str, str], hop: _Hop
 ) -> FetchedBody | NotModified:
     """GET url, following up to max_redirects redirects, each target checked; all within one deadline."""
-    hop = _Hop(url, settings, time.monotonic() + settings.timeout)
-    for _ in range(settings.max_redirects + 1):
-        _check_url(hop.url, settings.allow_networks)
-        with _transport_errors(hop), _open(client, hop, headers) as response:
+    for _ in range(hop.settings.max_redirects + 1):
+        with _transport_errors(hop), _open(pool, hop, headers) as response:
             location = _redirect_target(response, hop.url)
             if location is None:
                 return _outcome(response, hop)
         hop = replace(hop, url=location)
-    raise FetchError(f"fetch: more than {settings.max_redirects} redirects from {url}")
+    raise FetchError(f"fetch: more than {hop.settings.max_redirects} redirects from {url}")
 
 
-def _open(client: httpx.Client, hop: _Hop, headers: dict[str, str]) -> AbstractContextManager[httpx.Response]:
-    # Each read may wait at most the time left when the hop began; the body loop checks the
-    # deadline between reads, so the whole exchange ends within twice the timeout at worst.
+@dataclass(frozen=True, slots=True)
+class _Response:
+    """What fetching reads of an HTTP response: status, headers, and the body as it arrives."""
+
+    status_code: int
+    reason_phrase: str
+    headers: httpx.Headers
+    iter_raw: Callable[[], Iterator[bytes]]
+
+
+@contextmanager
+def _open(pool: httpcore.ConnectionPool, hop: _Hop, headers: dict[str, str]) -> Iterator[_Response]:
     left = hop.deadline - time.monotonic()
     if left <= 0:
         raise hop.timed_out()
-    timeout = httpx.Timeout(left, connect=min(hop.settings.connect_timeout, left))
-    return client.stream("GET", hop.url, headers=headers, timeout=timeout, follow_redirects=False)
+    try:
+        target = httpx.URL(hop.url)
+        url = httpcore.URL(
+            scheme=target.raw_scheme, host=target.raw_host, port=target.port, target=target.raw_path
+        )
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise FetchError(f"fetch: invalid URL {hop.url}: {exc}") from exc
+    if not target.raw_host:
+        raise FetchError(f"fetch: URL without a host: {hop.url}")
+    timeouts = {"connect": min(hop.settings.connect_timeout, left), "read": left, "write": left, "pool": left}
+    with pool.stream("GET", url, headers=list(headers.items()), extensions={"timeout": timeouts}) as response:
+        reason = response.extensions.get("reason_phrase", b"")
+        yield _Response(
+            response.status,
+            reason.decode("ascii", "replace") if isinstance(reason, bytes) else str(reason),
+            httpx.Headers(response.headers),
+            response.iter_stream,
+        )
 
 
-def _redirect_target(response: httpx.Response, url: str) -> str | None:
+def _redirect_target(response: _Response, url: str) -> str | None:
     location = response.headers.get("location")
     if response.status_code not in _REDIRECTS or not location:
         return None
@@ -144,7 +169,7 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
     return target
 
 
-def _outcome(response: httpx.Response, hop: _Hop) -> FetchedBody | NotModified:
+def _outcome(response: _Response, hop: _Hop) -> FetchedBody | NotModified:
     headers = response.headers
     if response.status_code == 304:
         return NotModified(headers.get("etag"), headers.get("last-modified"))
@@ -162,7 +187,7 @@ def _outcome(response: httpx.Response, hop: _Hop) -> FetchedBody | NotModified:
     )
 
 
-def _raise_http_error(response: httpx.Response, hop: _Hop) -> NoReturn:
+def _raise_http_error(response: _Response, hop: _Hop) -> NoReturn:
     status, url = response.status_code, hop.url
     label = f"HTTP {status} {response.reason_phrase}".rstrip()
     retry_after = response.headers.get("retry-after")
@@ -204,7 +229,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 # --- the body: decompressed in bounded steps, capped, within the deadline --------------------------
 
 
-def _read_body(response: httpx.Response, hop: _Hop) -> bytes:
+def _read_body(response: _Response, hop: _Hop) -> bytes:
     body = bytearray()
     for chunk in _decoded_chunks(response, hop):
         body += chunk
@@ -213,7 +238,7 @@ def _read_body(response: httpx.Response, hop: _Hop) -> bytes:
     return bytes(body)
 
 
-def _read_prefix(response: httpx.Response, hop: _Hop) -> bytes:
+def _read_prefix(response: _Response, hop: _Hop) -> bytes:
     """Up to _ERROR_BODY_LIMIT bytes of an error body; whatever was read if reading fails."""
     body = bytearray()
     try:
@@ -221,12 +246,12 @@ def _read_prefix(response: httpx.Response, hop: _Hop) -> bytes:
             body += chunk
             if len(body) >= _ERROR_BODY_LIMIT:
                 break
-    except (FetchError, httpx.HTTPError, zlib.error):
+    except (FetchError, httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError, zlib.error):
         pass
     return bytes(body[:_ERROR_BODY_LIMIT])
 
 
-def _decoded_chunks(response: httpx.Response, hop: _Hop) -> Iterator[bytes]:
+def _decoded_chunks(response: _Response, hop: _Hop) -> Iterator[bytes]:
     """The body after Content-Encoding, in pieces of at most _INFLATE_STEP bytes, within the deadline."""
     encoding = _encoding(response.headers)
     if encoding not in ("", "gzip", "x-gzip", "deflate"):
@@ -235,7 +260,7 @@ def _decoded_chunks(response: httpx.Response, hop: _Hop) -> Iterator[bytes]:
     return _inflate(raw) if encoding else raw
 
 
-def _raw_chunks(response: httpx.Response, hop: _Hop) -> Iterator[bytes]:
+def _raw_chunks(response: _Response, hop: _Hop) -> Iterator[bytes]:
     for chunk in response.iter_raw():
         if time.monotonic() > hop.deadline:
             raise hop.timed_out()
@@ -265,42 +290,48 @@ def _encoding(headers: httpx.Headers) -> str:
 # --- addresses -----------------------------------------------------------------------------------
 
 
-def _check_url(url: str, allow_networks: tuple[Network, ...]) -> None:
-    try:
-        parsed = httpx.URL(url)
-        host = parsed.raw_host.decode("ascii")
-    except (httpx.InvalidURL, UnicodeError) as exc:
-        raise FetchError(f"fetch: invalid URL {url}: {exc}") from exc
-    if not host:
-        raise FetchError(f"fetch: URL without a host: {url}")
-    check_host(host, parsed.port or (443 if parsed.scheme == "https" else 80), allow_networks)
-
-
 def check_host(host: str, port: int, allow_networks: tuple[Network, ...]) -> None:
-    """Resolve host; refuse it if any of its addresses is not public and not in allow_networks.
-
-    Known gap, accepted for now: httpx resolves the name again when it connects, so a DNS server
-    that answers differently the second time (DNS rebinding) can slip past this check. Closing it
-    means connecting to the very address checked here. getaddrinfo has no timeout of its own either.
-    """
+    """Resolve host; refuse it if any of its addresses is not public and not in allow_networks
+    (what every connection does, in transport.py, to the addresses it then connects to)."""
+    backend = GuardedBackend(time.monotonic() + 30, lambda address: address_allowed(address, allow_networks))
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+        backend.addresses(host, port)
+    except RefusedAddress as exc:
+        raise FetchError(f"fetch: {exc}") from exc
+    except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
         raise FetchError(f"fetch: cannot reach {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address_allowed(address, allow_networks):
-            raise FetchError(f"fetch: address {address} of {host} is not allowed (fetch.allow_networks)")
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 def address_allowed(address: Address, allow_networks: tuple[Network, ...]) -> bool:
-    """True for a public address, or any address inside one of allow_networks."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """True for a public address, or any address inside one of allow_networks. An IPv6 address
+    that carries an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) is judged by that IPv4 address:
+    2002:7f00:1:: is 127.0.0.1 to a host with a 6to4 relay."""
     if any(address in network for network in allow_networks):
         return True
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return address_allowed(embedded, allow_networks)
+        if address.is_site_local or address in _NAT64_LOCAL:
+            return False
     special = address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
     return address.is_global and not (special or address.is_reserved or address.is_unspecified)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address (the server's is public by construction)
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 # --- errors, files, pacing -----------------------------------------------------------------------
@@ -312,12 +343,14 @@ def _transport_errors(hop: _Hop) -> Iterator[None]:
     url = hop.url
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except RefusedAddress as exc:
+        raise FetchError(f"fetch: {exc}") from exc
+    except httpcore.TimeoutException as exc:
         raise hop.timed_out() from exc
-    except (httpx.ConnectError, httpx.ProxyError) as exc:
+    except (httpcore.ConnectError, httpcore.ProxyError) as exc:
         host = urlsplit(url).hostname
         raise FetchError(f"fetch: cannot reach {host}: {exc or type(exc).__name__}") from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
         raise FetchError(f"fetch: transfer from {url} failed: {exc or type(exc).__name__}") from exc
     except zlib.error as exc:
         raise FetchError(f"fetch: bad compressed body from {url}: {exc}") from exc
