@@ -147,6 +147,8 @@ def _print_summary(outcomes: list[SourceOutcome]) -> None:
             line = f"not modified ({o.unchanged} entries unchanged)"
         else:
             line = f"{o.new} new, {o.updated} updated, {o.unchanged} unchanged"
+            if o.warning:
+                line += click.style("  warning", fg="yellow") + f"  {o.warning}"
         click.echo(f"{o.source:<{width}}  {line}")
     failed = sum(o.failed for o in outcomes)
     click.echo(

@@ -103,12 +103,14 @@ class ParsedEntry:
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
-    """A parsed document: its detected kind, title and entries."""
+    """A parsed document: its detected kind, title and entries, and what was wrong with it if it
+    was read despite errors (entries may be missing)."""
 
     kind: str
     title: str
     entries: tuple[ParsedEntry, ...]
     authority: Authority = Authority.OTHER
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ class SourceOutcome:
     unchanged: int = 0
     not_modified: bool = False
     error: str | None = None
+    warning: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -217,6 +220,7 @@ class SourceState:
     error_count: int = 0
     next_fetch_at: datetime | None = None
     entries: int = 0
+    last_warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,3 +231,4 @@ class FetchDone:
     last_modified: str | None
     body_hash: str | None
     next_fetch_at: datetime
+    warning: str | None = None  # read with trouble: papers kept, no validators or hash kept

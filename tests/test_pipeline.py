@@ -175,3 +175,44 @@ def test_a_gone_feed_stops_until_its_url_changes_and_the_others_still_ingest(
         make_config(tmp_path, config_for(tmp_path, database_url, moved), database_url), store, clock=clock
     )
     assert "gone" in {s.name for s in pipeline.due()}
+
+
+def test_a_truncated_document_keeps_what_it_read_and_is_read_again(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    """A download cut short parses with errors and loses entries: the papers read are stored,
+    the source carries a warning, and no validators or hash are kept, so the next fetch reads
+    the document again instead of taking it as unchanged."""
+    from aggregator import create_app
+
+    whole = (DATA / "dedup-dev" / "blog.xml").read_bytes()
+    cut = whole[: len(whole) * 2 // 3]
+    served = {"body": cut}
+    httpserver.expect_request("/blog").respond_with_handler(
+        lambda request: Response(
+            served["body"], headers={"ETag": '"same"', "Content-Type": "application/rss+xml"}
+        )
+    )
+    httpserver.expect_request("/fine").respond_with_data(LISTING, content_type="application/rss+xml")
+    urls = {"blog": httpserver.url_for("/blog"), "fine": httpserver.url_for("/fine")}
+    config = make_config(tmp_path, config_for(tmp_path, database_url, urls), database_url)
+    pipeline = Pipeline(config, store, clock=clock)
+    outcomes = {o.source: o for o in pipeline.run(pipeline.select())}
+    first = outcomes["blog"]
+    assert not first.failed and first.new > 0 and first.warning and "not well-formed" in first.warning
+    assert outcomes["fine"].new > 0 and not outcomes["fine"].warning
+    state = store.source_state("blog")
+    assert state is not None and state.last_warning == first.warning
+    assert state.etag is None and state.body_hash is None and state.last_error is None
+    api = {
+        s["name"]: s
+        for s in create_app(config, store=store).test_client().get("/api/sources").get_json()["sources"]
+    }
+    assert api["blog"]["warning"] == first.warning and api["blog"]["ok"] is True
+
+    served["body"] = whole  # the next fetch reads the whole document, and the warning goes
+    clock.now += timedelta(hours=2)
+    [again] = pipeline.run(pipeline.select(["blog"]))
+    assert not again.not_modified and again.new > 0 and again.warning is None
+    state = store.source_state("blog")
+    assert state is not None and state.last_warning is None and state.etag == '"same"'

@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import re
+import xml.sax
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -102,7 +103,24 @@ def _read_parsed(parsed: Any, kind: str, url: str) -> ParsedFeed:
         reason = f"{type(exc).__name__}: {exc}" if exc else "no feed elements"
         raise ParseError(f"parse: not a feed ({reason})")
     return ParsedFeed(
-        kind=kind, title=title, entries=entries, authority=_AUTHORITY.get(kind, Authority.OTHER)
+        kind=kind,
+        title=title,
+        entries=entries,
+        authority=_AUTHORITY.get(kind, Authority.OTHER),
+        problem=_problem(parsed, len(entries)),
+    )
+
+
+def _problem(parsed: Any, read: int) -> str | None:
+    """A warning when the XML is not well-formed (a truncated download, a broken tag): feedparser
+    then reads what it can, and entries past the break may be lost. Entities HTML knows but XML
+    does not (`&nbsp;`) are no such loss: the lenient reading gets every entry."""
+    exc = parsed.get("bozo_exception")
+    if not isinstance(exc, xml.sax.SAXParseException) or "undefined entity" in str(exc):
+        return None
+    return (
+        f"parse: the document is not well-formed XML (line {exc.getLineNumber()}: {exc.getMessage()}); "
+        f"kept the {read} entries read, some may be missing"
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -124,7 +125,11 @@ class Pipeline:
         batch = [
             normalize_entry(e, source=source.name, authority=feed.authority, now=now) for e in feed.entries
         ]
-        return self.store.ingest(source.name, batch, done, now=now)
+        if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
+            done = FetchDone(None, None, None, next_fetch, warning=feed.problem)
+            log.warning("%s: %s", source.name, feed.problem)
+        outcome = self.store.ingest(source.name, batch, done, now=now)
+        return replace(outcome, warning=feed.problem)
 
     def _fail(
         self,

@@ -188,6 +188,7 @@ class Store:
             "last_fetch_at": now,
             "last_success_at": now,
             "last_error": None,
+            "last_warning": done.warning,
             "error_count": 0,
             "next_fetch_at": done.next_fetch_at,
             "lease_until": None,
@@ -431,6 +432,7 @@ def _source_state(row: Any) -> SourceState:
         error_count=row["error_count"],
         next_fetch_at=row["next_fetch_at"],
         entries=row["entries"],
+        last_warning=row["last_warning"],
     )
 
 

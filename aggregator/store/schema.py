@@ -68,6 +68,7 @@ class Source(Base):
     last_fetch_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_warning: Mapped[str | None] = mapped_column(Text)  # read with trouble, papers kept
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     next_fetch_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]

@@ -61,6 +61,7 @@ def source_json(state: SourceState, *, hide_url: bool = False) -> dict[str, Any]
         "last_fetch": iso(state.last_fetch_at),
         "last_success": iso(state.last_success_at),
         "last_error": state.last_error,
+        "warning": state.last_warning,  # the last fetch was read with trouble; its papers were kept
         "error_count": state.error_count,
         "next_fetch": None if stopped(state) else iso(state.next_fetch_at),
         "stopped": stopped(state),  # gone (410): not fetched until its URL changes in the config
