@@ -374,3 +374,68 @@ def test_names_titles_and_categories_reach_the_store_as_plain_text() -> None:
     assert sighting.title == "A title"
     assert sighting.authors == ("Grace Hopper",)
     assert sighting.categories == ("cs.CL", "ml")
+
+
+def test_every_text_field_leaves_as_plain_text() -> None:
+    """Abstracts, comments, journal references and the primary category lose markup as titles do;
+    a '<' that opens no tag is text and stays."""
+    entry = ParsedEntry(
+        entry_id="2501.00001",
+        title="T",
+        summary="<img src=x onerror=alert(1)>We bound $k<n$ and <script>alert(2)</script>prune.",
+        comment="12 pages <svg/onload=alert(3)>",
+        journal_ref="&lt;iframe src=//evil&gt;Proc. ACL",
+        primary_category="cs.CL<script>alert(4)</script>",
+        announce_type="new<b>",
+    )
+    s = normalize_entry(entry, source="api", authority=Authority.ARXIV_API, now=NOW)
+    assert s.abstract == "We bound $k<n$ and prune."
+    assert (s.comment, s.journal_ref, s.primary_category) == ("12 pages", "Proc. ACL", "cs.CL")
+    assert s.announce_type == "new"
+    junk = normalize_entry(
+        ParsedEntry(entry_id="x", title="T", primary_category="<b>not a category</b>"),
+        source="api",
+        authority=Authority.ARXIV_API,
+        now=NOW,
+    )
+    assert junk.primary_category is None
+
+
+@pytest.mark.parametrize(
+    "entry_id",
+    [
+        "<script>alert(1)</script>",
+        "javascript:alert(1)",
+        " JaVa\tScRiPt:alert(1)",
+        "data:text/html,x",
+        "a<img src=x>",
+    ],
+)
+def test_ids_a_client_would_run_are_stored_as_digests(entry_id: str) -> None:
+    s = normalize_entry(
+        ParsedEntry(entry_id=entry_id, title="T"), source="b", authority=Authority.OTHER, now=NOW
+    )
+    again = normalize_entry(
+        ParsedEntry(entry_id=entry_id, title="U"), source="b", authority=Authority.OTHER, now=NOW
+    )
+    assert s.entry_id.startswith("sha1:") and s.entry_id == again.entry_id
+
+
+@pytest.mark.parametrize(
+    "entry_id", ["urn:uuid:1225c695", "tag:example.org,2003:3.2397", "https://x.org/a?b=1<2"]
+)
+def test_ordinary_ids_are_kept_as_written(entry_id: str) -> None:
+    s = normalize_entry(
+        ParsedEntry(entry_id=entry_id, title="T"), source="b", authority=Authority.OTHER, now=NOW
+    )
+    assert s.entry_id == entry_id
+
+
+def test_code_links_from_a_source_are_web_links_or_nothing() -> None:
+    entry = ParsedEntry(
+        entry_id="2501.00001",
+        title="T",
+        code_urls=("data:text/html,<script>alert(1)</script>", "https://github.com/a/b"),
+    )
+    s = normalize_entry(entry, source="hf", authority=Authority.HUGGING_FACE, now=NOW)
+    assert s.code_urls == ("https://github.com/a/b",)

@@ -168,6 +168,9 @@ _TAG = re.compile(
     re.IGNORECASE,
 )
 _ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]+);", re.IGNORECASE)
+# A '<' that opens none of those tags: an HTML parser would still read "<n$ and ..." as a tag
+# and swallow the text after it, so it is escaped before parsing.
+_STRAY_LT = re.compile("<(?!" + _TAG.pattern[1:] + ")", re.IGNORECASE)
 
 
 def plain_text(text: str | None) -> str:
@@ -179,7 +182,7 @@ def plain_text(text: str | None) -> str:
         return ""
     for _ in range(3):
         if _TAG.search(text):
-            decoded = html_to_text(text)
+            decoded = html_to_text(_STRAY_LT.sub("&lt;", text))
         elif _ENTITY.search(text):
             decoded = clean_text(html.unescape(text))
         else:
@@ -313,7 +316,9 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
     raw_title = entry.title[:MAX_TITLE]
     title = plain_text(raw_title)
     summary = entry.summary[: MAX_ABSTRACT * 4]  # markup included; the text is cut again below
-    abstract = (html_to_text(summary) if entry.summary_is_html else clean_text(summary))[:MAX_ABSTRACT]
+    # Stored as text; markup written as text (a plain-text summary holding `<img onerror=...>`)
+    # goes too, as in titles, since readers render text fields as HTML often enough.
+    abstract = plain_text(html_to_text(summary) if entry.summary_is_html else summary)[:MAX_ABSTRACT]
     authors = tuple(a[:MAX_AUTHOR] for a in (clean_author(n) for n in entry.authors[:MAX_AUTHORS]) if a)
     link = web_url(entry.link)
     if link and len(link) > MAX_URL:
@@ -327,7 +332,9 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
     doi = find_doi(entry.doi) or _doi_from_links(entry)
     if doi and (doi.startswith(_ARXIV_DOI_PREFIX) or len(doi) > MAX_CATEGORY * 4):
         doi = None  # the arXiv DOI names the arXiv id, which is the stronger key
-    code_urls = entry.code_urls or find_code_urls(*entry.links, entry.summary)
+    code_urls = tuple(u for u in map(web_url, entry.code_urls) if u) or find_code_urls(
+        *entry.links, entry.summary
+    )
 
     keys: list[str] = []
     if arxiv_id:
@@ -355,9 +362,9 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         updated=plausible_date(entry.updated, now),
         categories=_categories(entry.categories, authority),
         primary_category=_primary_category(entry.primary_category),
-        announce_type=entry.announce_type,
-        journal_ref=clean_text(entry.journal_ref) or None,
-        comment=clean_text(entry.comment) or None,
+        announce_type=plain_text(entry.announce_type) or None,
+        journal_ref=plain_text(entry.journal_ref) or None,
+        comment=plain_text(entry.comment) or None,
         upvotes=entry.upvotes,
         code_urls=code_urls,
         links=_links(link, web_url(entry.pdf_url), arxiv_id, doi, code_urls),
@@ -381,10 +388,22 @@ _URL_BREAKERS = re.compile(r"[\x00-\x20\x7f<>\"\\`]")
 MAX_ENTRY_ID = 1_000
 
 
+_MARKUP_START = re.compile(r"<[a-z/!?]", re.IGNORECASE)
+_SPACE_AND_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _active_id(entry_id: str) -> bool:
+    """An id a client showing or following it would run: markup, or a script URL (browsers
+    ignore tabs and newlines inside a scheme, so "java\\tscript:" counts)."""
+    head = _SPACE_AND_CONTROL.sub("", entry_id[:64]).lower()
+    return head.startswith(("javascript:", "vbscript:", "data:")) or bool(_MARKUP_START.search(entry_id))
+
+
 def storable_id(entry_id: str) -> str:
     """The entry's own id as written, unless it cannot be stored and indexed (control characters,
-    kilobytes long): then a digest of it, the same every time the entry is seen."""
-    if len(entry_id) <= MAX_ENTRY_ID and not _XML_ILLEGAL.search(entry_id):
+    kilobytes long) or is no id to show anyone (markup, a script URL): then a digest of it, the
+    same every time the entry is seen."""
+    if len(entry_id) <= MAX_ENTRY_ID and not _XML_ILLEGAL.search(entry_id) and not _active_id(entry_id):
         return entry_id
     return "sha1:" + hashlib.sha1(entry_id.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -407,8 +426,9 @@ def web_url(url: str | None) -> str | None:
 
 
 def _primary_category(raw: str | None) -> str | None:
-    value = clean_text(raw)
-    return value if value and len(value) <= MAX_CATEGORY else None
+    """Only arXiv sources name a primary category, and it is one of arXiv's."""
+    value = plain_text(raw)
+    return value if len(value) <= MAX_CATEGORY and _ARXIV_CATEGORY.match(value) else None
 
 
 def _doi_from_links(entry: ParsedEntry) -> str | None:
