@@ -122,14 +122,16 @@ class Papers:
 class Timed:
     """`plan_ingest` as the store calls it, timed, with how many stored papers each call got."""
 
-    def __init__(self, plan: Callable[[Sequence[StoredSighting], Sequence[Candidate]], list[ClusterPlan]]):
+    def __init__(self, plan: Callable[..., list[ClusterPlan]]):
         self.plan = plan
         self.seconds = 0.0
         self.handed = self.known = self.stubs = 0
 
-    def __call__(self, incoming: Sequence[StoredSighting], known: Sequence[Candidate]) -> list[ClusterPlan]:
+    def __call__(
+        self, incoming: Sequence[StoredSighting], known: Sequence[Candidate], **options: Any
+    ) -> list[ClusterPlan]:
         start = time.perf_counter()
-        plans = self.plan(incoming, known)
+        plans = self.plan(incoming, known, **options)
         self.seconds += time.perf_counter() - start
         full = [p for p in known if isinstance(p, KnownPaper)]
         self.handed += len(incoming) + sum(len(p.sightings) for p in full) + len(known) - len(full)

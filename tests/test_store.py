@@ -434,10 +434,10 @@ def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs:
     handed = 0
     plan = repository.plan_ingest
 
-    def counting(incoming: list, known: list) -> list:
+    def counting(incoming: list, known: list, **_options: object) -> list:
         nonlocal handed
         handed += sum(isinstance(p, TitleStub) for p in known)
-        return plan(incoming, known)
+        return plan(incoming, known)  # without stubs_checked: every stub the store hands is verified
 
     monkeypatch.setattr(writer, "TITLE_STUBS", stubs)
     monkeypatch.setattr(repository, "plan_ingest", counting)
@@ -501,7 +501,7 @@ def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
     handed: list = []
     plan = repository.plan_ingest
 
-    def keeping(incoming: list, known: list) -> list:
+    def keeping(incoming: list, known: list, **_options: object) -> list:
         handed.extend(known)
         return plan(incoming, known)
 

@@ -236,15 +236,19 @@ def _forget(names: Counter[str], keys: Iterable[str]) -> None:
             del names[key]
 
 
-def plan_ingest(incoming: Sequence[StoredSighting], known: Sequence[Candidate]) -> list[ClusterPlan]:
+def plan_ingest(
+    incoming: Sequence[StoredSighting], known: Sequence[Candidate], *, stubs_checked: bool = False
+) -> list[ClusterPlan]:
     """Group incoming sightings with each other and with known papers; one plan per resulting paper.
 
     A known paper may come as a TitleStub when `stubs_to_load` does not name it: nothing joins it
     then, and the plans are those the paper in full would give. Stubs stay out of the clusters:
     a title merge only counts them among the papers bearing its title. A stub that
-    `stubs_to_load` names raises ValueError rather than plan without its sightings."""
+    `stubs_to_load` names raises ValueError rather than plan without its sightings, unless the
+    caller has just asked `stubs_to_load` about these very stubs (`stubs_checked`): asking twice
+    cost as much as planning."""
     stubs = [paper for paper in known if isinstance(paper, TitleStub)]
-    if stubs and (joined := stubs_to_load(incoming, stubs)):
+    if stubs and not stubs_checked and (joined := stubs_to_load(incoming, stubs)):
         raise ValueError(f"stored papers {sorted(joined)} may join this batch: plan with them in full")
     # A stub takes no part in a title merge but to count among the papers bearing the title.
     rivals = Counter(title for stub in stubs for title in stub.title_keys)
@@ -315,16 +319,28 @@ def stubs_to_load(incoming: Sequence[StoredSighting], stubs: Collection[TitleStu
             index = named.setdefault(title, {})
             for name in ours:
                 index.setdefault(name, []).append(ours)
-    return {stub.id for stub in stubs if not keys.isdisjoint(stub.keys) or _reached(stub, named, unnamed)}
+    # Most stubs share no family name with any sighting of their title: a set test says so
+    # before the names are looked at one by one.
+    names_of = {title: frozenset(index) for title, index in named.items()}
+    return {
+        stub.id
+        for stub in stubs
+        if not keys.isdisjoint(stub.keys) or _reached(stub, named, names_of, unnamed)
+    }
 
 
-def _reached(stub: TitleStub, named: dict[str, dict[str, list[frozenset[str]]]], unnamed: set[str]) -> bool:
+def _reached(
+    stub: TitleStub,
+    named: dict[str, dict[str, list[frozenset[str]]]],
+    names_of: dict[str, frozenset[str]],
+    unnamed: set[str],
+) -> bool:
     """Whether a sighting of one of the stub's titles could join it in `_merge_by_title`."""
     for title in stub.title_keys:
         index = named.get(title)
         if len(title) >= MIN_UNATTRIBUTED_TITLE_KEY and (title in unnamed or (index and not stub.names)):
             return True  # one side names no authors: the long title alone could join them
-        if index:
+        if index and not stub.names.isdisjoint(names_of[title]):
             for name in stub.names:
                 if any(authors_agree(ours, stub.names) for ours in index.get(name, ())):
                     return True

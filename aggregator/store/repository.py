@@ -226,7 +226,7 @@ class Store:
                     tagger=self.tagger,
                 )
                 known = writer.load_candidates(changed, held)
-                new, updated = writer.apply(plan_ingest(changed, known))
+                new, updated = writer.apply(plan_ingest(changed, known, stubs_checked=True))
                 if new or writer.removed:
                     meta.add(conn, "papers", new - writer.removed)
             self._finish_source(conn, name, done, now, entries=len(encoded))
