@@ -13,13 +13,22 @@ from typing import Any
 import click
 
 from aggregator import config_path, create_app, open_store
-from aggregator.config import Config, explain, load_config
+from aggregator.config import (
+    DEFAULT_ANNOUNCE,
+    Config,
+    explain,
+    load_config,
+    local_file,
+    served_config,
+    sqlite_file,
+)
 from aggregator.errors import AggregatorError
 from aggregator.ingest.pipeline import Pipeline, held_back
 from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
 from aggregator.topics.index_query import narrow
+from aggregator.topics.match import ALL_ANNOUNCE_TYPES
 from aggregator.topics.preview import marked
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, parse_query
@@ -59,9 +68,18 @@ def cli(ctx: click.Context, path: str | None, verbose: bool) -> None:
     ctx.obj = _State(path)
 
 
+def _announce_new_store(config: Config) -> None:
+    """A command about to create an empty SQLite store says so: a path that names no store yet
+    is more often a mistake (another folder, a typo) than a wish for an empty one."""
+    file = sqlite_file(config.database_url)
+    if file is not None and not file.exists():
+        click.echo(f"note: no store at {file} yet; starting an empty one there", err=True)
+
+
 @contextmanager
-def _store(state: _State, *, apply_topics: bool = True) -> Iterator[Store]:
-    store = open_store(state.config, apply_topics=apply_topics)
+def _store(state: _State, *, apply_topics: bool = True, read_only: bool = False) -> Iterator[Store]:
+    _announce_new_store(state.config)
+    store = open_store(state.config, apply_topics=apply_topics, read_only=read_only)
     try:
         yield store
     finally:
@@ -72,7 +90,15 @@ def _store(state: _State, *, apply_topics: bool = True) -> Iterator[Store]:
 @click.pass_obj
 def check_config(state: _State) -> None:
     """Validate the config and explain what it sets up."""
-    click.echo(explain(state.config))
+    config = state.config
+    click.echo(explain(config))
+    missing = [
+        (n, s) for n, s in enumerate(config.sources) if (file := local_file(s.url)) and not file.is_file()
+    ]
+    for n, source in missing:
+        click.echo(f"sources[{n}] ({source.name}): no such file: {local_file(source.url)}", err=True)
+    if missing:
+        raise SystemExit(1)
     click.echo(f"{state.path}: ok")
 
 
@@ -152,9 +178,13 @@ def _print_summary(outcomes: list[SourceOutcome]) -> None:
         click.echo(f"{o.source:<{width}}  {line}")
     failed = sum(o.failed for o in outcomes)
     click.echo(
-        f"{len(outcomes)} sources, {failed} failed; "
-        f"{sum(o.new for o in outcomes)} new papers, {sum(o.updated for o in outcomes)} updated"
+        f"{_count(len(outcomes), 'source')}, {failed} failed; "
+        f"{_count(sum(o.new for o in outcomes), 'new paper')}, {sum(o.updated for o in outcomes)} updated"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @cli.command()
@@ -179,24 +209,44 @@ def retag(state: _State) -> None:
 @cli.command()
 @click.argument("query")
 @click.option("--sample", default=10, show_default=True, type=click.IntRange(0, 500), help="Titles to show.")
+@click.option("--exclude", metavar="QUERY", help="Leave out papers this matches, as a topic's exclude does.")
+@click.option(
+    "--announce",
+    multiple=True,
+    type=click.Choice(ALL_ANNOUNCE_TYPES),
+    help="arXiv listing announcements to keep, as a topic's announce (default: new, cross).",
+)
 @click.pass_obj
-def preview(state: _State, query: str, sample: int) -> None:
-    """What QUERY would match among the stored papers: counts per week and a sample of titles."""
+def preview(state: _State, query: str, sample: int, exclude: str | None, announce: tuple[str, ...]) -> None:
+    """What a topic with QUERY would hold among the stored papers: counts per week and a sample
+    of titles with the terms that matched. Reads the store, writes nothing."""
     try:
         tree = parse_query(query)
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="QUERY") from None
+    try:
+        if exclude:
+            parse_query(exclude)
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--exclude") from None
     narrowed = narrow(tree, {t.slug: t.query for t in state.config.topics})
-    with _store(state) as store:
-        found = run_preview(query, store.documents(narrowed), sample=sample, topics=topic_specs(state.config))
-    click.echo(f"{found.total} papers match {query!r}")
+    with _store(state, read_only=True) as store:
+        found = run_preview(
+            query,
+            store.documents(narrowed),
+            sample=sample,
+            topics=topic_specs(state.config),
+            exclude=exclude,
+            announce=announce or DEFAULT_ANNOUNCE,
+        )
+    click.echo(f"{found.total} papers match {query!r}" + (f" (excluding {exclude!r})" if exclude else ""))
     for week, count in found.weeks:
         click.echo(f"  {week}  {count:>5}  {'#' * min(count, 60)}")
     for hit in found.sample:
         title = marked(
             hit.title, hit.highlights, click.style("", bold=True, reset=False), click.style("", reset=True)
         )
-        click.echo(f"- {hit.published:%Y-%m-%d}  {title}  (score {hit.score:g})")
+        click.echo(f"- {hit.published:%Y-%m-%d}  {title}  (score {hit.score:g}: {', '.join(hit.matched)})")
 
 
 @cli.command()
@@ -208,7 +258,10 @@ def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
     """Web server with the fetch scheduler in the same process (one machine)."""
     from werkzeug.serving import make_server
 
-    config = state.config
+    config = served_config(state.config, host, port)
+    if config.site.base_url != state.config.site.base_url:
+        click.echo(f"absolute links use {config.site.base_url} (site.base_url names another port)")
+    _announce_new_store(config)
     store = open_store(config)
     app = create_app(config, store=store)
     scheduler = None if no_fetch else Scheduler(Pipeline(config, store))

@@ -15,7 +15,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from ipaddress import ip_network
 from pathlib import Path
@@ -336,7 +336,50 @@ def config_from_text(
     if problems or root is None:
         problems.sort(key=lambda p: p.line or _line(node, p.loc) or 0)
         raise ConfigError([_describe(p, node, overrides) for p in problems], where)
-    return _build(root, base_dir, path)
+    # A relative SQLite path in the file is the config folder's, like `file:` sources, so the
+    # store does not move with the working directory; one from the environment is the shell's.
+    database = sqlite_absolute(root.database, Path.cwd() if ("database",) in overrides else base_dir)
+    return _build(root.model_copy(update={"database": database}), base_dir, path)
+
+
+def sqlite_absolute(database_url: str, base_dir: Path) -> str:
+    """The URL with a relative SQLite file made absolute against `base_dir`; others unchanged."""
+    url = make_url(database_url)
+    file = url.database
+    if url.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
+        return database_url
+    if Path(file).is_absolute():
+        return database_url
+    return url.set(database=str((base_dir / file).resolve())).render_as_string(hide_password=False)
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def served_config(config: Config, host: str, port: int) -> Config:
+    """The config as `serve --host --port` runs it: a base URL on this machine (the default, a
+    local try-out) follows the port actually served, so that OPML and subscribe links work; a
+    public base URL (behind a proxy) is left alone."""
+    parts = urlsplit(config.site.base_url)
+    if parts.hostname not in _LOOPBACK or port == 0 or parts.port == port:
+        return config
+    name = parts.hostname if host in ("0.0.0.0", "::", "") else host
+    netloc = f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+    return replace(config, site=replace(config.site, base_url=f"{parts.scheme}://{netloc}{parts.path}"))
+
+
+def local_file(url: str) -> Path | None:
+    """The path of a `file:` source URL, None for any other."""
+    return Path(unquote(urlsplit(url).path)) if url.startswith("file:") else None
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite store, None for any other."""
+    url = make_url(database_url)
+    file = url.database
+    if url.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
+        return None
+    return Path(file)
 
 
 def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any, list[_Problem]]:

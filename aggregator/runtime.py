@@ -22,12 +22,15 @@ def topic_specs(config: Config) -> list[TopicSpec]:
     return [TopicSpec(t.slug, t.query, t.exclude, t.sources, t.announce, t.min_score) for t in config.topics]
 
 
-def open_store(config: Config, *, apply_topics: bool = True) -> Store:
+def open_store(config: Config, *, apply_topics: bool = True, read_only: bool = False) -> Store:
     """The configured store, migrated to the current schema, with a row for every configured
-    source, and (unless told otherwise) topics added or edited since the last start re-applied."""
+    source, and (unless told otherwise) topics added or edited since the last start re-applied.
+    `read_only`: neither sources nor topics are written (a preview changes nothing)."""
     host = urlsplit(config.site.base_url).hostname or "localhost"
     specs = topic_specs(config)
     store = Store.open(config.database_url, tag_authority=host, tagger=Tagger(specs) if specs else None)
+    if read_only:
+        return store
     store.sync_sources((s.name, s.url) for s in config.sources)
     if apply_topics:
         store.apply_topic_changes(specs)

@@ -28,7 +28,7 @@ GARBAGE = (
 )
 TABLES = {"sources", "papers", "sightings", "paper_keys", "store_meta"}
 COUNTS = re.compile(r"(\d+) new, (\d+) updated, (\d+) unchanged")
-SUMMARY = re.compile(r"(\d+) sources, (\d+) failed; (\d+) new papers, (\d+) updated")
+SUMMARY = re.compile(r"(\d+) sources?, (\d+) failed; (\d+) new papers?, (\d+) updated")
 
 
 @pytest.fixture(autouse=True)
@@ -193,10 +193,10 @@ def test_ingest_unknown_source_is_a_usage_error(tmp_path: Path, database_url: st
 
 
 def test_check_config_explains_a_good_config(tmp_path: Path, database_url: str) -> None:
-    config = write_config(tmp_path, database_url, {**HEALTHY, "missing": "missing.xml"})
+    config = write_config(tmp_path, database_url, HEALTHY)
     result = run(config, "check-config")
     assert result.exit_code == 0, result.output
-    for name in ("blog", "venue", "missing"):
+    for name in ("blog", "venue"):
         assert re.search(rf"^\s+{name}: ", result.stdout, re.M), result.stdout
     assert result.stdout.splitlines()[-1] == f"{config}: ok"
 
@@ -342,3 +342,36 @@ def test_ingest_obeys_retry_after_and_back_off_unless_forced(
     assert len(httpserver.log) == 1  # the busy server was left alone
     forced = run(config, "ingest", "--source", "busy", "--force")
     assert forced.exit_code == 1 and len(httpserver.log) == 2
+
+
+def test_the_store_is_found_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative SQLite path is the config folder's: ingest from one folder, preview from another,
+    and both see the same store; a command that would start a new store says where."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    config = write_config(tmp_path / "conf", "sqlite:///var/papers.db", {"rss": "arxiv-rss.xml"})
+    (tmp_path / "conf" / "var").mkdir()
+    monkeypatch.chdir(tmp_path / "conf")
+    first = run(config, "ingest", "--all")
+    assert first.exit_code == 0, first.output
+    assert f"note: no store at {tmp_path / 'conf' / 'var' / 'papers.db'} yet" in first.output
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = run(config, "preview", "model*")
+    assert again.exit_code == 0, again.output
+    assert "note: no store" not in again.output
+    assert not again.output.startswith("0 papers")
+    assert not list((tmp_path / "elsewhere").iterdir())  # nothing created where the command ran
+
+
+def test_check_config_reports_a_local_source_that_is_not_there(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path / 's.db'}", {"rss": "arxiv-rss.xml", "gone": "gone.xml"}
+    )
+    result = run(config, "check-config")
+    assert result.exit_code == 1
+    assert f"sources[1] (gone): no such file: {tmp_path / 'gone.xml'}" in result.output
+    assert "ok" not in result.output.splitlines()[-1]
+    (tmp_path / "gone.xml").write_text("<rss/>")
+    assert run(config, "check-config").exit_code == 0

@@ -21,6 +21,7 @@ from aggregator.config import (
     load_config,
     parse_duration,
     parse_size,
+    served_config,
 )
 from aggregator.errors import ConfigError
 from aggregator.types import FetchSettings
@@ -129,7 +130,7 @@ def test_full_config_round_trips_to_typed_objects() -> None:
 )
 def test_empty_config_takes_every_default(text: str) -> None:
     config = load(text)
-    assert config.database_url == "sqlite:///var/aggregator.db"
+    assert config.database_url == f"sqlite:///{BASE / 'var/aggregator.db'}"
     assert config.site == SiteConfig("Paper Feeds", "http://127.0.0.1:8000")
     assert config.default_every == 6 * 3600
     assert config.fetch == FetchSettings()
@@ -154,7 +155,7 @@ def test_short_timeout_lowers_connect_timeout() -> None:
 @pytest.mark.parametrize(
     ("env", "database", "base_url"),
     [
-        ({}, "sqlite:///var/x.db", "https://a.example"),
+        ({}, None, "https://a.example"),
         ({"AGGREGATOR_DATABASE_URL": "postgresql+psycopg://u@h/db"}, "postgresql+psycopg://u@h/db", None),
         ({"AGGREGATOR_BASE_URL": "https://feeds.example.org/"}, None, "https://feeds.example.org"),
         ({"AGGREGATOR_DATABASE_URL": "", "AGGREGATOR_BASE_URL": ""}, None, None),  # empty: unset
@@ -162,7 +163,7 @@ def test_short_timeout_lowers_connect_timeout() -> None:
 )
 def test_env_overrides_win(env: dict[str, str], database: str | None, base_url: str | None) -> None:
     config = load("database: sqlite:///var/x.db\nsite: {base_url: 'https://a.example'}\n", env)
-    assert config.database_url == (database or "sqlite:///var/x.db")
+    assert config.database_url == (database or f"sqlite:///{BASE / 'var/x.db'}")
     assert config.site.base_url == (base_url or "https://a.example")
 
 
@@ -188,6 +189,37 @@ def test_bad_env_value_is_blamed_on_the_variable() -> None:
 )
 def test_source_urls_resolve_against_the_config_folder(url: str, expected: str) -> None:
     assert load(f"sources: [{{name: s, url: '{url}'}}]").source("s").url == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("database: sqlite:///var/x.db\n", {}, "{config}/var/x.db"),
+        ("database: sqlite:///../shared.db\n", {}, "{parent}/shared.db"),
+        ("", {}, "{config}/var/aggregator.db"),  # the default store is the config's too
+        ("database: sqlite:////abs/x.db\n", {}, "/abs/x.db"),
+        ("database: sqlite:///var/x.db\n", {"AGGREGATOR_DATABASE_URL": "sqlite:///env.db"}, "{cwd}/env.db"),
+    ],
+)
+def test_a_relative_sqlite_store_is_the_config_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: dict[str, str], expected: str
+) -> None:
+    """Not the working directory's: `--config /elsewhere/aggregator.yaml` reads the same store from
+    anywhere (from the environment, a relative path is the shell's, made absolute at once)."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "work").mkdir()
+    path = tmp_path / "conf" / "aggregator.yaml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")
+    config = load_config(path, env=env)
+    folders = {"config": tmp_path / "conf", "parent": tmp_path, "cwd": tmp_path / "work"}
+    assert config.database_url == "sqlite:///" + expected.format(**{k: str(v) for k, v in folders.items()})
+
+
+def test_other_databases_are_left_as_written() -> None:
+    url = "postgresql+psycopg://u:secret@db.example:5432/papers"
+    assert load(f"database: {url}\n").database_url == url
+    assert load("database: 'sqlite:///:memory:'\n").database_url == "sqlite:///:memory:"
 
 
 def test_load_config_reads_a_file_and_resolves_against_its_folder(tmp_path: Path) -> None:
@@ -583,3 +615,19 @@ def test_an_absurd_duration_is_a_placed_error_not_an_overflow() -> None:
 def test_postgres_urls_as_hosting_services_print_them_mean_psycopg(url: str) -> None:
     assert load(f"database: '{url}'").database_url == "postgresql+psycopg://feeds@db.example.org/feeds"
     assert load("", {"AGGREGATOR_DATABASE_URL": url}).database_url.startswith("postgresql+psycopg://")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "host", "port", "expected"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1", 18100, "http://127.0.0.1:18100"),
+        ("http://localhost:8000/feeds", "0.0.0.0", 9000, "http://localhost:9000/feeds"),
+        ("http://127.0.0.1:8000", "127.0.0.1", 8000, "http://127.0.0.1:8000"),
+        ("https://papers.example.org", "127.0.0.1", 18100, "https://papers.example.org"),  # a proxy's
+    ],
+)
+def test_serving_on_another_port_moves_local_links_with_it(
+    base_url: str, host: str, port: int, expected: str
+) -> None:
+    config = load(f"site: {{base_url: '{base_url}'}}\n")
+    assert served_config(config, host, port).site.base_url == expected

@@ -467,7 +467,8 @@ def test_next_links_walk_every_entry_exactly_once(site: Site, slug: str) -> None
         entries = check_atom(site.ok(url), url)
         seen += [e.findtext(f"{A}id") or "" for e in entries]
         links = {x.get("rel"): x.get("href") for x in ET.fromstring(site.ok(url)).findall(f"{A}link")}
-        assert links["first"] == f"{BASE}/feeds/{slug}.atom"
+        assert links["first"] == f"{BASE}/feeds/{slug}.atom?limit=7"  # the same feed, page 1
+        assert ET.fromstring(site.ok(url)).findtext(f"{A}id") == f"{BASE}/feeds/{slug}.atom"
         if pages:  # pages after the first continue from a cursor: no previous link to guess
             assert "after=" in url and "previous" not in links
         url = links.get("next")

@@ -70,7 +70,7 @@ def matches(query: str, doc: Document = PAPER, **options: object) -> bool:
         ("NOT vision", True),
         ("(vision OR image) AND pruning", False),
         ("(vision OR pruning) AND (GPT-4o OR nothing)", True),
-        ("pruning and vision", False),  # lower-case "and" is a word the paper lacks
+        ('pruning "and" vision', False),  # a quoted "and" is a word the paper lacks
         # fields
         ("title:pruning", True),
         ("title:GPT-4o", False),

@@ -41,7 +41,6 @@ def w(text: str, field: str | None = None) -> Term:
         ("a OR b c", Or((w("a"), And((w("b"), w("c")))))),  # AND binds tighter than OR
         ("(a OR b) c", And((Or((w("a"), w("b"))), w("c")))),
         ("NOT (a OR b)", Not(Or((w("a"), w("b"))))),
-        ("a and b", And((w("a"), w("and"), w("b")))),  # lower-case operators are words
         ("ANDROID OR NOTION", Or((w("ANDROID"), w("NOTION")))),
         ("title:pruning", w("pruning", "title")),
         ("abstract:prun*", Term("abstract", "prun", prefix=True)),
@@ -86,6 +85,12 @@ def test_every_syntax_form(query: str, tree: object) -> None:
         ("()", "empty parentheses at column 2"),
         ("title:", "empty term"),
         ('""', "empty term"),
+        (
+            "prun* or sparse",
+            "'or' is not an operator: write OR in capitals, or \"or\" in quotes to search the word",
+        ),
+        ("a and b", "'and' is not an operator: write AND in capitals"),
+        ("pruning not vision", "'not' is not an operator: write NOT in capitals"),
     ],
 )
 def test_errors_point_at_the_place(query: str, message: str) -> None:
@@ -139,3 +144,8 @@ def test_any_input_parses_or_raises_query_error(text: str) -> None:
 def test_absurd_queries_are_refused_plainly(query: str) -> None:
     with pytest.raises(QueryError):
         parse_query(query)
+
+
+@pytest.mark.parametrize("query", ['"or"', 'title:"and"', "or*", "orange", "title:not"])
+def test_the_words_and_or_not_can_still_be_searched(query: str) -> None:
+    parse_query(query)

@@ -190,3 +190,52 @@ def test_q_and_preview_may_refer_to_configured_topics(tmp_path: Path, database_u
     response = client.get("/api/papers", query_string={"q": "topic:nope"})
     assert response.status_code == 400 and "topic:nope names no topic" in response.get_json()["error"]
     store.close()
+
+
+def test_preview_reads_and_writes_nothing(tmp_path: Path, database_url: str) -> None:
+    """A preview with a config that adds a topic and a source changes neither the store's
+    version, its topics nor its sources."""
+    _, store = ingested(tmp_path, database_url)
+    before = (store.version(), pairs(store), [s.name for s in store.source_states()])
+    path = write_config(tmp_path, database_url, {**TOPICS, "new-topic": "model*"})
+    path.write_text(path.read_text().replace("topics:", "  - {name: extra, url: 'file:x.xml'}\ntopics:", 1))
+    result = CliRunner().invoke(cli, ["--config", str(path), "preview", "model*"])
+    assert result.exit_code == 0, result.output
+    assert (store.version(), pairs(store), [s.name for s in store.source_states()]) == before
+    store.close()
+
+
+def test_preview_applies_exclude_and_announce_and_shows_what_matched(
+    tmp_path: Path, database_url: str
+) -> None:
+    config, store = ingested(tmp_path, database_url)
+    client = create_app(config, store=store).test_client()
+    runner = CliRunner()
+    args = ["--config", str(tmp_path / "aggregator.yaml"), "preview"]
+
+    def total(*extra: str) -> int:
+        result = runner.invoke(cli, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return int(result.output.split()[0])
+
+    everything, excluded = total("model*"), total("model*", "--exclude", "language")
+    assert 0 < excluded < everything
+    assert excluded == total("model* AND NOT language")
+    shown = runner.invoke(cli, [*args, "model*"]).output
+    assert "(score 3: model* in title)" in shown  # each title says which terms matched, where
+
+    api = client.get("/api/preview", query_string={"q": "model*", "exclude": "language"}).get_json()
+    assert api["total"] == excluded and api["exclude"] == "language"
+    assert api["announce"] == ["new", "cross"]  # a topic's default
+    every_kind = "new,cross,replace,replace-cross"
+    wide = client.get("/api/preview", query_string={"q": "model*", "announce": every_kind}).get_json()
+    replaced = total("model*", *(f"--announce={a}" for a in every_kind.split(",")))
+    assert wide["total"] == replaced >= everything
+    narrow_ = client.get("/api/preview", query_string={"q": "model*", "announce": "new"}).get_json()
+    assert narrow_["total"] == total("model*", "--announce", "new") <= everything
+
+    for bad in ({"announce": "old"}, {"announce": ""}, {"exclude": "(x"}):
+        response = client.get("/api/preview", query_string={"q": "model*", **bad})
+        assert response.status_code == 400, bad
+    assert runner.invoke(cli, [*args, "model*", "--exclude", "(x"]).exit_code == 2
+    store.close()

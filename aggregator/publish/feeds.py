@@ -50,7 +50,7 @@ class FeedPage:
     title: str
     description: str
     self_url: str  # this page, as requested
-    feed_url: str  # the feed's first page
+    feed_url: str  # the feed itself: its id, whatever page or parameters
     html_url: str  # the page for people
     topics_url: str  # base for topic category schemes
     papers: Sequence[PaperView]
@@ -58,6 +58,7 @@ class FeedPage:
     previous_url: str | None = None
     updated: datetime = EPOCH  # the newest change among the papers (or of the store when empty)
     generator: str = "paper-feeds"
+    first_url: str | None = None  # the first page with this page's parameters (limit, q=...)
 
 
 def _clean(text: str | None) -> str:
@@ -154,7 +155,7 @@ def _generator(page: FeedPage, *, rss: bool) -> FeedGenerator:
     # Atom requires an author on every entry without one of its own: the feed's applies to those.
     fg.author(name=_name(page.title) or page.generator, uri=page.html_url)
     fg.link(href=page.self_url, rel="self")
-    fg.link(href=page.feed_url, rel="first")
+    fg.link(href=page.first_url or page.feed_url, rel="first")
     if page.next_url:
         fg.link(href=page.next_url, rel="next")
     if page.previous_url:

@@ -354,13 +354,22 @@ def _shown(term: Term) -> str:
 AD_HOC = " query"  # the slug of a query asked for once (no configured slug has a space)
 
 
-def query_tagger(query: str, topics: Sequence[TopicSpec] = ()) -> Tagger:
-    """A tagger for one ad-hoc query (`q=`, preview) that may refer to the configured topics."""
+def query_tagger(
+    query: str,
+    topics: Sequence[TopicSpec] = (),
+    *,
+    exclude: str | None = None,
+    announce: Sequence[str] = ALL_ANNOUNCE_TYPES,
+) -> Tagger:
+    """A tagger for one ad-hoc query (`q=`, preview) that may refer to the configured topics; a
+    preview may give it a topic's `exclude` and `announce` too."""
     used = topic_refs(parse_query(query))
+    if exclude:
+        used |= topic_refs(parse_query(exclude))
     return Tagger(
         [
             *(t for t in topics if t.slug in used or used),
-            TopicSpec(AD_HOC, query, announce=ALL_ANNOUNCE_TYPES),
+            TopicSpec(AD_HOC, query, exclude=exclude or None, announce=tuple(announce)),
         ]
     )
 

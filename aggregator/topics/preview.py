@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.ingest.normalize import fold
-from aggregator.topics.match import AD_HOC, Document, TopicSpec, atoms, query_tagger
+from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, Document, TopicSpec, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 
 SAMPLE = 10
@@ -44,10 +44,13 @@ def preview(
     *,
     sample: int = SAMPLE,
     topics: Sequence[TopicSpec] = (),
+    exclude: str | None = None,
+    announce: Sequence[str] = ALL_ANNOUNCE_TYPES,
 ) -> Preview:
-    """Match a query (QueryError if it does not parse) against (id, title, published, document)s."""
+    """Match a query (QueryError if it or `exclude` does not parse) against (id, title, published,
+    document)s, as a topic with this query, `exclude` and `announce` would."""
     tree = parse_query(query)
-    tagger = query_tagger(query, topics)
+    tagger = query_tagger(query, topics, exclude=exclude, announce=announce)
     terms = positive_terms(tree)
     weeks: Counter[str] = Counter()
     hits: list[PreviewHit] = []

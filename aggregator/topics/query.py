@@ -133,10 +133,20 @@ def _term(field: str | None, text: str, *, phrase: bool, column: int | None) -> 
     return Term(field, text, prefix=prefix, phrase=phrase)
 
 
+_OPERATORS = ("and", "or", "not")
+
+
 class _Build(Transformer[Token, Node]):
     @v_args(inline=True)
     def word(self, token: Token) -> Node:
         text = str(token)
+        if text.lower() in _OPERATORS:  # OR, AND, NOT in capitals never reach here
+            # `prun* or sparse` would otherwise want the word "or" too and quietly match little.
+            raise QueryError(
+                f"'{text}' is not an operator: write {text.upper()} in capitals, or \"{text}\" "
+                "in quotes to search the word",
+                token.column,
+            )
         if ":" in text and not _X_COLON_Y.match(text):
             name, _, rest = text.partition(":")
             return _term(_field_name(name, token.column), rest, phrase=False, column=token.column)

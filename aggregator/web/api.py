@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
+from aggregator.config import DEFAULT_ANNOUNCE
 from aggregator.runtime import topic_specs
 from aggregator.store.repository import QUERY_BUDGET
 from aggregator.topics.index_query import narrow
+from aggregator.topics.match import ALL_ANNOUNCE_TYPES
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
 from aggregator.types import STOPPED, PaperView, SourceState
@@ -121,15 +123,26 @@ def preview() -> Response:
         check_budget(tree)
     except QueryError as exc:
         raise BadParameter(f"q: {exc}") from None
+    exclude = request.args.get("exclude") or None
+    try:
+        if exclude:
+            check_budget(parse_query(exclude))
+    except QueryError as exc:
+        raise BadParameter(f"exclude: {exc}") from None
+    announce = _announce_types(request.args.get("announce"))
     narrowed = narrow(tree, {t.slug: t.query for t in config.topics})
     found = run_preview(
         raw,
         services().store.documents(narrowed, budget=QUERY_BUDGET),
         sample=_sample_size(request.args.get("sample")),
         topics=topic_specs(config),
+        exclude=exclude,
+        announce=announce,
     )
     return jsonify(
         query=found.query,
+        exclude=exclude,
+        announce=list(announce),
         total=found.total,
         weeks=[{"week": week, "count": count} for week, count in found.weeks],
         sample=[
@@ -144,6 +157,17 @@ def preview() -> Response:
             for h in found.sample
         ],
     )
+
+
+def _announce_types(raw: str | None) -> tuple[str, ...]:
+    """`announce=new,cross`: the arXiv listing announcements a topic keeps (default: a topic's)."""
+    if raw is None:
+        return DEFAULT_ANNOUNCE
+    wanted = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+    unknown = [a for a in wanted if a not in ALL_ANNOUNCE_TYPES]
+    if unknown or not wanted:
+        raise BadParameter(f"announce: {raw!r} is not a list of {', '.join(ALL_ANNOUNCE_TYPES)}")
+    return wanted
 
 
 def _sample_size(raw: str | None) -> int:

@@ -87,11 +87,13 @@ def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
     # An empty page is as new as the store's last change (one row to read, not a scan of papers).
     updated = max((p.updated for p in papers), default=None) or services().store.version_stamp()[1]
     asked = f"?{urlencode(list(request.args.items(multi=True)))}" if request.args else ""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k not in ("offset", "after")]
     page = FeedPage(
         title=title,
         description=description,
         self_url=base + path + asked,
         feed_url=f"{base}/feeds/{slug}.atom",
+        first_url=base + path + (f"?{urlencode(kept)}" if kept else ""),
         html_url=f"{base}/" if slug == "all" else f"{base}/topics/{slug}",
         topics_url=f"{base}/topics/",
         papers=papers,
