@@ -27,7 +27,17 @@ class Authority(IntEnum):
 
 
 # Source kinds a config may name; the arXiv listing kinds are also found by detection.
-SOURCE_KINDS = ("rss", "atom", "rdf", "json-feed", "arxiv-api", "arxiv-rss", "arxiv-rdf", "hf-daily-papers")
+SOURCE_KINDS = (
+    "rss",
+    "atom",
+    "rdf",
+    "json-feed",
+    "arxiv-api",
+    "arxiv-rss",
+    "arxiv-rdf",
+    "hf-daily-papers",
+    "hf-papers-rss",
+)
 
 
 USER_AGENT = (
@@ -99,6 +109,7 @@ class ParsedEntry:
     upvotes: int | None = None
     code_urls: tuple[str, ...] = ()
     pdf_url: str | None = None
+    image_url: str | None = None  # a thumbnail the source shows with the paper
 
 
 @dataclass(frozen=True, slots=True)

@@ -402,7 +402,7 @@ def test_unknown_keys_at_every_level(text: str, expected: str) -> None:
         (
             "sources: [{name: a, url: 'https://a.example', kind: atom2}]",
             'sources[0].kind (line 1): "atom2" is not a source kind'
-            " (rss, atom, rdf, json-feed, arxiv-api, arxiv-rss, arxiv-rdf, hf-daily-papers)",
+            " (rss, atom, rdf, json-feed, arxiv-api, arxiv-rss, arxiv-rdf, hf-daily-papers, hf-papers-rss)",
         ),
         (
             "sources: [{name: a, url: 'https://a.example', every: -5}]",

@@ -843,3 +843,30 @@ def test_the_w3c_feed_validator_finds_nothing(tmp_path: Path, database_url: str)
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         site.store.close()
+
+
+def test_hugging_face_rss_papers_arrive_whole(tmp_path: Path, database_url: str) -> None:
+    """The Hugging Face papers RSS, through ingest to the feeds: authors, upvotes, a summary
+    without labels, the thumbnail as the JSON Feed item's image, one paper per arXiv id."""
+    sample = Path(__file__).parent.parent / "config" / "samples" / "hf-weekly-2026-08-08.xml"
+    (tmp_path / "hf.xml").write_bytes(sample.read_bytes())
+    config_path = tmp_path / "aggregator.yaml"
+    config_path.write_text(
+        f"database: {database_url}\nsite: {{base_url: '{BASE}'}}\n"
+        "sources:\n  - {name: hf, url: 'file:hf.xml'}\n"
+    )
+    config = load_config(config_path, env={})
+    store = open_store(config)
+    try:
+        pipeline = Pipeline(config, store)
+        assert not [o for o in pipeline.run(pipeline.select()) if o.failed]
+        client = create_app(config, store=store).test_client()
+        found = client.get("/api/papers?limit=50").get_json()["papers"]
+        assert len(found) == 6
+        for paper in found:
+            assert paper["authors"] and isinstance(paper["upvotes"], int) and paper["arxiv_id"]
+            assert not paper["abstract"].startswith(("Authors", "Upvotes", "Summary"))
+        items = client.get("/feeds/all.json").get_json()["items"]
+        assert all(i["image"].startswith("https://cdn-thumbnails.huggingface.co/") for i in items)
+    finally:
+        store.close()

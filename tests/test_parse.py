@@ -43,7 +43,12 @@ DETECTION = [
     ("arxiv-api/orijtech-2017/deep_dream-0.atom", "arxiv-api", Authority.ARXIV_API, 10),
     ("dedup-dev/arxiv-api.xml", "arxiv-api", Authority.ARXIV_API, 31),
     ("dedup-dev/hf-daily.json", "hf-daily-papers", Authority.HUGGING_FACE, 28),
-    ("hf-daily-papers/rss-republished/feed_weekly_2026-08-08.xml", "rss", Authority.OTHER, 6),
+    (
+        "hf-daily-papers/rss-republished/feed_weekly_2026-08-08.xml",
+        "hf-papers-rss",
+        Authority.HUGGING_FACE,
+        6,
+    ),
     ("json-feed/jsonfeed_v1.1_lukedorny_feedjira.json", "json-feed", Authority.OTHER, 30),
     ("json-feed/jsonfeed_v1_inessential_feedjira.json", "json-feed", Authority.OTHER, 20),
     ("misc/SamRuby_atom_feedjira.xml", "atom", Authority.OTHER, 20),
@@ -493,17 +498,14 @@ def test_hf_daily_papers_fields_and_skips() -> None:
     assert (second.title, second.upvotes, second.published) == ("Top-level title", None, None)
 
 
-def test_hf_rss_republished_is_a_generic_feed() -> None:
+def test_hf_rss_republished_keeps_what_any_rss_item_has() -> None:
     feed = parse("hf-daily-papers/rss-republished/feed_weekly_2026-08-08.xml")
     assert feed.title == "Hugging Face Daily Papers"
     first, last = feed.entries[0], feed.entries[-1]
     assert first.entry_id == first.link == "https://arxiv.org/abs/2607.23802"
     assert first.title.startswith("From RLVR to RLSVR: Task Transformation Induces Self-Verifiable Rewards")
-    assert (
-        first.summary.startswith('<p><img src="https://cdn-thumbnails.huggingface.co/')
-        and first.summary_is_html
-    )
-    assert first.arxiv_id is None and first.authors == ()  # finding ids in links is normalisation's job
+    assert first.summary.startswith("Reinforcement Learning with Verifiable Rewards (RLVR)")
+    assert first.arxiv_id is None  # finding ids in links is normalisation's job
     assert first.published == utc(2026, 7, 26)
     assert last.entry_id == "https://arxiv.org/abs/2607.29679"
     assert last.title == "Scaling Properties of Text Conditioning in Visual Generation"
@@ -703,3 +705,52 @@ def test_parse_is_the_only_module_importing_feedparser() -> None:
         if re.search(r"^\s*(?:import|from)\s+feedparser\b", path.read_text(encoding="utf-8"), re.MULTILINE)
     )
     assert importers == ["ingest/parse.py"]
+
+
+# --- Hugging Face papers republished as RSS --------------------------------------------------
+
+SAMPLES = Path(__file__).parent.parent / "config" / "samples"
+HF_RSS = "hf-daily-papers/rss-republished/feed_weekly_2026-08-08.xml"
+
+
+def test_hf_papers_rss_first_entry() -> None:
+    """Golden: the labelled paragraphs become authors, upvotes, the summary and a thumbnail."""
+    entry = parse(HF_RSS).entries[0]
+    body = (DATA / HF_RSS).read_text()
+    first = body[body.index("<item>") : body.index("</item>")]
+    link = re.search(r"<link>(.*?)</link>", first)[1]  # type: ignore[index]
+    authors = re.search(r"&lt;b&gt;Authors:&lt;/b&gt; (.*?)&lt;/p&gt;", first)[1]  # type: ignore[index]
+    upvotes = re.search(r"&lt;b&gt;Upvotes:&lt;/b&gt; (\d+)&lt;/p&gt;", first)[1]  # type: ignore[index]
+    assert entry.link == link and link.startswith("https://arxiv.org/abs/")
+    assert entry.authors == tuple(a.strip() for a in authors.split(","))
+    assert entry.upvotes == int(upvotes)
+    assert not entry.summary_is_html and entry.summary and "Summary:" not in entry.summary
+    assert "Authors:" not in entry.summary and "Upvotes:" not in entry.summary
+    assert entry.image_url and entry.image_url.startswith("https://cdn-thumbnails.huggingface.co/")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("hf-*.xml")))
+def test_every_bundled_hf_rss_paper_is_complete(name: str) -> None:
+    feed = parse_feed((SAMPLES / name).read_bytes())
+    assert feed.kind == "hf-papers-rss" and feed.authority == Authority.HUGGING_FACE and feed.entries
+    for entry in feed.entries:
+        assert entry.authors and all(a and "<" not in a for a in entry.authors), entry.entry_id
+        assert isinstance(entry.upvotes, int), entry.entry_id
+        assert not re.match(r"\s*(Authors|Upvotes|Summary)\s*:", entry.summary), entry.entry_id
+        assert entry.link and entry.link.startswith("https://arxiv.org/abs/"), entry.entry_id
+
+
+def test_hf_papers_rss_by_configured_kind_and_plain_rss_otherwise() -> None:
+    """A mirror under another channel link is read as this format when configured so; an item
+    without the labels stays an ordinary RSS item."""
+    body = (DATA / HF_RSS).read_bytes().replace(b"https://huggingface.co/papers", b"https://mirror.example/x")
+    assert parse_feed(body).kind == "rss"
+    mirrored = parse_feed(body, kind="hf-papers-rss")
+    assert mirrored.kind == "hf-papers-rss" and all(e.upvotes is not None for e in mirrored.entries)
+    plain = (
+        b'<rss version="2.0"><channel><title>t</title><link>https://huggingface.co/papers</link>'
+        b"<item><title>A paper</title><link>https://arxiv.org/abs/2501.00001</link>"
+        b"<description>&lt;p&gt;Just text.&lt;/p&gt;</description></item></channel></rss>"
+    )
+    entry = parse_feed(plain, kind="hf-papers-rss").entries[0]
+    assert entry.upvotes is None and entry.authors == () and "Just text." in entry.summary

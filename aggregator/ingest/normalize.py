@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import ftfy
 import nh3
 
+from aggregator.ingest.latex import latex_in_prose, latex_to_text
 from aggregator.types import Authority, ParsedEntry, Sighting
 
 # --- arXiv identifiers -----------------------------------------------------------------------
@@ -226,37 +227,8 @@ _NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
 
 
 def clean_author(name: str) -> str:
-    """An author's name as plain text; LaTeX accents become real letters where they are simple."""
-    text = plain_text(name)
-    if "\\" in text:
-        text = (
-            unicodedata.normalize("NFC", _LATEX_ACCENT.sub(_latex_letter, text))
-            .replace("{", "")
-            .replace("}", "")
-        )
-    return text
-
-
-_COMBINING = {
-    "`": "\u0300",
-    "'": "\u0301",
-    "^": "\u0302",
-    '"': "\u0308",
-    "~": "\u0303",
-    "=": "\u0304",
-    ".": "\u0307",
-    "u": "\u0306",
-    "v": "\u030c",
-    "H": "\u030b",
-    "c": "\u0327",
-    "k": "\u0328",
-    "r": "\u030a",
-}
-
-
-def _latex_letter(m: re.Match[str]) -> str:
-    accent = m[0][1]
-    return m[1] + _COMBINING.get(accent, "")
+    """An author's name as plain text, its LaTeX read as letters ("Kad{\\i}o\\u{g}lu" -> Kadıoğlu)."""
+    return latex_to_text(plain_text(name), math=False)
 
 
 def author_keys(authors: tuple[str, ...]) -> frozenset[str]:
@@ -314,11 +286,13 @@ MAX_TITLE_KEY = 500  # indexed: PostgreSQL refuses index rows over ~2.7 KB
 def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, now: datetime) -> Sighting:
     """One parsed entry as a Sighting with every identifier we can find."""
     raw_title = entry.title[:MAX_TITLE]
-    title = plain_text(raw_title)
+    # arXiv's own metadata (and Hugging Face's copy of it) writes titles in LaTeX: `$` is math there.
+    title = latex_to_text(plain_text(raw_title), math=authority <= Authority.HUGGING_FACE)
     summary = entry.summary[: MAX_ABSTRACT * 4]  # markup included; the text is cut again below
     # Stored as text; markup written as text (a plain-text summary holding `<img onerror=...>`)
     # goes too, as in titles, since readers render text fields as HTML often enough.
-    abstract = plain_text(html_to_text(summary) if entry.summary_is_html else summary)[:MAX_ABSTRACT]
+    abstract = latex_in_prose(plain_text(html_to_text(summary) if entry.summary_is_html else summary))
+    abstract = abstract[:MAX_ABSTRACT]
     authors = tuple(a[:MAX_AUTHOR] for a in (clean_author(n) for n in entry.authors[:MAX_AUTHORS]) if a)
     link = web_url(entry.link)
     if link and len(link) > MAX_URL:
@@ -367,7 +341,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         comment=plain_text(entry.comment) or None,
         upvotes=entry.upvotes,
         code_urls=code_urls,
-        links=_links(link, web_url(entry.pdf_url), arxiv_id, doi, code_urls),
+        links=_links(link, web_url(entry.pdf_url), arxiv_id, doi, code_urls, web_url(entry.image_url)),
     )
 
 
@@ -449,7 +423,12 @@ def _url_key(link: str) -> str | None:
 
 
 def _links(
-    link: str | None, pdf: str | None, arxiv_id: str | None, doi: str | None, code: tuple[str, ...]
+    link: str | None,
+    pdf: str | None,
+    arxiv_id: str | None,
+    doi: str | None,
+    code: tuple[str, ...],
+    image: str | None = None,
 ) -> dict[str, str]:
     links: dict[str, str] = {}
     if arxiv_id:
@@ -465,4 +444,6 @@ def _links(
         links["doi"] = f"https://doi.org/{doi}"
     if code:
         links["code"] = code[0]
+    if image and len(image) <= MAX_URL:
+        links["image"] = image
     return links

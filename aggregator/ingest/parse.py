@@ -22,12 +22,15 @@ import json
 import re
 import xml.sax
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+from lxml import etree
+from lxml import html as lxml_html
 
 from aggregator.errors import ParseError
 from aggregator.ingest.listing_fast import read_listing
@@ -41,6 +44,7 @@ _AUTHORITY = {
     "arxiv-rss": Authority.ARXIV_LISTING,
     "arxiv-rdf": Authority.ARXIV_LISTING,
     "hf-daily-papers": Authority.HUGGING_FACE,
+    "hf-papers-rss": Authority.HUGGING_FACE,
 }
 _OAI_PREFIX = "oai:arXiv.org:"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -61,6 +65,8 @@ _RDF_ANNOUNCE = (("new", "cross"), ("replace", "replace-cross"))  # [updated][cr
 _ANCHOR_TEXT = re.compile(r"<a\b[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+# The labelled paragraphs of a Hugging Face papers RSS item ("<b>Authors:</b>").
+_HF_LABEL = re.compile(r"<(?:b|strong)>\s*(?:Authors|Upvotes|Summary)\s*:\s*</(?:b|strong)>", re.IGNORECASE)
 
 
 def parse_feed(
@@ -173,7 +179,19 @@ def _detect_xml(parsed: Any, kind: str | None, url: str) -> str:
         "arxiv.org" in where or any(_RDF_TITLE.search(_get(e, "title") or "") for e in first)
     ):
         return "arxiv-rdf"
-    fits = {("arxiv-api", "atom"), ("arxiv-rss", "rss"), ("arxiv-rss", "atom"), ("arxiv-rdf", "rdf")}
+    if (
+        family == "rss"
+        and "huggingface.co/papers" in where
+        and any(_HF_LABEL.search(_get(e, "summary") or "") for e in first)
+    ):
+        return "hf-papers-rss"
+    fits = {
+        ("arxiv-api", "atom"),
+        ("arxiv-rss", "rss"),
+        ("arxiv-rss", "atom"),
+        ("arxiv-rdf", "rdf"),
+        ("hf-papers-rss", "rss"),
+    }
     for hint in (kind, _kind_from_url(url)):
         if hint and (hint, family) in fits:
             return hint
@@ -421,10 +439,56 @@ def _generic_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
     )
 
 
+def _hf_papers_rss_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
+    """Hugging Face Daily Papers republished as RSS by community generators: the item is the
+    paper's arXiv link and title; a thumbnail, then the authors, upvotes and summary sit in
+    labelled paragraphs of the description (`<p><b>Authors:</b> A, B</p>`)."""
+    entry = _generic_entry(e, ctx)
+    if entry is None:
+        return None
+    labelled, image, rest = _labelled_paragraphs(entry.summary)
+    if not labelled:
+        return entry  # not the shape this adapter knows: as any RSS item
+    upvotes = labelled.get("upvotes", "").replace(",", "")
+    names = labelled.get("authors", "")
+    return replace(
+        entry,
+        summary=labelled.get("summary") or labelled.get("abstract") or rest,
+        summary_is_html=False,
+        authors=tuple(n for n in (p.strip() for p in names.split(",")) if n) or entry.authors,
+        upvotes=int(upvotes) if upvotes.isdigit() and len(upvotes) < 10 else None,
+        image_url=image,
+    )
+
+
+def _labelled_paragraphs(fragment: str) -> tuple[dict[str, str], str | None, str]:
+    """`{label: text}` of the paragraphs that open with a bold label ending in ':', the first
+    image's src, and the text of the other paragraphs; read by an HTML parser."""
+    if not fragment.strip():
+        return {}, None, ""
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return {}, None, ""
+    labelled: dict[str, str] = {}
+    rest: list[str] = []
+    for paragraph in root.iter("p"):
+        first = next(iter(paragraph), None)
+        label = first.text_content().strip() if first is not None and first.tag in ("b", "strong") else ""
+        text = paragraph.text_content()
+        if label.endswith(":") and not (paragraph.text or "").strip():
+            labelled.setdefault(label[:-1].strip().lower(), text.strip()[len(label) :].strip())
+        elif text.strip():
+            rest.append(text.strip())
+    image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
+    return labelled, image, " ".join(rest)
+
+
 _XML_ADAPTERS: dict[str, Callable[[Any, _Context], ParsedEntry | None]] = {
     "arxiv-rss": _arxiv_listing_entry,
     "arxiv-rdf": _arxiv_rdf_entry,
     "arxiv-api": _arxiv_api_entry,
+    "hf-papers-rss": _hf_papers_rss_entry,
 }
 
 

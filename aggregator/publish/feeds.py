@@ -240,6 +240,8 @@ def _json_item(paper: PaperView, topics_url: str) -> dict[str, object]:
     )
     if _is_http(paper.links.get("pdf")):
         item["external_url"] = paper.links["pdf"]
+    if _is_http(paper.links.get("image")):
+        item["image"] = paper.links["image"]
     item["_paper"] = {
         "arxiv_id": paper.arxiv_id,
         "doi": paper.doi,
