@@ -11,8 +11,9 @@ Nothing here does I/O or imports a library beyond the standard one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from ipaddress import IPv4Network, IPv6Network
 
@@ -243,3 +244,41 @@ class FetchDone:
     body_hash: str | None
     next_fetch_at: datetime
     warning: str | None = None  # read with trouble: papers kept, no validators or hash kept
+
+
+DIGEST_KINDS = ("daily", "weekly")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in UTC: one day, or one ISO week from Monday."""
+
+    kind: str
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        if self.kind == "daily":
+            return f"{self.start:%Y-%m-%d}"
+        year, week, _ = self.start.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    @classmethod
+    def of(cls, kind: str, moment: datetime) -> Period:
+        """The period of `kind` that holds `moment`."""
+        day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        if kind == "daily":
+            return cls(kind, day, day + timedelta(days=1))
+        if kind == "weekly":
+            start = day - timedelta(days=day.weekday())
+            return cls(kind, start, start + timedelta(days=7))
+        raise ValueError(f"no digest period {kind!r} ({', '.join(DIGEST_KINDS)})")
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEntry:
+    """One period of a digest feed and its best papers."""
+
+    period: Period
+    papers: Sequence[PaperView]  # best first

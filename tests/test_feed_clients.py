@@ -123,7 +123,7 @@ def test_newsboat_reads_every_feed_of_the_opml(
     newsboat: str, served: tuple[str, Site], tmp_path: Path
 ) -> None:
     binary, (base, site) = newsboat, served
-    opml = ET.fromstring(fetch(f"{base}/feeds.opml"))
+    opml = ET.fromstring(fetch(f"{base}/feeds.opml?feeds=all"))
     urls = [o.get("xmlUrl") or "" for o in opml.iter("outline")]
     assert urls == [f"{base}/feeds/{s}.atom" for s in site.slugs()]
 
@@ -151,3 +151,20 @@ def test_newsboat_reads_every_feed_of_the_opml(
         assert parsed.bozo == 0, (url, parsed.get("bozo_exception"))
         assert [e.id for e in parsed.entries] == ids[url.removesuffix(".rss") + ".atom"]
     assert run_newsboat(binary, tmp_path / "rss", rss) == distinct
+
+
+def test_newsboat_finds_every_topic_of_the_default_opml_with_its_papers(
+    newsboat: str, served: tuple[str, Site], tmp_path: Path
+) -> None:
+    """Subscribed to the default OPML at once, newsboat shows every topic that has papers with
+    papers of its own: no feed there repeats another's entries wholesale (`all` is left out)."""
+    binary, (base, _site) = newsboat, served
+    opml = ET.fromstring(fetch(f"{base}/feeds.opml"))
+    urls = [o.get("xmlUrl") or "" for o in opml.iter("outline")]
+    assert f"{base}/feeds/all.atom" not in urls and urls
+    with_papers = [u for u in urls if feedparser.parse(fetch(u)).entries]
+    assert len(with_papers) >= 2
+    run_newsboat(binary, tmp_path / "default", urls)
+    with sqlite3.connect(tmp_path / "default" / "cache.db") as conn:
+        shown = dict(conn.execute("SELECT feedurl, count(*) FROM rss_item GROUP BY feedurl").fetchall())
+    assert all(shown.get(url, 0) > 0 for url in with_papers), shown

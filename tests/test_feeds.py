@@ -39,6 +39,7 @@ from aggregator.config import Config, load_config
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.publish.feeds import FeedPage, atom, content_html, json_feed, rss
 from aggregator.runtime import open_store
+from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
 from aggregator.store.schema import papers, sightings
 from aggregator.types import PaperView, TopicMatch
@@ -73,7 +74,7 @@ XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 XML_ILLEGAL_REF = re.compile(
     r"&#(x0*([0-8bcef]|1[0-9a-f]|fff[ef])|0*([0-8]|1[124-9]|2\d|3[01]|6553[45]));", re.IGNORECASE
 )
-SAFE_TAGS = {"p", "b", "a"}  # all the markup the renderer writes
+SAFE_TAGS = {"p", "b", "a", "ol", "li", "br"}  # all the markup the renderer writes (lists: digests)
 
 
 # --- a site over the dedup-dev sources ------------------------------------------------------------
@@ -430,8 +431,34 @@ def test_json_feed_has_the_fields_of_version_1_1(site: Site) -> None:
     assert response.mimetype == "application/feed+json"
 
 
+def opml_urls(site: Site, query: str = "") -> list[str]:
+    response = site.get("/feeds.opml" + query)
+    assert response.status_code == 200 and "opml" in (response.mimetype or "")
+    root = ET.fromstring(response.data)
+    assert root.tag == "opml" and root.findtext("head/title")
+    return [o.get("xmlUrl") or "" for o in root.iter("outline")]
+
+
+def test_the_default_opml_leaves_out_the_feeds_that_repeat_others(tmp_path: Path, database_url: str) -> None:
+    topics = dict(TOPICS, both="topic:llm OR topic:vision")
+    site = build(tmp_path, database_url, topics=topics)
+    try:
+        assert opml_urls(site) == [f"{BASE}/feeds/{s}.atom" for s in ("llm", "vision", "nothing")]
+        every = [f"{BASE}/feeds/{s}.atom" for s in ("llm", "vision", "nothing", "both", "all")]
+        assert opml_urls(site, "?feeds=all") == every
+        daily = [f"{BASE}/feeds/{s}/daily.atom" for s in ("llm", "vision", "nothing")]
+        assert opml_urls(site, "?digest=daily") == daily
+        assert opml_urls(site, "?digest=weekly&feeds=all")[-1] == f"{BASE}/feeds/all/weekly.atom"
+        for url in opml_urls(site, "?digest=weekly&feeds=all"):
+            check_atom(site.ok(url), url)
+        for bad in ("?digest=monthly", "?feeds=some", "?x=1"):
+            assert site.get("/feeds.opml" + bad).status_code == 400
+    finally:
+        site.store.close()
+
+
 def test_opml_lists_one_outline_per_topic(site: Site) -> None:
-    response = site.get("/feeds.opml")
+    response = site.get("/feeds.opml?feeds=all")
     assert response.status_code == 200 and "opml" in (response.mimetype or "")
     root = ET.fromstring(response.data)
     assert root.tag == "opml" and root.findtext("head/title")
@@ -870,3 +897,62 @@ def test_hugging_face_rss_papers_arrive_whole(tmp_path: Path, database_url: str)
         assert all(i["image"].startswith("https://cdn-thumbnails.huggingface.co/") for i in items)
     finally:
         store.close()
+
+
+# --- digest feeds -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly"])
+def test_digests_hold_each_periods_top_papers(site: Site, kind: str) -> None:
+    """One entry per period that has papers, newest first, each with at most `top` papers ranked
+    by score, then upvotes, then date; every format passes the validator's rules."""
+    for slug in ("llm", "all"):
+        for fmt in FORMATS:
+            assert check(fmt, site.ok(f"/feeds/{slug}/{kind}.{fmt}"), f"{BASE}/feeds/{slug}/{kind}.{fmt}")
+        items = json.loads(site.ok(f"/feeds/{slug}/{kind}.json?top=3"))["items"]
+        assert items
+        labels = [i["_digest"]["period"] for i in items]
+        assert labels == sorted(labels, reverse=True) and len(set(labels)) == len(labels)
+        query = PageQuery(limit=500, topic=None if slug == "all" else slug)
+        ranked = {p.feed_id: p for p in site.store.papers_page(query).papers}
+        for item in items:
+            chosen = [ranked[f] for f in item["_digest"]["papers"]]
+            assert 1 <= len(chosen) <= 3
+            start = datetime.fromisoformat(item["date_published"].replace("Z", "+00:00"))
+            start -= timedelta(days=1 if kind == "daily" else 7)
+            assert all(
+                start <= p.published < start + timedelta(days=1 if kind == "daily" else 7) for p in chosen
+            )
+            if slug == "llm":
+                keys = [
+                    (-next(t.score for t in p.topics if t.slug == "llm"), -(p.upvotes or -1)) for p in chosen
+                ]
+                assert keys == sorted(keys)
+            assert all(html.escape(p.title)[:20] in item["content_html"] for p in chosen)
+
+
+def test_digest_ids_are_stable_and_the_running_period_waits(site: Site) -> None:
+    before = json.loads(site.ok("/feeds/all/daily.json?periods=60"))["items"]
+    site.ingest()  # the same sources again: nothing changes
+    again = json.loads(site.ok("/feeds/all/daily.json?periods=60"))["items"]
+    assert [i["id"] for i in again] == [i["id"] for i in before]
+    assert [i["content_html"] for i in again] == [i["content_html"] for i in before]
+    assert all(i["id"].startswith("tag:papers.example.org,") and "/all/daily" in i["id"] for i in before)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert all(i["_digest"]["period"] != today for i in before)  # the day is not over
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/feeds/llm/monthly.atom", 404),
+        ("/feeds/nope/daily.atom", 404),
+        ("/feeds/llm/daily.xml", 404),
+        ("/feeds/llm/daily.atom?top=0", 400),
+        ("/feeds/llm/daily.atom?top=51", 400),
+        ("/feeds/llm/daily.atom?periods=x", 400),
+        ("/feeds/llm/daily.atom?limit=5", 400),
+    ],
+)
+def test_digest_urls_that_name_nothing_or_ask_too_much(site: Site, path: str, status: int) -> None:
+    assert site.get(path).status_code == status

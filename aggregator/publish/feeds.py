@@ -61,41 +61,41 @@ class FeedPage:
     first_url: str | None = None  # the first page with this page's parameters (limit, q=...)
 
 
-def _clean(text: str | None) -> str:
+def xml_text(text: str | None) -> str:
     return _XML_ILLEGAL.sub("", text or "")
 
 
-def _plain(text: str | None) -> str:
+def plain_title(text: str | None) -> str:
     """Text for a title or a name: XML-legal, without HTML tags (whitespace closed up where one was)."""
-    text = _clean(text)
+    text = xml_text(text)
     stripped = _TAG.sub(" ", text)
     return text if stripped == text else " ".join(stripped.split())
 
 
-def _name(text: str) -> str:
-    return " ".join(_plain(text).split())
+def display_name(text: str) -> str:
+    return " ".join(plain_title(text).split())
 
 
-def _authors(paper: PaperView) -> list[str]:
-    return [n for n in (_name(a) for a in paper.authors) if n]
+def author_names(paper: PaperView) -> list[str]:
+    return [n for n in (display_name(a) for a in paper.authors) if n]
 
 
-def _is_http(url: str | None) -> bool:
+def is_http(url: str | None) -> bool:
     return url is not None and url.lower().startswith(("http://", "https://"))
 
 
 def entry_link(paper: PaperView) -> str:
     """Where a reader goes: the arXiv abstract, else the paper's own link, else its id."""
     for key in ("abs", "link", "doi"):
-        if _is_http(paper.links.get(key)):
+        if is_http(paper.links.get(key)):
             return paper.links[key]
     return paper.feed_id
 
 
-def _web_link(paper: PaperView) -> str | None:
+def web_link(paper: PaperView) -> str | None:
     """The entry's link if a browser can follow it (http or https), else none at all."""
     link = entry_link(paper)
-    return link if _is_http(link) else None
+    return link if is_http(link) else None
 
 
 def content_html(paper: PaperView, topics_url: str) -> str:
@@ -103,11 +103,11 @@ def content_html(paper: PaperView, topics_url: str) -> str:
 
     Every value from a feed goes through `escape` (markupsafe's, in C); f-strings put the pieces
     together, several times faster than `Markup.format`, which was 40 % of a cold render."""
-    parts = [f"<p>{escape(_clean(paper.abstract))}</p>"] if paper.abstract else []
-    authors = _authors(paper)
+    parts = [f"<p>{escape(xml_text(paper.abstract))}</p>"] if paper.abstract else []
+    authors = author_names(paper)
     if authors:
         parts.append(f"<p><b>Authors:</b> {escape(', '.join(authors))}</p>")
-    links = [(name, paper.links[key]) for key, name in LINK_NAMES if _is_http(paper.links.get(key))]
+    links = [(name, paper.links[key]) for key, name in LINK_NAMES if is_http(paper.links.get(key))]
     if links:
         anchors = " · ".join(f'<a href="{escape(url)}">{escape(name)}</a>' for name, url in links)
         parts.append(f"<p>{anchors}</p>")
@@ -117,7 +117,7 @@ def content_html(paper: PaperView, topics_url: str) -> str:
     if paper.version:
         facts.append(f"version {paper.version}")
     if paper.comment:
-        facts.append(_clean(paper.comment))
+        facts.append(xml_text(paper.comment))
     if facts:
         parts.append(f"<p>{escape('; '.join(facts))}</p>")
     base = escape(topics_url)
@@ -150,10 +150,10 @@ def _generator(page: FeedPage, *, rss: bool) -> FeedGenerator:
     if rss:  # RSS names authors with dc:creator; Atom has its own author element
         fg.load_extension("dc", atom=False, rss=True)
     fg.id(page.feed_url)
-    fg.title(_plain(page.title))
-    fg.subtitle(_plain(page.description) or _plain(page.title))
+    fg.title(plain_title(page.title))
+    fg.subtitle(plain_title(page.description) or plain_title(page.title))
     # Atom requires an author on every entry without one of its own: the feed's applies to those.
-    fg.author(name=_name(page.title) or page.generator, uri=page.html_url)
+    fg.author(name=display_name(page.title) or page.generator, uri=page.html_url)
     fg.link(href=page.self_url, rel="self")
     fg.link(href=page.first_url or page.feed_url, rel="first")
     if page.next_url:
@@ -173,12 +173,12 @@ def _generator(page: FeedPage, *, rss: bool) -> FeedGenerator:
 def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -> None:
     fe = fg.add_entry(order="append")
     fe.id(paper.feed_id)
-    fe.guid(paper.feed_id, permalink=_is_http(paper.feed_id))
-    fe.title(_plain(paper.title) or paper.feed_id)
-    link = _web_link(paper)
+    fe.guid(paper.feed_id, permalink=is_http(paper.feed_id))
+    fe.title(plain_title(paper.title) or paper.feed_id)
+    link = web_link(paper)
     if link:  # a paper known only by a tag: URI has no page to link to; its content says it all
         fe.link(href=link, rel="alternate")
-    authors = _authors(paper)
+    authors = author_names(paper)
     for name in authors:
         fe.author(name=name)
     if rss and authors:
@@ -187,7 +187,7 @@ def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -
     fe.updated(paper.updated)
     fe.pubDate(paper.published)
     # An HTML summary (escaped text), since RSS readers take <description> as HTML whatever it holds.
-    fe.summary(str(escape(_clean(paper.abstract) or _clean(paper.title))), type="html")
+    fe.summary(str(escape(xml_text(paper.abstract) or xml_text(paper.title))), type="html")
     fe.content(content_html(paper, topics_url), type="html")
     for topic in paper.topics:
         fe.category(term=topic.slug, scheme=topics_url, label=topic.slug)
@@ -209,10 +209,10 @@ def json_feed(page: FeedPage) -> bytes:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     feed: dict[str, object] = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": _clean(page.title),
+        "title": xml_text(page.title),
         "home_page_url": page.html_url,
         "feed_url": page.self_url,
-        "description": _clean(page.description),
+        "description": xml_text(page.description),
         "language": "en",
         "items": [_json_item(p, page.topics_url) for p in page.papers],
     }
@@ -223,24 +223,24 @@ def json_feed(page: FeedPage) -> bytes:
 
 def _json_item(paper: PaperView, topics_url: str) -> dict[str, object]:
     item: dict[str, object] = {"id": paper.feed_id}
-    abstract = _clean(paper.abstract)
-    link = _web_link(paper)
+    abstract = xml_text(paper.abstract)
+    link = web_link(paper)
     if link:
         item["url"] = link
     item.update(
         {
-            "title": _plain(paper.title),
+            "title": plain_title(paper.title),
             "content_html": content_html(paper, topics_url),
             **({"content_text": abstract, "summary": abstract} if abstract else {}),
-            "date_published": _rfc3339(paper.published),
-            "date_modified": _rfc3339(paper.updated),
-            "authors": [{"name": a} for a in _authors(paper)],
+            "date_published": rfc3339(paper.published),
+            "date_modified": rfc3339(paper.updated),
+            "authors": [{"name": a} for a in author_names(paper)],
             "tags": [t.slug for t in paper.topics] + list(paper.categories),
         }
     )
-    if _is_http(paper.links.get("pdf")):
+    if is_http(paper.links.get("pdf")):
         item["external_url"] = paper.links["pdf"]
-    if _is_http(paper.links.get("image")):
+    if is_http(paper.links.get("image")):
         item["image"] = paper.links["image"]
     item["_paper"] = {
         "arxiv_id": paper.arxiv_id,
@@ -252,14 +252,14 @@ def _json_item(paper: PaperView, topics_url: str) -> dict[str, object]:
     return item
 
 
-def _rfc3339(value: datetime) -> str:
+def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def opml(title: str, feeds: Sequence[tuple[str, str, str]], created: datetime) -> bytes:
     """One outline per feed: (text, Atom URL, HTML URL)."""
     outlines = "".join(
-        f'<outline type="rss" text="{escape(_clean(name))}" title="{escape(_clean(name))}" '
+        f'<outline type="rss" text="{escape(xml_text(name))}" title="{escape(xml_text(name))}" '
         f'xmlUrl="{escape(url)}" htmlUrl="{escape(html)}"/>'
         for name, url, html in feeds
     )
@@ -267,6 +267,6 @@ def opml(title: str, feeds: Sequence[tuple[str, str, str]], created: datetime) -
     dated = f"<dateCreated>{stamp}</dateCreated>" if created >= _PLAUSIBLE else ""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head>'
-        f"<title>{escape(_clean(title))}</title>{dated}</head>"
+        f"<title>{escape(xml_text(title))}</title>{dated}</head>"
         f"<body>{outlines}</body></opml>"
     ).encode()

@@ -415,3 +415,41 @@ def _count(conn: Connection, query: PageQuery, walk: _Walk) -> tuple[int, bool]:
     capped = walk.base.limit(COUNT_CAP).subquery()
     total = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
     return total, total < COUNT_CAP
+
+
+# --- digests ---------------------------------------------------------------------------------
+
+
+def digest_newest(slug: str | None, before: datetime) -> Select[Any]:
+    """The newest publication date before `before`, of a topic's papers or of all: one index read."""
+    if slug is None:
+        return select(func.max(papers.c.published)).where(papers.c.published < before)
+    return select(func.max(paper_topics.c.published)).where(
+        paper_topics.c.slug == slug, paper_topics.c.published < before
+    )
+
+
+def digest_top(slug: str | None, start: datetime, end: datetime, top: int) -> Select[Any]:
+    """The ids of a period's best papers: by topic score, then Hugging Face upvotes, then the
+    newest; for all papers, by upvotes then the newest."""
+    upvotes = func.coalesce(papers.c.upvotes, -1).desc()
+    if slug is None:
+        where = (papers.c.published >= start, papers.c.published < end)
+        return (
+            select(papers.c.id)
+            .where(*where)
+            .order_by(upvotes, papers.c.published.desc(), papers.c.id.desc())
+            .limit(top)
+        )
+    return (
+        select(paper_topics.c.paper_id)
+        .join(papers, papers.c.id == paper_topics.c.paper_id)
+        .where(paper_topics.c.slug == slug, paper_topics.c.published >= start, paper_topics.c.published < end)
+        .order_by(
+            paper_topics.c.score.desc(),
+            upvotes,
+            paper_topics.c.published.desc(),
+            paper_topics.c.paper_id.desc(),
+        )
+        .limit(top)
+    )

@@ -24,7 +24,15 @@ from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
 from aggregator.store.indexing import index_is_current, rebuild_index
 from aggregator.store.meta import STAMP_EPOCH
-from aggregator.store.pages import Deadline, PageQuery, TextQuery, candidate_ids, page_ids
+from aggregator.store.pages import (
+    Deadline,
+    PageQuery,
+    TextQuery,
+    candidate_ids,
+    digest_newest,
+    digest_top,
+    page_ids,
+)
 from aggregator.store.schema import papers, sightings, sources, store_meta
 from aggregator.store.tagging import (
     RetagResult,
@@ -41,8 +49,10 @@ from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
     STOPPED,
+    DigestEntry,
     FetchDone,
     PaperView,
+    Period,
     Sighting,
     SightingView,
     SourceOutcome,
@@ -280,13 +290,35 @@ class Store:
         deadline = Deadline(QUERY_BUDGET if budget is None else budget)
         with self._reading(deadline) as conn:
             found = page_ids(conn, query, deadline)
-            rows = {r["id"]: r for r in self._rows(conn, found.ids)}
-            seen = self._sightings_of(conn, found.ids)
-            tagged = topics_of(conn, found.ids)
-        views = [
-            _paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in found.ids if i in rows
-        ]
+            views = self._views(conn, found.ids)
         return Page(views, found.more, found.last, found.total, found.exact)
+
+    def digest(
+        self, slug: str | None, kind: str, *, top: int, periods: int, now: datetime
+    ) -> list[DigestEntry]:
+        """The last `periods` periods of `kind` that ended before `now` and hold papers of the
+        topic (`None`: of all papers), newest first, each with its `top` papers: by score, then
+        upvotes, then date. Two index reads a period and its own papers, never the store."""
+        deadline = Deadline(QUERY_BUDGET)
+        found: list[tuple[Period, list[int]]] = []
+        with self._reading(deadline) as conn:
+            before = Period.of(kind, now).start  # the running period is not over: not yet digested
+            while len(found) < periods:
+                newest = conn.scalar(digest_newest(slug, before))
+                if newest is None:
+                    break
+                period = Period.of(kind, newest)
+                found.append((period, list(conn.scalars(digest_top(slug, period.start, period.end, top)))))
+                before = period.start
+            views = {v.id: v for v in self._views(conn, [i for _, ids in found for i in ids])}
+        return [DigestEntry(period, [views[i] for i in ids if i in views]) for period, ids in found]
+
+    def _views(self, conn: Connection, ids: list[int]) -> list[PaperView]:
+        """These papers as readers see them, in the order of `ids`."""
+        rows = {r["id"]: r for r in self._rows(conn, ids)}
+        seen = self._sightings_of(conn, ids)
+        tagged = topics_of(conn, ids)
+        return [_paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in ids if i in rows]
 
     @staticmethod
     def _rows(conn: Connection, ids: list[int]) -> list[Any]:

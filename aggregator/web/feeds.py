@@ -18,10 +18,20 @@ from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import MultiDict
 
 from aggregator.config import Config
+from aggregator.publish.digests import (
+    DEFAULT_PERIODS,
+    DigestPage,
+    digest_atom,
+    digest_json,
+    digest_rss,
+    entry_updated,
+)
 from aggregator.publish.feeds import EPOCH, FeedPage, atom, json_feed, opml, rss
 from aggregator.store.pages import PageQuery
+from aggregator.topics.query import parse_query, topic_refs
+from aggregator.types import DIGEST_KINDS, Period
 from aggregator.web.cache import Rendered, ResponseCache, VersionWatch
-from aggregator.web.params import next_url, page_query
+from aggregator.web.params import BadParameter, digest_options, next_url, page_query
 from aggregator.web.services import services
 
 bp = Blueprint("feeds", __name__)
@@ -31,6 +41,11 @@ FORMATS: dict[str, tuple[Callable[[FeedPage], bytes], str]] = {
     "atom": (atom, "application/atom+xml; charset=utf-8"),
     "rss": (rss, "application/rss+xml; charset=utf-8"),
     "json": (json_feed, "application/feed+json; charset=utf-8"),
+}
+DIGEST_FORMATS: dict[str, tuple[Callable[[DigestPage], bytes], str]] = {
+    "atom": (digest_atom, FORMATS["atom"][1]),
+    "rss": (digest_rss, FORMATS["rss"][1]),
+    "json": (digest_json, FORMATS["json"][1]),
 }
 
 
@@ -51,15 +66,67 @@ def feed(slug: str, fmt: str) -> Response:
     return cached_response(lambda: _render(config, slug, fmt))
 
 
+@bp.get("/feeds/<slug>/<kind>.<fmt>")
+def digest_feed(slug: str, kind: str, fmt: str) -> Response:
+    """A digest: one entry per day or week with its top papers (publish/digests.py)."""
+    config = services().config
+    known = slug == "all" or slug in {t.slug for t in config.topics}
+    if fmt not in DIGEST_FORMATS or kind not in DIGEST_KINDS or not known:
+        abort(404, description=f"no feed /feeds/{slug}/{kind}.{fmt}")
+    top, periods = digest_options(request.args, DEFAULT_PERIODS[kind])
+    now = datetime.now(UTC)
+    # A period that ends publishes its entry without any change to the store: part of the key.
+    running = Period.of(kind, now).start
+    return cached_response(
+        lambda: _render_digest(config, slug, kind, fmt, top, periods, now),
+        key=f"{request.full_path}@{running}",
+    )
+
+
+def _render_digest(
+    config: Config, slug: str, kind: str, fmt: str, top: int, periods: int, now: datetime
+) -> tuple[bytes, str, datetime]:
+    store = services().store
+    entries = store.digest(None if slug == "all" else slug, kind, top=top, periods=periods, now=now)
+    base = config.site.base_url
+    asked = f"?{urlencode(list(request.args.items(multi=True)))}" if request.args else ""
+    page = DigestPage(
+        slug=slug,
+        title="All papers" if slug == "all" else next(t.title for t in config.topics if t.slug == slug),
+        kind=kind,
+        self_url=f"{base}/feeds/{slug}/{kind}.{fmt}{asked}",
+        feed_url=f"{base}/feeds/{slug}/{kind}.atom",
+        html_url=f"{base}/" if slug == "all" else f"{base}/topics/{slug}",
+        tag_authority=store.tag_authority,
+        entries=entries,
+    )
+    render, content_type = DIGEST_FORMATS[fmt]
+    updated = max((entry_updated(e) for e in entries), default=None) or store.version_stamp()[1]
+    return render(page), content_type, updated
+
+
 @bp.get("/feeds.opml")
 def feeds_opml() -> Response:
+    """Every topic's feed to subscribe to at once. By default not the feeds that repeat others
+    (all papers, topics made of other topics): readers that keep one article per id (newsboat)
+    would show a paper under one of them only, and the topic it belongs to would look empty.
+    `feeds=all` lists those too; `digest=daily|weekly` lists the digest feeds instead."""
     config = services().config
     base = config.site.base_url
+    unknown = sorted(set(request.args) - {"feeds", "digest"})
+    if unknown:
+        raise BadParameter(f"unknown parameter {unknown[0]!r} (known: digest, feeds)")
+    everything = _choice(request.args, "feeds", ("topics", "all")) == "all"
+    digest = _choice(request.args, "digest", DIGEST_KINDS)
+    chosen = [t for t in config.topics if everything or not topic_refs(parse_query(t.query))]
+    path = f"/{digest}.atom" if digest else ".atom"
+    suffix = f" ({digest} digest)" if digest else ""
     outlines = [
-        (f"{config.site.title}: {t.title}", f"{base}/feeds/{t.slug}.atom", f"{base}/topics/{t.slug}")
-        for t in config.topics
+        (f"{config.site.title}: {t.title}{suffix}", f"{base}/feeds/{t.slug}{path}", f"{base}/topics/{t.slug}")
+        for t in chosen
     ]
-    outlines.append((f"{config.site.title}: all papers", f"{base}/feeds/all.atom", f"{base}/"))
+    if everything:
+        outlines.append((f"{config.site.title}: all papers{suffix}", f"{base}/feeds/all{path}", f"{base}/"))
 
     def render() -> tuple[bytes, str, datetime]:
         return opml(config.site.title, outlines, EPOCH), "text/x-opml; charset=utf-8", EPOCH
@@ -115,11 +182,13 @@ def _previous_url(base: str, path: str, query: PageQuery) -> str | None:
     return base + path + (f"?{urlencode(params)}" if params else "")
 
 
-def cached_response(render: Callable[[], tuple[bytes, str, datetime]], status: int = 200) -> Response:
-    """The response for this URL from the cache while the store is unchanged, else rendered
-    (body, content type, newest date shown) and kept; 304 to a reader that has it already."""
+def cached_response(
+    render: Callable[[], tuple[bytes, str, datetime]], status: int = 200, *, key: str | None = None
+) -> Response:
+    """The response for this URL (or `key`) from the cache while the store is unchanged, else
+    rendered (body, content type, newest date shown) and kept; 304 to a reader that has it."""
     cache, watch = _cache()
-    key = request.full_path
+    key = key or request.full_path
     version, changed_at = watch.current()
     found = cache.get(key, version)
     if found is None:
@@ -156,3 +225,12 @@ def _not_modified(found: Rendered) -> bool:
             when = when.replace(tzinfo=UTC)
         return found.last_modified <= when
     return False
+
+
+def _choice(args: MultiDict[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = args.get(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise BadParameter(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    return value

@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from aggregator.config import Config
+from aggregator.publish.digests import DEFAULT_TOP, MAX_PERIODS, MAX_TOP
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Page
@@ -26,6 +27,17 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class BadParameter(BadRequest):
     """A query parameter that cannot be used; the message says which and why."""
+
+
+def digest_options(args: MultiDict[str, str], default_periods: int) -> tuple[int, int]:
+    """`top` papers a period and how many `periods`, validated; any other parameter is refused."""
+    unknown = sorted(set(args) - {"top", "periods"})
+    if unknown:
+        raise BadParameter(f"unknown parameter {unknown[0]!r} (known: periods, top)")
+    return (
+        _integer(args, "top", DEFAULT_TOP, 1, MAX_TOP),
+        _integer(args, "periods", default_periods, 1, MAX_PERIODS),
+    )
 
 
 def _integer(args: MultiDict[str, str], name: str, default: int, low: int, high: int | None) -> int:
