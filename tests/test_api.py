@@ -180,3 +180,15 @@ def test_a_site_may_hide_every_source_url(tmp_path: Path, database_url: str, sto
     store.sync_sources([(s.name, s.url) for s in config.sources])
     sources = create_app(config, store=store).test_client().get("/api/sources").get_json()["sources"]
     assert {s["name"]: s["url"] for s in sources} == {"api": None, "web": None}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/papers?limit=5", "/api/papers?q=model*", "/api/topics", "/api/preview?q=model*", "/api/sources"],
+)
+def test_the_api_answers_with_etags_and_304s(client: FlaskClient, path: str) -> None:
+    first = client.get(path)
+    assert first.status_code == 200 and first.headers.get("ETag")
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and not again.data
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200

@@ -923,11 +923,15 @@ def test_digests_hold_each_periods_top_papers(site: Site, kind: str) -> None:
             assert all(
                 start <= p.published < start + timedelta(days=1 if kind == "daily" else 7) for p in chosen
             )
+            votes = [-1 if p.upvotes is None else p.upvotes for p in chosen]
             if slug == "llm":
                 keys = [
-                    (-next(t.score for t in p.topics if t.slug == "llm"), -(p.upvotes or -1)) for p in chosen
+                    (-next(t.score for t in p.topics if t.slug == "llm"), -v)
+                    for p, v in zip(chosen, votes, strict=True)
                 ]
                 assert keys == sorted(keys)
+            else:  # all papers: the most upvoted first
+                assert votes == sorted(votes, reverse=True)
             assert all(html.escape(p.title)[:20] in item["content_html"] for p in chosen)
 
 

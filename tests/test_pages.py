@@ -6,13 +6,16 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +29,7 @@ from aggregator import create_app
 from aggregator.config import Config
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
+from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
 from aggregator.topics.query import parse_query, positive_terms
 from aggregator.web.pages import http_url, marked_title
@@ -187,7 +191,9 @@ def test_index_lists_every_topic_with_its_count_and_feed_urls(client: FlaskClien
         for ext in ("atom", "rss", "json"):
             url = f"{BASE}/feeds/{slug}.{ext}"
             assert url in hrefs
-            assert url in text  # shown in full, to copy
+            assert url not in text  # a card stays compact: the URLs to copy are on the topic page
+        assert f"/topics/{slug}#subscribe" in hrefs
+        assert f"{BASE}/feeds/{slug}.atom" in "".join(page(client, f"/topics/{slug}").text)
     assert "Large language models & what they do" in text
     for url in (
         f"{BASE}/feeds.opml",
@@ -388,8 +394,16 @@ def test_only_http_urls_become_links(url: str | None, expected: str | None) -> N
 # --- accessibility basics ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/topics/llm"])
+def first_paper_path(client: FlaskClient) -> str:
+    """The page of the first paper the `llm` topic lists."""
+    found = re.search(r'href="(/papers/\d+)"', client.get("/topics/llm").get_data(as_text=True))
+    assert found, "the topic page links no paper page"
+    return found[1]
+
+
+@pytest.mark.parametrize("path", ["/", "/topics/llm", "/search?q=model*", "PAPER"])
 def test_pages_are_accessible_without_javascript(client: FlaskClient, path: str) -> None:
+    path = first_paper_path(client) if path == "PAPER" else path
     body = client.get(path).get_data(as_text=True)
     found = Page(body)
     [html] = found.all("html")
@@ -562,9 +576,14 @@ MEASURE = """JSON.stringify({
 def test_pages_render_in_headless_chromium(served: str, tmp_path: Path) -> None:
     binary = chromium()
     shots = []
+    with urllib.request.urlopen(served + "/topics/llm", timeout=30) as response:
+        paper = re.search(r'href="(/papers/\d+)"', response.read().decode())
+    assert paper
     for path, name, titles in [
         ("/", "index", ["Language models", "Vision", "Efficient LLMs"]),
         ("/topics/llm", "topic", ["Language models", "Pruning", "OverlongOverlong"]),
+        (paper[1], "paper", ["Where it was seen", "Topics", "Abstract"]),
+        ("/search?q=model*", "search", ["model"]),
     ]:
         url = served + path
         dom = run_chromium(binary, tmp_path / f"profile-dom-{name}", "--dump-dom", url).stdout
@@ -667,3 +686,53 @@ def test_every_response_carries_its_security_headers(client: FlaskClient) -> Non
     (sheet,) = page(client, "/").all("link", rel="stylesheet")
     css = client.get(sheet["href"])
     assert css.status_code == 200 and css.mimetype == "text/css" and b"--text" in css.data
+
+
+# --- the page of one paper ---------------------------------------------------------------------
+
+
+def test_a_paper_page_shows_everything_known_of_it(site: tuple[Flask, Store]) -> None:
+    app, store = site
+    client = app.test_client()
+    path = first_paper_path(client)
+    paper = store.paper(int(path.rsplit("/", 1)[1]))
+    assert paper is not None
+    found = page(client, path)
+    assert found.headings[0] == (1, " ".join(paper.title.split()))
+    text = " ".join(" ".join(found.text).split())
+    for name in paper.authors[:3]:
+        assert name in text
+    rows = [a for t, a in found.tags if t == "tr"]
+    assert len(rows) == len(paper.sightings) + 1  # a row per sighting, under the header
+    for sighting in paper.sightings:
+        assert sighting.source in text and sighting.entry_id in text
+    for match in paper.topics:
+        assert any(href == f"/topics/{match.slug}" for href, _ in found.links)
+        assert f"score {match.score:g}" in text
+    assert paper.feed_id in text
+
+
+def test_an_upvoted_paper_shows_its_upvotes_and_a_missing_one_is_404(site: tuple[Flask, Store]) -> None:
+    app, store = site
+    client = app.test_client()
+    upvoted = next(p for p in store.papers_page(PageQuery(limit=500)).papers if p.upvotes is not None)
+    text = " ".join(page(client, f"/papers/{upvoted.id}").text)
+    assert f"{upvoted.upvotes} on Hugging Face" in " ".join(text.split())
+    for missing in ("/papers/999999999", f"/papers/{10**30}", "/papers/-1", "/papers/x"):
+        assert client.get(missing).status_code == 404
+
+
+def test_the_index_leads_with_each_topics_latest_best_papers(site: tuple[Flask, Store]) -> None:
+    app, store = site
+    client = app.test_client()
+    index = page(client, "/")
+    levels = [text for level, text in index.headings if level == 2]
+    assert levels[0] == "What is new"
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    for slug in ("llm", "vision"):
+        [latest] = store.digest(slug, "daily", top=3, periods=1, now=tomorrow)
+        assert 1 <= len(latest.papers) <= 3
+        for paper in latest.papers:
+            assert (f"/papers/{paper.id}", f"Details of {paper.title}") in [
+                (href, " ".join(text.split())) for href, text in index.links
+            ]

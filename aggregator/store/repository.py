@@ -308,10 +308,16 @@ class Store:
                 if newest is None:
                     break
                 period = Period.of(kind, newest)
-                found.append((period, list(conn.scalars(digest_top(slug, period.start, period.end, top)))))
+                found.append((period, digest_top(conn, slug, period.start, period.end, top)))
                 before = period.start
             views = {v.id: v for v in self._views(conn, [i for _, ids in found for i in ids])}
         return [DigestEntry(period, [views[i] for i in ids if i in views]) for period, ids in found]
+
+    def paper(self, paper_id: int) -> PaperView | None:
+        """One paper as readers see it, with every sighting and topic; None if there is none."""
+        with self.engine.connect() as conn:
+            found = self._views(conn, [paper_id])
+        return found[0] if found else None
 
     def _views(self, conn: Connection, ids: list[int]) -> list[PaperView]:
         """These papers as readers see them, in the order of `ids`."""

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     column,
     table,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -104,6 +105,13 @@ class Paper(Base):
         Index("ix_papers_feed_order", "published", "id"),
         # The feed-order keys of ids found elsewhere (a search's candidates), without the rows.
         Index("ix_papers_id_published", "id", "published"),
+        # The upvoted papers of a period (digests of all papers), a few rows in a hundred.
+        Index(
+            "ix_papers_upvoted",
+            "published",
+            sqlite_where=text("upvotes IS NOT NULL"),
+            postgresql_where=text("upvotes IS NOT NULL"),
+        ),
     )
 
 

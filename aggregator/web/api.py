@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from aggregator.config import DEFAULT_ANNOUNCE
+from aggregator.publish.feeds import EPOCH
 from aggregator.runtime import topic_specs
 from aggregator.store.repository import QUERY_BUDGET
-from aggregator.topics.index_query import narrow
+from aggregator.topics.index_query import IndexQuery, narrow
 from aggregator.topics.match import ALL_ANNOUNCE_TYPES
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
 from aggregator.types import STOPPED, PaperView, SourceState
+from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
 
@@ -80,24 +83,43 @@ def shown_url(url: str) -> str:
     return url
 
 
+def _cached_json(make: Callable[[], dict[str, Any]]) -> Response:
+    """JSON that depends on the store's content and the config alone: kept until the store
+    changes, with a strong ETag and Last-Modified, and a 304 to a client that has it."""
+
+    def render() -> tuple[bytes, str, datetime]:
+        return current_app.json.dumps(make()).encode(), "application/json", EPOCH
+
+    return cached_response(render)
+
+
 @bp.get("/papers")
 def papers() -> Response:
     svc = services()
-    page = svc.store.papers_page(page_query(request.args, svc.config))
-    return jsonify(
-        papers=[paper_json(p) for p in page.papers],
-        total=page.total,
-        total_exact=page.exact,
-        next=next_url(svc.config.site.base_url, request.path, request.args, page),
-    )
+    query = page_query(request.args, svc.config)
+
+    def make() -> dict[str, Any]:
+        page = svc.store.papers_page(query)
+        return {
+            "papers": [paper_json(p) for p in page.papers],
+            "total": page.total,
+            "total_exact": page.exact,
+            "next": next_url(svc.config.site.base_url, request.path, request.args, page),
+        }
+
+    return _cached_json(make)
 
 
 @bp.get("/topics")
 def topics() -> Response:
+    return _cached_json(_topics)
+
+
+def _topics() -> dict[str, Any]:
     svc = services()
     counts = svc.store.topic_counts()
     base = svc.config.site.base_url
-    return jsonify(
+    return dict(
         topics=[
             {
                 "slug": t.slug,
@@ -131,15 +153,22 @@ def preview() -> Response:
         raise BadParameter(f"exclude: {exc}") from None
     announce = _announce_types(request.args.get("announce"))
     narrowed = narrow(tree, {t.slug: t.query for t in config.topics})
+    sample = _sample_size(request.args.get("sample"))
+    return _cached_json(lambda: _preview(raw, narrowed, sample, exclude, announce))
+
+
+def _preview(
+    raw: str, narrowed: IndexQuery | None, sample: int, exclude: str | None, announce: tuple[str, ...]
+) -> dict[str, Any]:
     found = run_preview(
         raw,
         services().store.documents(narrowed, budget=QUERY_BUDGET),
-        sample=_sample_size(request.args.get("sample")),
-        topics=topic_specs(config),
+        sample=sample,
+        topics=topic_specs(services().config),
         exclude=exclude,
         announce=announce,
     )
-    return jsonify(
+    return dict(
         query=found.query,
         exclude=exclude,
         announce=list(announce),
@@ -184,4 +213,9 @@ def sources() -> Response:
     configured = {s.name for s in svc.config.sources}
     hide = svc.config.site.hide_source_urls
     states = svc.store.source_states()
-    return jsonify(sources=[source_json(s, hide_url=hide) for s in states if s.name in configured])
+    # Fetch states change without a change of papers: no cache, but an ETag of the body.
+    response = jsonify(sources=[source_json(s, hide_url=hide) for s in states if s.name in configured])
+    response.add_etag()
+    response.headers["Cache-Control"] = "no-cache"
+    response.make_conditional(request)
+    return response

@@ -8,7 +8,7 @@ untrusted feeds and is escaped by the templates; the only markup added around it
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -42,6 +42,7 @@ def _tidy_templates(state: BlueprintSetupState) -> None:
 
 
 RECENT = 20  # newest papers on the index
+LATEST = 3  # best papers of each topic's latest day, on the index
 SEARCH_PAGE = 25
 FEED_TYPES = (
     ("atom", "Atom", "application/atom+xml"),
@@ -78,6 +79,14 @@ def _index() -> str:
     page = svc.store.papers_page(PageQuery(limit=RECENT))
     recent, total = page.papers, page.total
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
+    # Each topic's latest day, today's included (a digest shows only days that have ended).
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    latest = [
+        (t, entry)
+        for t in config.topics
+        if counts.get(t.slug)
+        for entry in svc.store.digest(t.slug, "daily", top=LATEST, periods=1, now=tomorrow)
+    ]
     everything = feed_links(config, "all", "all papers")
     configured = {s.name for s in config.sources}
     return render_template(
@@ -88,6 +97,7 @@ def _index() -> str:
         everything=everything,
         opml=f"{config.site.base_url}/feeds.opml",
         recent=recent,
+        latest=latest,
         total=total,
         alternates=[f[0] for _, _, f in topics] + everything,
         stopped=[s.name for s in svc.store.source_states() if stopped(s) and s.name in configured],
@@ -128,12 +138,38 @@ def _topic(found: TopicConfig) -> str:
         ],
         titles={t.slug: t.title for t in config.topics},
         feeds=feeds,
+        digests=[f"{config.site.base_url}/feeds/{slug}/{kind}.atom" for kind in ("daily", "weekly")],
         alternates=feeds,
         total=total,
         first=query.offset + 1,
         last=query.offset + len(papers),
         newer=_page_url(slug, query.offset - query.limit) if query.offset > 0 else None,
         older=_page_url(slug, query.offset + query.limit) if page.more else None,
+    )
+
+
+@bp.get("/papers/<int:paper_id>")
+def paper(paper_id: int) -> Response:
+    """One paper: everything known of it, where it was seen, and why it is in its topics."""
+    if paper_id > 2**63 - 1:  # past what a database integer holds: no such paper
+        abort(404, description=f"no paper {paper_id}")
+    return cached_response(lambda: _html(_paper(paper_id)))
+
+
+def _paper(paper_id: int) -> str:
+    svc = services()
+    found = svc.store.paper(paper_id)
+    if found is None:
+        abort(404, description=f"no paper {paper_id}")
+    config = svc.config
+    titles = {t.slug: t.title for t in config.topics}
+    return render_template(
+        "paper.html",
+        site=config.site,
+        paper=found,
+        topics=[(m, titles.get(m.slug, m.slug)) for m in found.topics if m.slug in titles],
+        links=paper_links(found),
+        alternates=[],
     )
 
 
