@@ -468,8 +468,10 @@ def browser_command(binary: str, profile: Path, width: int, height: int, *args: 
     ]
 
 
-def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = browser_command(binary, profile, 390, 1200, *args)
+def run_chromium(
+    binary: str, profile: Path, *args: str, width: int = 390, height: int = 1200
+) -> subprocess.CompletedProcess[str]:
+    command = browser_command(binary, profile, width, height, *args)
     result = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
@@ -592,16 +594,46 @@ def test_pages_render_in_headless_chromium(served: str, tmp_path: Path) -> None:
             assert title in dom, (path, title)
         if name == "topic":
             assert "<mark>" in dom
-        shot = tmp_path / f"{name}.png"
-        run_chromium(binary, tmp_path / f"profile-shot-{name}", f"--screenshot={shot}", url)
-        assert shot.exists() and shot.stat().st_size > 5 * 1024, shot
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        shots.append((shot, DOCS / f"screenshot-{name}.png"))
+        for width, suffix in ((390, ""), (1280, "-1280")):  # a phone, and a laptop
+            shot = tmp_path / f"{name}{suffix}.png"
+            profile = tmp_path / f"profile-shot-{name}{suffix}"
+            run_chromium(binary, profile, f"--screenshot={shot}", url, width=width, height=1200)
+            assert shot.exists() and shot.stat().st_size > 5 * 1024, shot
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            shots.append((shot, DOCS / f"screenshot-{name}{suffix}.png"))
         layout = horizontal_overflow(binary, tmp_path / f"profile-layout-{name}", url)
         assert layout["scroll"] == layout["client"] == 375 and layout["wide"] == [], (path, layout)
     DOCS.mkdir(exist_ok=True)
     for shot, kept in shots:
         shutil.copyfile(shot, kept)
+
+
+A11Y = Path(__file__).parent / "a11y"  # axe-core and puppeteer-core, installed by .ci/run (npm ci)
+
+
+def axe_command() -> list[str]:
+    node = shutil.which("node")
+    if node is None or not (A11Y / "node_modules" / "axe-core").is_dir():
+        if REQUIRE_BROWSERS:
+            pytest.fail("axe-core is required (AGGREGATOR_REQUIRE_BROWSERS=1): npm ci --prefix tests/a11y")
+        pytest.skip("node or tests/a11y/node_modules missing (npm ci --prefix tests/a11y)")
+    return [node, str(A11Y / "axe_check.js")]
+
+
+def test_pages_pass_axe_in_chromium(served: str) -> None:
+    """axe-core, run in the same Chromium at 1280 and 390 px, finds nothing serious on the index,
+    a topic, a paper and a search page."""
+    command, binary = axe_command(), chromium()
+    with urllib.request.urlopen(served + "/topics/llm", timeout=30) as response:
+        paper = re.search(r'href="(/papers/\d+)"', response.read().decode())
+    assert paper
+    urls = [served + path for path in ("/", "/topics/llm", paper[1], "/search?q=model*")]
+    done = subprocess.run([*command, binary, *urls], capture_output=True, text=True, timeout=300, check=False)
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert len(results) == 2 * len(urls)
+    serious = [v for r in results for v in r["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
 
 
 # --- search ------------------------------------------------------------------------------------
