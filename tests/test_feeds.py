@@ -864,6 +864,10 @@ def test_the_w3c_feed_validator_finds_nothing(tmp_path: Path, database_url: str)
                     path = tmp_path / f"{slug}{query.replace('?', '-').replace('&', '-')}.{fmt}"
                     path.write_bytes(site.ok(f"/feeds/{slug}.{fmt}{query}"))
                     files.append(str(path))
+                for kind in ("daily", "weekly"):  # the digests too
+                    path = tmp_path / f"{slug}-{kind}.{fmt}"
+                    path.write_bytes(site.ok(f"/feeds/{slug}/{kind}.{fmt}"))
+                    files.append(str(path))
         done = subprocess.run(
             [*shlex.split(command), f"{BASE}/feeds/", *files], capture_output=True, text=True, timeout=600
         )

@@ -761,7 +761,13 @@ def test_the_index_leads_with_each_topics_latest_best_papers(site: tuple[Flask, 
     levels = [text for level, text in index.headings if level == 2]
     assert levels[0] == "What is new"
     tomorrow = datetime.now(UTC) + timedelta(days=1)
+    today = datetime.now(UTC).date()
+    monday = today - timedelta(days=today.weekday())
+    text = " ".join(" ".join(index.text).split())
     for slug in ("llm", "vision"):
+        week = client.get(f"/api/papers?topic={slug}&since={monday.isoformat()}&limit=500").get_json()
+        n = len(week["papers"])
+        assert f"{n} paper{'' if n == 1 else 's'} this week" in text
         [latest] = store.digest(slug, "daily", top=3, periods=1, now=tomorrow)
         assert 1 <= len(latest.papers) <= 3
         for paper in latest.papers:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
@@ -33,7 +33,7 @@ from aggregator.store.pages import (
     digest_top,
     page_ids,
 )
-from aggregator.store.schema import papers, sightings, sources, store_meta
+from aggregator.store.schema import paper_topics, papers, sightings, sources, store_meta
 from aggregator.store.tagging import (
     RetagResult,
     changed_topics,
@@ -403,6 +403,12 @@ class Store:
     def topic_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return topic_counts(conn)
+
+    def topic_count_since(self, slug: str, since: datetime) -> int:
+        """How many papers of a topic were published since `since`: one range of its index."""
+        query = select(func.count()).where(paper_topics.c.slug == slug, paper_topics.c.published >= since)
+        with self.engine.connect() as conn:
+            return int(conn.scalar(query) or 0)
 
     def retag(
         self, *, slugs: Iterable[str] | None = None, on_batch: Callable[[int], None] | None = None

@@ -26,7 +26,7 @@ from aggregator.store.writer import paper_ids
 from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
-from aggregator.types import PaperView, TopicMatch
+from aggregator.types import PaperView, Period, TopicMatch
 from aggregator.web.api import stopped
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
@@ -81,8 +81,9 @@ def _index() -> str:
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
     # Each topic's latest day, today's included (a digest shows only days that have ended).
     tomorrow = datetime.now(UTC) + timedelta(days=1)
+    week = Period.of("weekly", tomorrow - timedelta(days=1)).start
     latest = [
-        (t, entry)
+        (t, entry, svc.store.topic_count_since(t.slug, week))
         for t in config.topics
         if counts.get(t.slug)
         for entry in svc.store.digest(t.slug, "daily", top=LATEST, periods=1, now=tomorrow)
