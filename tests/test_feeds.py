@@ -4,8 +4,8 @@ RFC 3339 and RFC 822 dates, unique ids, a self link, absolute URLs, escaped HTML
 characters), with feedparser reading every feed cleanly; then order, stable ids, parameters,
 HTTP caching, and a hostile source.
 
-Setting AGGREGATOR_FEEDVALIDATOR to a command that takes `BASE_URL FILE...` and exits non-zero on
-findings (a W3C feed validator wrapper) also runs that over the rendered feeds.
+The W3C feed validator itself (vendored under tools/feedvalidator/, or the command in
+AGGREGATOR_FEEDVALIDATOR) runs over every rendered feed; CI requires it (AGGREGATOR_REQUIRE_VALIDATOR=1).
 """
 
 from __future__ import annotations
@@ -850,10 +850,14 @@ def test_an_empty_page_has_a_plausible_date() -> None:
 # --- the W3C feed validator, when this machine has one ----------------------------------------
 
 
+VALIDATOR = Path(__file__).parent.parent / "tools" / "feedvalidator" / "run"  # W3C's, vendored
+REQUIRE_VALIDATOR = os.environ.get("AGGREGATOR_REQUIRE_VALIDATOR") == "1"
+
+
 def test_the_w3c_feed_validator_finds_nothing(tmp_path: Path, database_url: str) -> None:
-    command = os.environ.get("AGGREGATOR_FEEDVALIDATOR")
-    if not command:
-        pytest.skip("AGGREGATOR_FEEDVALIDATOR names no validator command (BASE_URL FILE... -> exit 0)")
+    """Every feed and digest, plain and paged, through the W3C feed validator (its first use
+    builds a venv with its three dependencies from PyPI; without them it skips, but not in CI)."""
+    command = os.environ.get("AGGREGATOR_FEEDVALIDATOR") or str(VALIDATOR)
     topics = dict(TOPICS, hostile="hostile")
     site = build(tmp_path, database_url, topics=topics, extra={"hostile": ("hostile.xml", HOSTILE)})
     try:
@@ -871,7 +875,10 @@ def test_the_w3c_feed_validator_finds_nothing(tmp_path: Path, database_url: str)
         done = subprocess.run(
             [*shlex.split(command), f"{BASE}/feeds/", *files], capture_output=True, text=True, timeout=600
         )
+        if done.returncode == 2 and not REQUIRE_VALIDATOR:  # its venv could not be built (offline)
+            pytest.skip(f"the feed validator could not be set up: {done.stderr[-300:]}")
         assert done.returncode == 0, done.stdout + done.stderr
+        assert len(files) > 20
     finally:
         site.store.close()
 

@@ -553,3 +553,24 @@ def test_the_api_answers_503_past_the_budget(
     wildcards = " OR ".join(f"w{n}*" for n in range(20))
     refused = client.get("/api/papers", query_string={"q": wildcards})
     assert refused.status_code == 400 and "wildcards" in refused.get_json()["error"]
+
+
+def test_q_pages_walk_the_matches_with_offset_and_cursor(tmp_path: Path, database_url: str) -> None:
+    """Page 2 of a `q=` answer is the matches after page 1, by `offset` and by the `next` cursor."""
+    from tests.test_feeds import build
+
+    site = build(tmp_path, database_url)
+    try:
+        everything = site.client.get("/api/papers", query_string={"q": "model*", "limit": 500}).get_json()
+        ids = [p["id"] for p in everything["papers"]]
+        assert len(ids) > 6
+        first = site.client.get("/api/papers", query_string={"q": "model*", "limit": 3}).get_json()
+        second = site.client.get(
+            "/api/papers", query_string={"q": "model*", "limit": 3, "offset": 3}
+        ).get_json()
+        assert [p["id"] for p in first["papers"]] == ids[:3]
+        assert [p["id"] for p in second["papers"]] == ids[3:6]
+        after = site.client.get(first["next"].removeprefix("http://papers.example.org")).get_json()
+        assert [p["id"] for p in after["papers"]] == ids[3:6]
+    finally:
+        site.store.close()

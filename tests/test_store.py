@@ -103,8 +103,11 @@ def test_new_version_updates_the_record_and_its_updated_date(sources: Store) -> 
         authors=("A. Author",),
         now=later,
     )
+    version = sources.version()
     outcome = sources.ingest("api", [v2], done(later), now=later)
     assert outcome.updated == 1
+    # Readers' caches key on the version: an update (no new paper) must move it too.
+    assert sources.version() > version
     [revised] = page(sources)
     assert revised.feed_id == paper.feed_id == "https://arxiv.org/abs/2411.00001"
     assert (revised.title, revised.version) == ("Revised title", 2)

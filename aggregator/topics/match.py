@@ -366,12 +366,10 @@ def query_tagger(
     used = topic_refs(parse_query(query))
     if exclude:
         used |= topic_refs(parse_query(exclude))
-    return Tagger(
-        [
-            *(t for t in topics if t.slug in used or used),
-            TopicSpec(AD_HOC, query, exclude=exclude or None, announce=tuple(announce)),
-        ]
-    )
+    # A topic the query names may name others in turn: with any reference, every configured
+    # topic comes along (the tagger orders them); with none, the query stands alone.
+    needed = list(topics) if used else []
+    return Tagger([*needed, TopicSpec(AD_HOC, query, exclude=exclude or None, announce=tuple(announce))])
 
 
 def fingerprints(specs: Sequence[TopicSpec]) -> dict[str, str]:
