@@ -229,6 +229,9 @@ def preview(state: _State, query: str, sample: int, exclude: str | None, announc
             parse_query(exclude)
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="--exclude") from None
+    file = sqlite_file(state.config.database_url)
+    if file is not None and not file.exists():  # a preview creates nothing, not even an empty store
+        raise click.ClickException(f"no store at {file}: run `aggregator ingest --all` first")
     narrowed = narrow(tree, {t.slug: t.query for t in state.config.topics})
     with _store(state, read_only=True) as store:
         found = run_preview(

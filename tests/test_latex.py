@@ -101,7 +101,8 @@ def test_broken_latex_is_kept_as_written(raw: str) -> None:
 
 
 def test_hostile_sizes_stay_bounded() -> None:
-    for raw in ("\\textbf{" * 3000 + "x", "$" + "\\alpha " * 5000 + "$", "{\\" * 4000):
+    unclosed = ["A " + "\\cite[" * 24, "\\sqrt[" * 24, "\\frac{" * 24, "We {\\em " + "\\cite[" * 24 + "} x."]
+    for raw in ("\\textbf{" * 3000 + "x", "$" + "\\alpha " * 5000 + "$", "{\\" * 4000, *unclosed):
         start = time.process_time()
         latex_to_text(raw)
         latex_in_prose(raw)
@@ -136,3 +137,21 @@ def test_no_latex_is_left_in_any_bundled_title_or_name() -> None:
             assert "``" not in s.abstract, (source.name, s.abstract[:80])
             assert s.authors, (source.name, s.title)
     assert papers > 1_500
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "$<$img src=x onerror=alert(1)$>$ A study",
+        "\\ensuremath{<}svg onload=alert(1)\\ensuremath{>}",
+        "\\textless{}script\\textgreater{}alert(1)",
+    ],
+)
+def test_latex_never_spells_out_markup(raw: str) -> None:
+    """LaTeX that writes `<` and `>` must not turn into a tag once read."""
+    for converted in (latex_to_text(raw), latex_in_prose(raw), clean_author(raw)):
+        assert not re.search(r"<[A-Za-z/!?]", converted), converted
+    entry = ParsedEntry(entry_id="x", title=raw, summary=raw, authors=(raw,))
+    s = normalize_entry(entry, source="api", authority=Authority.ARXIV_API, now=NOW)
+    for text in (s.title, s.abstract, *s.authors):
+        assert not re.search(r"<[A-Za-z/!?]", text), text

@@ -439,3 +439,25 @@ def test_code_links_from_a_source_are_web_links_or_nothing() -> None:
     )
     s = normalize_entry(entry, source="hf", authority=Authority.HUGGING_FACE, now=NOW)
     assert s.code_urls == ("https://github.com/a/b",)
+
+
+@pytest.mark.parametrize(
+    "raw", ["<img src=x onerror=alert(1) <b>x</b>", "<svg/onload=alert(1) <i>t</i>", "a <script src=//x <p>b"]
+)
+def test_an_unclosed_tag_is_still_markup_to_strip(raw: str) -> None:
+    """A browser reads "<img ... <b>" as one tag: so does the cleaning, instead of keeping it as text."""
+    s = normalize_entry(
+        ParsedEntry(entry_id="x", title=raw, summary=raw), source="b", authority=Authority.OTHER, now=NOW
+    )
+    for text in (s.title, s.abstract):
+        assert "<img" not in text and "<svg" not in text and "<script" not in text, text
+
+
+def test_a_script_url_id_is_found_past_leading_spaces() -> None:
+    s = normalize_entry(
+        ParsedEntry(entry_id=" " * 70 + "javascript:alert(1)", title="T"),
+        source="b",
+        authority=Authority.OTHER,
+        now=NOW,
+    )
+    assert s.entry_id.startswith("sha1:")

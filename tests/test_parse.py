@@ -754,3 +754,16 @@ def test_hf_papers_rss_by_configured_kind_and_plain_rss_otherwise() -> None:
     )
     entry = parse_feed(plain, kind="hf-papers-rss").entries[0]
     assert entry.upvotes is None and entry.authors == () and "Just text." in entry.summary
+
+
+def test_hf_papers_rss_odd_upvotes_cost_that_field_only() -> None:
+    body = (
+        b'<rss version="2.0"><channel><title>t</title><link>https://huggingface.co/papers</link>'
+        b"<item><title>A</title><link>https://arxiv.org/abs/2501.00001</link><description>"
+        b"&lt;p&gt;&lt;b&gt;Authors:&lt;/b&gt; Ann Lee&lt;/p&gt;"
+        b"&lt;p&gt;&lt;b&gt;Upvotes:&lt;/b&gt; \xc2\xb2&lt;/p&gt;"
+        b"</description></item><item><title>B</title><link>https://arxiv.org/abs/2501.00002</link>"
+        b"<description>&lt;p&gt;&lt;b&gt;Upvotes:&lt;/b&gt; 7&lt;/p&gt;</description></item></channel></rss>"
+    )
+    first, second = parse_feed(body).entries
+    assert (first.authors, first.upvotes, second.upvotes) == (("Ann Lee",), None, 7)

@@ -239,3 +239,10 @@ def test_preview_applies_exclude_and_announce_and_shows_what_matched(
         assert response.status_code == 400, bad
     assert runner.invoke(cli, [*args, "model*", "--exclude", "(x"]).exit_code == 2
     store.close()
+
+
+def test_preview_of_a_store_that_is_not_there_creates_nothing(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f"sqlite:///{tmp_path / 'var' / 'none.db'}", TOPICS)
+    result = CliRunner().invoke(cli, ["--config", str(path), "preview", "model*"])
+    assert result.exit_code == 1 and "no store at" in result.output
+    assert not (tmp_path / "var").exists()

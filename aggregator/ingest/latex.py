@@ -23,6 +23,8 @@ _TEXT_SYMBOLS = ("ss", "ae", "AE", "oe", "OE", "aa", "AA", "l", "L", "o", "O", "
 _SPECIALS = re.compile(r"(?<!\\)([&%#])")
 # LaTeX swallows the space after a command word; metadata means it ("Pawe\l Niedbalski").
 _COMMAND_SPACE = re.compile(r"(\\[A-Za-z]+)(?=\s)")
+# What a browser would read as the start of markup.
+_MARKUP = re.compile(r"<[A-Za-z/!?]")
 # A segment this long is left as written: the parser's time is bounded, whatever a source sends.
 MAX_SEGMENT = 4_000
 
@@ -76,10 +78,14 @@ def _convert(segment: str) -> str:
         return segment
     prepared = _COMMAND_SPACE.sub(r"\1{}", _SPECIALS.sub(r"\\\1", _COMMAND_RUN.sub(_unglue, segment)))
     try:
-        converted = _TO_TEXT.latex_to_text(prepared)
-    except Exception:  # pylatexenc raises on some malformed input; the text as written is better than none
+        # Strict: the tolerant parser backtracks exponentially on unclosed arguments
+        # ("\\cite[" sixteen times took 8 s); strict fails at once, and the text stays as written.
+        converted = _TO_TEXT.latex_to_text(prepared, tolerant_parsing=False)
+    except Exception:  # pylatexenc raises on malformed input; the text as written is better than none
         return segment
     words = " ".join(converted.split())
+    if _MARKUP.search(words):
+        return segment  # `$<$img ...$>$` must not become the markup it spells out
     if not words or (not any(c.isalnum() for c in words) and any(c.isalnum() for c in segment)):
         return segment  # an environment or a command that prints nothing: keep what was written
     # The segment's own edges: it may sit between two math segments left as written.

@@ -159,19 +159,20 @@ def html_to_text(fragment: str | None) -> str:
 
 # A tag of an HTML element (or a custom element, whose name holds a '-'), complete to its '>':
 # "k<n" in a formula or "x < y" is text, not markup.
-_TAG = re.compile(
+_TAG_OPENING = (
     r"</?(?:a|abbr|audio|b|base|big|blockquote|body|br|button|canvas|center|cite|code|dd|del|details"
     r"|dfn|dialog|div|dl|dt|em|embed|font|form|frame|frameset|h[1-6]|head|html|i|iframe|img|input|ins"
     r"|kbd|label|li|link|marquee|math|meta|meter|nav|noscript|object|ol|option|p|param|picture|pre"
     r"|q|s|samp|script|section|select|small|source|span|strike|strong|style|sub|summary|sup|svg"
     r"|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|tt|u|ul|var|video|wbr|xmp"
-    r"|[a-z][a-z0-9]*-[a-z0-9._-]*)(?=[\s/>])[^<>]*>",
-    re.IGNORECASE,
+    r"|[a-z][a-z0-9]*-[a-z0-9._-]*)(?=[\s/>])"
 )
+_TAG = re.compile(_TAG_OPENING + r"[^<>]*>", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]+);", re.IGNORECASE)
 # A '<' that opens none of those tags: an HTML parser would still read "<n$ and ..." as a tag
-# and swallow the text after it, so it is escaped before parsing.
-_STRAY_LT = re.compile("<(?!" + _TAG.pattern[1:] + ")", re.IGNORECASE)
+# and swallow the text after it, so it is escaped before parsing. A tag's opening is enough to
+# leave it to the parser, closed or not ("<img src=x onerror=... <b>" is one tag to a browser).
+_STRAY_LT = re.compile("<(?!" + _TAG_OPENING[1:] + ")", re.IGNORECASE)
 
 
 def plain_text(text: str | None) -> str:
@@ -369,7 +370,7 @@ _SPACE_AND_CONTROL = re.compile(r"[\x00-\x20\x7f]+")
 def _active_id(entry_id: str) -> bool:
     """An id a client showing or following it would run: markup, or a script URL (browsers
     ignore tabs and newlines inside a scheme, so "java\\tscript:" counts)."""
-    head = _SPACE_AND_CONTROL.sub("", entry_id[:64]).lower()
+    head = _SPACE_AND_CONTROL.sub("", entry_id)[:64].lower()
     return head.startswith(("javascript:", "vbscript:", "data:")) or bool(_MARKUP_START.search(entry_id))
 
 

@@ -65,6 +65,7 @@ _RDF_ANNOUNCE = (("new", "cross"), ("replace", "replace-cross"))  # [updated][cr
 _ANCHOR_TEXT = re.compile(r"<a\b[^>]*>(.*?)</a>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_UPVOTES = re.compile(r"[0-9]{1,9}")  # ASCII digits: "²".isdigit() is true, int("²") fails
 # The labelled paragraphs of a Hugging Face papers RSS item ("<b>Authors:</b>").
 _HF_LABEL = re.compile(r"<(?:b|strong)>\s*(?:Authors|Upvotes|Summary)\s*:\s*</(?:b|strong)>", re.IGNORECASE)
 
@@ -456,7 +457,7 @@ def _hf_papers_rss_entry(e: Any, ctx: _Context) -> ParsedEntry | None:
         summary=labelled.get("summary") or labelled.get("abstract") or rest,
         summary_is_html=False,
         authors=tuple(n for n in (p.strip() for p in names.split(",")) if n) or entry.authors,
-        upvotes=int(upvotes) if upvotes.isdigit() and len(upvotes) < 10 else None,
+        upvotes=int(upvotes) if _UPVOTES.fullmatch(upvotes) else None,
         image_url=image,
     )
 

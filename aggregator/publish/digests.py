@@ -35,6 +35,7 @@ DEFAULT_TOP = 10
 MAX_TOP = 50
 DEFAULT_PERIODS = {"daily": 14, "weekly": 8}
 MAX_PERIODS = 60
+MAX_DIGEST_PAPERS = 500  # top x periods, as many as one page of a feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,8 @@ def entry_title(page: DigestPage, entry: DigestEntry) -> str:
 
 
 def entry_updated(entry: DigestEntry) -> datetime:
-    """When the period ended, or later if a paper of it changed since."""
-    return max([entry.period.end, *(p.updated for p in entry.papers)])
+    """When the period ended, or later if a paper of it arrived or changed since."""
+    return max([entry.period.end, *(p.updated for p in entry.papers), *(p.first_seen for p in entry.papers)])
 
 
 def entry_html(entry: DigestEntry, slug: str) -> str:

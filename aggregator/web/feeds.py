@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -199,32 +198,13 @@ def cached_response(
         modified = max(updated, changed_at).replace(microsecond=0)
         found = Rendered(body, content_type, etag, modified, version)
         cache.put(key, found)
-    if _not_modified(found):
-        response = Response(status=304)
-    else:
-        response = Response(found.body, status=status, content_type=found.content_type)
+    response = Response(found.body, status=status, content_type=found.content_type)
     response.headers["ETag"] = found.etag
-    response.headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
+    response.last_modified = found.last_modified
     response.headers["Cache-Control"] = f"public, max-age={MAX_AGE}"
+    if status == 200:  # If-None-Match first, else If-Modified-Since, by Werkzeug (RFC 9110)
+        response.make_conditional(request)
     return response
-
-
-def _not_modified(found: Rendered) -> bool:
-    """If-None-Match wins; else If-Modified-Since, compared as a date (readers send any format)."""
-    match = request.headers.get("If-None-Match")
-    if match is not None:
-        tags = {t.strip().removeprefix("W/") for t in match.split(",")}
-        return "*" in tags or found.etag in tags
-    since = request.headers.get("If-Modified-Since")
-    if since:
-        try:
-            when = parsedate_to_datetime(since)
-        except (TypeError, ValueError):
-            return False
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return found.last_modified <= when
-    return False
 
 
 def _choice(args: MultiDict[str, str], name: str, allowed: tuple[str, ...]) -> str | None:

@@ -63,7 +63,8 @@ class FeedLink:
 
 @bp.get("/")
 def index() -> Response:
-    return cached_response(lambda: _html(_index()))
+    # "Latest day" and "this week" move with the date as well as with the store.
+    return cached_response(lambda: _html(_index()), key=f"{request.full_path}@{datetime.now(UTC):%Y-%m-%d}")
 
 
 def _html(body: str) -> tuple[bytes, str, datetime]:

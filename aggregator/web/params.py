@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from aggregator.config import Config
-from aggregator.publish.digests import DEFAULT_TOP, MAX_PERIODS, MAX_TOP
+from aggregator.publish.digests import DEFAULT_TOP, MAX_DIGEST_PAPERS, MAX_PERIODS, MAX_TOP
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Page
@@ -34,10 +34,11 @@ def digest_options(args: MultiDict[str, str], default_periods: int) -> tuple[int
     unknown = sorted(set(args) - {"top", "periods"})
     if unknown:
         raise BadParameter(f"unknown parameter {unknown[0]!r} (known: periods, top)")
-    return (
-        _integer(args, "top", DEFAULT_TOP, 1, MAX_TOP),
-        _integer(args, "periods", default_periods, 1, MAX_PERIODS),
-    )
+    top = _integer(args, "top", DEFAULT_TOP, 1, MAX_TOP)
+    periods = _integer(args, "periods", default_periods, 1, MAX_PERIODS)
+    if top * periods > MAX_DIGEST_PAPERS:  # as many papers as the longest feed page, no more
+        raise BadParameter(f"top × periods: {top} × {periods} is more than {MAX_DIGEST_PAPERS} papers")
+    return top, periods
 
 
 def _integer(args: MultiDict[str, str], name: str, default: int, low: int, high: int | None) -> int:
