@@ -461,3 +461,10 @@ def test_a_script_url_id_is_found_past_leading_spaces() -> None:
         now=NOW,
     )
     assert s.entry_id.startswith("sha1:")
+
+
+@pytest.mark.parametrize("text", ["if p <q then r", "a <b c", "We bound $k<n$ here", "x < y and y > z"])
+def test_a_less_than_sign_that_opens_no_tag_stays(text: str) -> None:
+    entry = ParsedEntry(entry_id="x", title=text, summary=text)
+    s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
+    assert s.title == text and s.abstract == text

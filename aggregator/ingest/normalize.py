@@ -170,9 +170,11 @@ _TAG_OPENING = (
 _TAG = re.compile(_TAG_OPENING + r"[^<>]*>", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]+);", re.IGNORECASE)
 # A '<' that opens none of those tags: an HTML parser would still read "<n$ and ..." as a tag
-# and swallow the text after it, so it is escaped before parsing. A tag's opening is enough to
-# leave it to the parser, closed or not ("<img src=x onerror=... <b>" is one tag to a browser).
-_STRAY_LT = re.compile("<(?!" + _TAG_OPENING[1:] + ")", re.IGNORECASE)
+# and swallow the text after it, so it is escaped before parsing. A tag's opening with a '>'
+# somewhere after it is left to the parser, closed or not ("<img src=x onerror=... <b>" is one
+# tag to a browser); "if p <q then" with no '>' to follow stays text. The window is bounded so
+# that a run of '<' costs linear time.
+_STRAY_LT = re.compile("<(?!" + _TAG_OPENING[1:] + "[^>]{0,500}>)", re.IGNORECASE)
 
 
 def plain_text(text: str | None) -> str:

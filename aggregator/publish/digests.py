@@ -21,11 +21,13 @@ from markupsafe import escape
 from aggregator.publish.feeds import (
     LINK_NAMES,
     NEVER_UPDATED,
+    atom_bytes,
     author_names,
     display_name,
     is_http,
     plain_title,
     rfc3339,
+    rss_bytes,
     web_link,
     xml_text,
 )
@@ -93,7 +95,7 @@ def _feed_updated(page: DigestPage) -> datetime:
     return max((entry_updated(e) for e in page.entries), default=NEVER_UPDATED)
 
 
-def _generator(page: DigestPage, *, rss: bool) -> FeedGenerator:
+def _generator(page: DigestPage) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(page.feed_url)
     title = f"{plain_title(page.title)}: {page.kind} digest"
@@ -121,13 +123,11 @@ def _generator(page: DigestPage, *, rss: bool) -> FeedGenerator:
 
 
 def digest_atom(page: DigestPage) -> bytes:
-    result: bytes = _generator(page, rss=False).atom_str(pretty=False)
-    return result
+    return atom_bytes(_generator(page))
 
 
 def digest_rss(page: DigestPage) -> bytes:
-    result: bytes = _generator(page, rss=True).rss_str(pretty=False)
-    return result
+    return rss_bytes(_generator(page))
 
 
 def digest_json(page: DigestPage) -> bytes:

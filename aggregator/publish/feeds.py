@@ -196,12 +196,20 @@ def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -
 
 
 def atom(page: FeedPage) -> bytes:
-    result: bytes = _generator(page, rss=False).atom_str(pretty=False)
-    return result
+    return atom_bytes(_generator(page, rss=False))
 
 
 def rss(page: FeedPage) -> bytes:
-    result: bytes = _generator(page, rss=True).rss_str(pretty=False)
+    return rss_bytes(_generator(page, rss=True))
+
+
+def atom_bytes(fg: FeedGenerator) -> bytes:
+    result: bytes = fg.atom_str(pretty=False)
+    return result
+
+
+def rss_bytes(fg: FeedGenerator) -> bytes:
+    result: bytes = fg.rss_str(pretty=False)
     return result
 
 
