@@ -518,3 +518,20 @@ def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
     handed.clear()
     sources.ingest("blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
     assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1), (TitleStub, 2)]
+
+
+def test_a_merge_that_changes_no_record_still_moves_the_version(sources: Store) -> None:
+    """Two papers of one blog become one when an entry's link changes to the other's: the
+    survivor reads as before, but the absorbed paper leaves every feed, so caches must see a
+    new store version."""
+    title = "An alpha study of many long things"
+    one = entry("blog", "e1", title, link="https://blog.example.org/a", authors=("Ann Lee",))
+    two = entry("blog", "e2", title, link="https://blog.example.org/b", authors=("Bo Chen",))
+    sources.ingest("blog", [one, two], done(), now=T0)
+    assert len(page(sources)) == 2
+    version = sources.version()
+    later = T0 + timedelta(hours=1)
+    moved = entry("blog", "e2", title, link="https://blog.example.org/a", authors=("Bo Chen",), now=later)
+    sources.ingest("blog", [one, moved], done(later), now=later)
+    assert len(page(sources)) == 1
+    assert sources.version() > version
