@@ -468,3 +468,14 @@ def test_a_less_than_sign_that_opens_no_tag_stays(text: str) -> None:
     entry = ParsedEntry(entry_id="x", title=text, summary=text)
     s = normalize_entry(entry, source="b", authority=Authority.OTHER, now=NOW)
     assert s.title == text and s.abstract == text
+
+
+def test_an_entry_that_only_says_when_it_was_updated_is_dated_by_that() -> None:
+    """Atom requires <updated>, not <published>: an old post must not look new at the top of a feed."""
+    when = datetime(2024, 3, 1, tzinfo=UTC)
+    s = normalize_entry(
+        ParsedEntry(entry_id="x", title="T", updated=when), source="b", authority=Authority.OTHER, now=NOW
+    )
+    assert s.published == when
+    both = ParsedEntry(entry_id="y", title="T", published=datetime(2024, 1, 1, tzinfo=UTC), updated=when)
+    assert normalize_entry(both, source="b", authority=Authority.OTHER, now=NOW).published == both.published

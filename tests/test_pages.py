@@ -280,17 +280,17 @@ def test_topic_page_pages_with_newer_and_older_links(client: FlaskClient) -> Non
     total = client.get("/api/papers?topic=vision").get_json()["total"]
     assert total > 4
     first = page(client, "/topics/vision?limit=2")
-    [older] = [href for href, text in first.links if "Older" in text]
-    assert not [href for href, text in first.links if "Newer" in text]
+    [older] = [href for href, text in first.links if text == "Older papers →"]
+    assert not [href for href, text in first.links if text == "← Newer papers"]
     assert parse_qs(urlsplit(older).query) == {"limit": ["2"], "offset": ["2"]}
     second = page(client, older)
-    [newer] = [href for href, text in second.links if "Newer" in text]
+    [newer] = [href for href, text in second.links if text == "← Newer papers"]
     assert parse_qs(urlsplit(newer).query) == {"limit": ["2"]}
     assert [t for level, t in page(client, newer).headings if level == 3] == [
         t for level, t in first.headings if level == 3
     ]
     last = page(client, f"/topics/vision?limit=2&offset={total - 1}")
-    assert not [href for href, text in last.links if "Older" in text]
+    assert not [href for href, text in last.links if text == "Older papers →"]
     assert len([t for level, t in last.headings if level == 3]) == 1
 
 

@@ -335,7 +335,9 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         arxiv_id=arxiv_id,
         version=version,
         doi=doi,
-        published=plausible_date(entry.published, now),
+        # An Atom entry need not say when it was published, only when it was updated: that is
+        # still its own date, and far better for feed order than the moment we first saw it.
+        published=plausible_date(entry.published, now) or plausible_date(entry.updated, now),
         updated=plausible_date(entry.updated, now),
         categories=_categories(entry.categories, authority),
         primary_category=_primary_category(entry.primary_category),
