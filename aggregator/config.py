@@ -344,13 +344,11 @@ def config_from_text(
 
 def sqlite_absolute(database_url: str, base_dir: Path) -> str:
     """The URL with a relative SQLite file made absolute against `base_dir`; others unchanged."""
-    url = make_url(database_url)
-    file = url.database
-    if url.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
+    file = sqlite_file(database_url)
+    if file is None or file.is_absolute():
         return database_url
-    if Path(file).is_absolute():
-        return database_url
-    return url.set(database=str((base_dir / file).resolve())).render_as_string(hide_password=False)
+    absolute = str((base_dir / file).resolve())
+    return make_url(database_url).set(database=absolute).render_as_string(hide_password=False)
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -195,7 +195,7 @@ def test_source_urls_resolve_against_the_config_folder(url: str, expected: str) 
     ("text", "env", "expected"),
     [
         ("database: sqlite:///var/x.db\n", {}, "{config}/var/x.db"),
-        ("database: sqlite:///../shared.db\n", {}, "{parent}/shared.db"),
+        ("database: sqlite:///../papers.db\n", {}, "{parent}/papers.db"),
         ("", {}, "{config}/var/aggregator.db"),  # the default store is the config's too
         ("database: sqlite:////abs/x.db\n", {}, "/abs/x.db"),
         ("database: sqlite:///var/x.db\n", {"AGGREGATOR_DATABASE_URL": "sqlite:///env.db"}, "{cwd}/env.db"),

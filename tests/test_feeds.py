@@ -972,3 +972,19 @@ def test_digest_ids_are_stable_and_the_running_period_waits(site: Site) -> None:
 )
 def test_digest_urls_that_name_nothing_or_ask_too_much(site: Site, path: str, status: int) -> None:
     assert site.get(path).status_code == status
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_digests_of_an_empty_store_are_valid_and_empty(tmp_path: Path, database_url: str, fmt: str) -> None:
+    site = build(tmp_path, database_url)
+    try:
+        empty = create_app(site.config, store=site.store)
+        with site.store.engine.begin() as conn:  # a store whose papers are all gone
+            conn.execute(papers.delete())
+        client = empty.test_client()
+        for path in (f"/feeds/all/daily.{fmt}", f"/feeds/llm/weekly.{fmt}"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert check(fmt, response.data, BASE + path) == []
+    finally:
+        site.store.close()

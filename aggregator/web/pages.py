@@ -81,8 +81,8 @@ def _index() -> str:
     recent, total = page.papers, page.total
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
     # Each topic's latest day, today's included (a digest shows only days that have ended).
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
-    week = Period.of("weekly", tomorrow - timedelta(days=1)).start
+    now = datetime.now(UTC)
+    tomorrow, week = now + timedelta(days=1), Period.of("weekly", now).start
     latest = [
         (t, entry, svc.store.topic_count_since(t.slug, week))
         for t in config.topics
@@ -169,7 +169,7 @@ def _paper(paper_id: int) -> str:
         "paper.html",
         site=config.site,
         paper=found,
-        topics=[(m, titles.get(m.slug, m.slug)) for m in found.topics if m.slug in titles],
+        topics=[(m, titles[m.slug]) for m in found.topics if m.slug in titles],
         links=paper_links(found),
         alternates=[],
     )
