@@ -1,6 +1,7 @@
 """Ingest time per batch when many papers share a title: every batch should cost what the first did.
 
     python bench/bench_titles.py [--papers 100000] [--batch 10000] [--repeats 32] [--arxiv-share 0.1]
+                                 [--runs 3]
 
 Titles are the real ones of the bundled arXiv feeds (config/samples and tests/data, parsed and
 normalised with the project's own code); each is carried by about --repeats papers, each paper
@@ -20,7 +21,9 @@ inside `plan_ingest`, also per sighting it was handed, incoming or stored (a stu
 flat when it is linear); how many stored papers it was handed, in full and as stubs, and how
 many papers the batch added. The goal is every batch within 1.2x of the first (the title merge
 used to rescan the whole batch for each candidate: 11, 32, 79, 174 s for the first four batches
-of 10k). Exit status 0 when the goal holds.
+of 10k). Each batch is judged by its fastest of --runs whole runs (the same papers into a
+fresh store each time): this shared machine's noise moved one batch's ratio from 1.15x to 1.9x
+between runs of the same code. Exit status 0 when the goal holds.
 """
 
 from __future__ import annotations
@@ -193,16 +196,25 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=32, help="papers per title")
     parser.add_argument("--arxiv-share", type=float, default=0.1, help="share of papers with an arXiv id")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3, help="whole runs, each batch judged by its fastest")
     args = parser.parse_args()
-    papers = Papers(real_sightings(), args, random.Random(args.seed))
-    print(
-        f"{args.papers:,} papers on {len(papers.titles):,} titles ({papers.real_titles:,} real), "
-        f"~{args.repeats} papers a title, {len(papers.names):,} real author names; "
-        f"batches of {args.batch:,}"
-    )
-    with tempfile.TemporaryDirectory(prefix="bench-titles-") as folder:
-        rows = run(papers, args, Path(folder))
-    worst = max(r["seconds"] for r in rows) / rows[0]["seconds"]
+    seeds = real_sightings()
+    runs = []
+    for run_number in range(args.runs):
+        # The same papers every run (a fresh generator on the same seed), into a fresh store.
+        papers = Papers(seeds, args, random.Random(args.seed))
+        print(
+            f"run {run_number + 1}/{args.runs}: {args.papers:,} papers on {len(papers.titles):,} titles "
+            f"({papers.real_titles:,} real), ~{args.repeats} papers a title, {len(papers.names):,} real "
+            f"author names; batches of {args.batch:,}"
+        )
+        with tempfile.TemporaryDirectory(prefix="bench-titles-") as folder:
+            runs.append(run(papers, args, Path(folder)))
+    # This machine's noise only ever adds time: a batch's fastest run is its cost.
+    fastest = [min(r[n]["seconds"] for r in runs) for n in range(len(runs[0]))]
+    ratios = ", ".join(f"{f / fastest[0]:.2f}x" for f in fastest)
+    print(f"fastest of the runs, each batch / the first: {ratios}")
+    worst = max(fastest) / fastest[0]
     ok = worst <= GOAL
     print(f"slowest batch {worst:.2f}x the first (goal <= {GOAL}x): {'holds' if ok else 'fails'}")
     sys.exit(0 if ok else 1)
