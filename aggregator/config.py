@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from aggregator.errors import ConfigError
+from aggregator.text import SIZE_UNITS, format_size
 from aggregator.topics.query import check_topics
 from aggregator.types import SOURCE_KINDS, FetchSettings
 
@@ -41,8 +42,7 @@ ENV_DATABASE, ENV_BASE_URL = "AGGREGATOR_DATABASE_URL", "AGGREGATOR_BASE_URL"
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(r"\s*".join(rf"(?:({_NUMBER}){unit})?" for unit in _UNITS))
-_SIZE_UNITS = dict(B=1, KB=10**3, kB=10**3, MB=10**6, GB=10**9, KiB=1024, MiB=1024**2, GiB=1024**3)
-_SIZE = re.compile(rf"({_NUMBER})\s*({'|'.join(_SIZE_UNITS)})?")
+_SIZE = re.compile(rf"({_NUMBER})\s*({'|'.join(SIZE_UNITS)})?")
 _PLAIN = {"missing": "required", "extra_forbidden": "unknown key", "invalid_key": "keys must be strings"}
 _TYPES = dict(string_type="a string", list_type="a list", dict_type="a mapping", model_type="a mapping")
 _TYPES |= dict(float_type="a number", int_type="a whole number", bool_type="true or false")
@@ -115,7 +115,7 @@ def parse_size(text: str | int) -> int:
     match = _SIZE.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{_show(text)} is not a size (use B, KB, MB, GB, KiB, MiB or GiB, e.g. 10MiB)")
-    return int(Decimal(match[1]) * _SIZE_UNITS[match[2] or "B"])
+    return int(Decimal(match[1]) * SIZE_UNITS[match[2] or "B"])
 
 
 def format_duration(seconds: float) -> str:
@@ -559,11 +559,6 @@ def _mask(url: str) -> str:
     return parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}").geturl()
 
 
-def _format_size(size: int) -> str:
-    unit = next((unit for unit in ("GiB", "MiB", "KiB") if size % _SIZE_UNITS[unit] == 0), "B")
-    return f"{size // _SIZE_UNITS[unit]}{unit}"
-
-
 def explain(config: Config) -> str:
     """A human summary for `aggregator check-config`."""
     f, every = config.fetch, format_duration
@@ -572,7 +567,7 @@ def explain(config: Config) -> str:
         f"config: {config.path or '(text)'}",
         f"database: {_mask(config.database_url)}",
         f"site: {config.site.title!r} at {config.site.base_url}",
-        f"fetch: timeout {every(f.timeout)}, at most {_format_size(f.max_bytes)}, networks: {networks}",
+        f"fetch: timeout {every(f.timeout)}, at most {format_size(f.max_bytes)}, networks: {networks}",
         f"sources ({len(config.sources)}, default every {every(config.default_every)}):",
         *(f"  {s.name}: {s.kind or 'auto'}, every {every(s.every)}, {s.url}" for s in config.sources),
         f"topics ({len(config.topics)}):",

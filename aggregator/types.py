@@ -17,6 +17,9 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from ipaddress import IPv4Network, IPv6Network
 
+# Where keyset cursors count from, and the Last-Modified of answers that depend on no stored change.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class Authority(IntEnum):
     """How far a source is trusted when sources disagree (lower wins)."""

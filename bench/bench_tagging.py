@@ -31,8 +31,8 @@ import ahocorasick
 import feedparser
 
 from aggregator.config import load_config
-from aggregator.ingest.normalize import fold
 from aggregator.runtime import topic_specs
+from aggregator.text import fold
 from aggregator.topics.match import Document, Tagger, TopicSpec, atoms
 from aggregator.topics.query import all_terms, parse_query
 

@@ -21,7 +21,8 @@ from aggregator.ingest.dedupe import (
     plan_ingest,
     stubs_to_load,
 )
-from aggregator.ingest.normalize import author_keys, normalize_entry
+from aggregator.ingest.normalize import normalize_entry
+from aggregator.text import author_keys
 from aggregator.types import Authority, ParsedEntry
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

@@ -9,7 +9,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from aggregator.ingest.normalize import (
-    author_keys,
     canonical_url,
     clean_author,
     clean_text,
@@ -20,10 +19,9 @@ from aggregator.ingest.normalize import (
     normalize_entry,
     plausible_date,
     split_arxiv_id,
-    surname_key,
     title_key,
-    web_url,
 )
+from aggregator.text import author_keys, surname_key, web_url
 from aggregator.types import Authority, ParsedEntry
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from aggregator.ingest.normalize import author_keys
+from aggregator.text import author_keys
 from aggregator.types import Sighting
 
 # A title key shorter than this ("introduction", "abstract") says too little to merge on.
@@ -34,7 +34,7 @@ class StoredSighting:
 
     sighting: Sighting
     first_seen: datetime
-    # normalize.author_keys of the sighting's authors, made on first use (a title merge, the
+    # text.author_keys of the sighting's authors, made on first use (a title merge, the
     # stubs' check, the write of sightings.match_keys) and kept: not part of the value.
     _names: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -34,6 +34,7 @@ import httpx
 
 from aggregator.errors import FetchError
 from aggregator.ingest.transport import GuardedBackend, RefusedAddress
+from aggregator.text import format_size
 from aggregator.types import FetchedBody, FetchSettings, NotModified
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -60,7 +61,9 @@ class _Hop:
         return FetchError(f"fetch: timed out after {self.settings.timeout:g} s fetching {self.url}")
 
     def too_large(self) -> FetchError:
-        return FetchError(f"fetch: response larger than {_size(self.settings.max_bytes)} from {self.url}")
+        return FetchError(
+            f"fetch: response larger than {format_size(self.settings.max_bytes)} from {self.url}"
+        )
 
 
 class RetryLater(FetchError):
@@ -356,13 +359,6 @@ def _transport_errors(hop: _Hop) -> Iterator[None]:
         raise FetchError(f"fetch: bad compressed body from {url}: {exc}") from exc
 
 
-def _size(n: int) -> str:
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor} {unit}"
-    return f"{n} bytes"
-
-
 def _read_file(url: str, max_bytes: int) -> FetchedBody:
     parts = urlsplit(url)
     path = Path(unquote(parts.path))
@@ -376,7 +372,7 @@ def _read_file(url: str, max_bytes: int) -> FetchedBody:
     except OSError as exc:
         raise FetchError(f"fetch: cannot read {path}: {exc.strerror or exc}") from exc
     if len(body) > max_bytes:
-        raise FetchError(f"fetch: file {path} is larger than {_size(max_bytes)}")
+        raise FetchError(f"fetch: file {path} is larger than {format_size(max_bytes)}")
     return FetchedBody(body=body, url=url, content_type=mimetypes.guess_type(path.name)[0])
 
 

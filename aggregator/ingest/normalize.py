@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -18,6 +17,7 @@ import ftfy
 import nh3
 
 from aggregator.ingest.latex import latex_in_prose, latex_to_text
+from aggregator.text import NOT_ALNUM, XML_ILLEGAL, fold, web_url
 from aggregator.types import Authority, ParsedEntry, Sighting
 
 # --- arXiv identifiers -----------------------------------------------------------------------
@@ -122,7 +122,6 @@ def find_code_urls(*texts: str | None) -> tuple[str, ...]:
 # --- text ------------------------------------------------------------------------------------
 
 # XML 1.0 forbids these; feedgen refuses them and readers choke on them.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 # Characters that open most UTF-8-as-Latin-1 sequences; ftfy decides whether it really is one.
 _MOJIBAKE_HINT = re.compile("[ÃÂâÅÐÑ][\u0080-\u00bf\u0152-\u2122]")
 _BLOCK_BREAK = re.compile(r"<(?:br|/p|/div|/li|/h\d|/tr|p|div|li)\b[^>]*>", re.IGNORECASE)
@@ -132,8 +131,8 @@ def clean_text(text: str | None) -> str:
     """Plain text with whitespace folded and XML-illegal characters dropped."""
     if not text:
         return ""
-    if _XML_ILLEGAL.search(text):
-        text = _XML_ILLEGAL.sub("", text)
+    if XML_ILLEGAL.search(text):
+        text = XML_ILLEGAL.sub("", text)
     # UTF-8 read as Latin-1 upstream ("WÃ¼bben"). ftfy judges by context, and folding the
     # whitespace changes the context: repeat until neither changes the text, so that cleaning
     # clean text changes nothing.
@@ -153,7 +152,7 @@ def html_to_text(fragment: str | None) -> str:
         return ""
     if "<" not in fragment and "&" not in fragment:
         return clean_text(fragment)
-    spaced = _BLOCK_BREAK.sub(" ", _XML_ILLEGAL.sub("", fragment))
+    spaced = _BLOCK_BREAK.sub(" ", XML_ILLEGAL.sub("", fragment))
     return clean_text(html.unescape(nh3.clean(spaced, tags=set())))
 
 
@@ -197,63 +196,21 @@ def plain_text(text: str | None) -> str:
     return clean_text(_TAG.sub("", text))  # markup encoded three times over: dropped, not decoded
 
 
-_LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckr]\s*\{?([A-Za-z])\}?")
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+\s*")
-_NOT_ALNUM = re.compile(r"[\W_]+")  # keeps letters of every script, drops punctuation and spaces
-
-
-# The Unicode blocks of combining marks (what NFKD splits accents into).
-_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-def fold(text: str) -> str:
-    """Lower case, accents and LaTeX accent commands removed: the basis of every comparison key."""
-    if text.isascii() and "\\" not in text:
-        return text.lower()
-    if "\\" in text:
-        text = _LATEX_COMMAND.sub("", _LATEX_ACCENT.sub(r"\1", text))
-    return _COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", text)).lower()
-
-
 def title_key(title: str) -> str:
     """Letters and digits of the folded title, run together.
 
     Running words together makes "Multi-Modal", "Multimodal" and "multi modal" one key while
     "Part I" and "Part II" stay apart, as do any two titles that differ in a word or number.
     """
-    return _NOT_ALNUM.sub("", fold(title).replace("&", "and"))
+    return NOT_ALNUM.sub("", fold(title).replace("&", "and"))
 
 
 # --- authors ---------------------------------------------------------------------------------
-
-_NAME_SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
 
 
 def clean_author(name: str) -> str:
     """An author's name as plain text, its LaTeX read as letters ("Kad{\\i}o\\u{g}lu" -> Kadıoğlu)."""
     return latex_to_text(plain_text(name), math=False)
-
-
-def author_keys(authors: tuple[str, ...]) -> frozenset[str]:
-    """The family names of an author list, as dedupe compares them (only when titles match)."""
-    return frozenset(k for k in map(surname_key, authors) if k)
-
-
-def surname_key(name: str) -> str:
-    """The folded family name: 'Schöffel, Maximilian', 'M. Schöffel' and 'Maximilian Schoffel' agree."""
-    if name.isascii() and "," not in name and "\\" not in name:  # the common case, without the regexes
-        words = name.lower().split()
-        while len(words) > 1 and words[-1].strip(".") in _NAME_SUFFIXES:
-            words.pop()
-        last = "".join(c for c in words[-1] if c.isalnum()) if words else ""
-        if last:
-            return last
-    family = name.split(",", 1)[0] if "," in name else name
-    words = [w for w in _NOT_ALNUM.split(fold(family)) if w]
-    if "," not in name:
-        while len(words) > 1 and words[-1] in _NAME_SUFFIXES:
-            words.pop()
-    return words[-1] if words else ""
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -361,9 +318,6 @@ def _categories(raw: tuple[str, ...], authority: Authority) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in cleaned if c))
 
 
-_URL_BREAKERS = re.compile(r"[\x00-\x20\x7f<>\"\\`]")
-
-
 MAX_ENTRY_ID = 1_000
 
 
@@ -382,26 +336,9 @@ def storable_id(entry_id: str) -> str:
     """The entry's own id as written, unless it cannot be stored and indexed (control characters,
     kilobytes long) or is no id to show anyone (markup, a script URL): then a digest of it, the
     same every time the entry is seen."""
-    if len(entry_id) <= MAX_ENTRY_ID and not _XML_ILLEGAL.search(entry_id) and not _active_id(entry_id):
+    if len(entry_id) <= MAX_ENTRY_ID and not XML_ILLEGAL.search(entry_id) and not _active_id(entry_id):
         return entry_id
     return "sha1:" + hashlib.sha1(entry_id.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def web_url(url: str | None) -> str | None:
-    """The URL if it is an absolute http(s) URL; anything else (javascript:, data:, tag:, a
-    relative path) is no link a reader should be sent to."""
-    if not url:
-        return None
-    url = url.strip().replace(" ", "%20")
-    if _URL_BREAKERS.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
 
 
 def _primary_category(raw: str | None) -> str | None:

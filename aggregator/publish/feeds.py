@@ -16,17 +16,14 @@ from datetime import UTC, datetime
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
-from aggregator.types import PaperView
+from aggregator.text import xml_legal
+from aggregator.types import EPOCH, PaperView
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a feed with no entries says it was updated: a fixed date (so that its ETag stays put), not
 # 1970, which validators flag as implausible. Callers should pass the store's last change instead.
 NEVER_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
 _PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
 ARXIV_SCHEME = "https://arxiv.org/archive/"
-# XML 1.0 forbids these; feedgen raises on them. Normalisation already drops them: this is the
-# last line of defence for anything that reaches a feed some other way.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 # Titles and names are plain text: an HTML element's tag in one is markup that leaked from a
 # source (validators warn, RSS readers render titles as HTML). Only tags of HTML elements go, so
 # that "a<b and c>d" in a title survives.
@@ -62,7 +59,9 @@ class FeedPage:
 
 
 def xml_text(text: str | None) -> str:
-    return _XML_ILLEGAL.sub("", text or "")
+    # XML 1.0 forbids some characters and feedgen raises on them. Normalisation already drops
+    # them: this is the last line of defence for anything that reaches a feed some other way.
+    return xml_legal(text)
 
 
 def plain_title(text: str | None) -> str:

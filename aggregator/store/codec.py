@@ -12,7 +12,7 @@ import orjson
 from aggregator.types import Authority, Sighting
 
 _DATES = ("published", "updated")
-# The form of `sightings.match_keys`. Family names are stored as normalize.author_keys makes
+# The form of `sightings.match_keys`. Family names are stored as text.author_keys makes
 # them: a change there makes stored names stale, so bump this with it, and rows of another
 # version are read as unknown (their papers loaded in full) until refilled.
 MATCH_KEYS_VERSION = 1
@@ -67,7 +67,7 @@ def decode_sighting(text: str) -> Sighting:
 
 def encode_match_keys(keys: Iterable[str], names: Iterable[str]) -> str:
     """What a title merge reads of a sighting besides its title: its identity keys and its
-    authors' family names (normalize.author_keys), as `[version, keys, family names]`, the
+    authors' family names (text.author_keys), as `[version, keys, family names]`, the
     names sorted: the same text every time."""
     return orjson.dumps([MATCH_KEYS_VERSION, list(keys), sorted(names)]).decode()
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
@@ -48,6 +48,7 @@ from aggregator.store.writer import IngestWriter, paper_document
 from aggregator.topics.index_query import IndexQuery
 from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
+    EPOCH,
     STOPPED,
     DigestEntry,
     FetchDone,
@@ -60,7 +61,6 @@ from aggregator.types import (
     TopicMatch,
 )
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 __all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
 
 QUERY_BUDGET = 0.8  # CPU seconds a page may take to find (and 4x that in all): then a 503

@@ -23,7 +23,7 @@ from operator import itemgetter
 
 import ahocorasick
 
-from aggregator.ingest.normalize import fold
+from aggregator.text import fold
 from aggregator.topics.query import (
     And,
     Node,

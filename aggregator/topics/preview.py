@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.ingest.normalize import fold
+from aggregator.text import fold
 from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, Document, TopicSpec, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 

@@ -12,14 +12,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from aggregator.config import DEFAULT_ANNOUNCE
-from aggregator.publish.feeds import EPOCH
 from aggregator.runtime import topic_specs
 from aggregator.store.repository import QUERY_BUDGET
 from aggregator.topics.index_query import IndexQuery, narrow
 from aggregator.topics.match import ALL_ANNOUNCE_TYPES
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
-from aggregator.types import STOPPED, PaperView, SourceState
+from aggregator.types import EPOCH, STOPPED, PaperView, SourceState
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services

@@ -25,10 +25,10 @@ from aggregator.publish.digests import (
     digest_rss,
     entry_updated,
 )
-from aggregator.publish.feeds import EPOCH, FeedPage, atom, json_feed, opml, rss
+from aggregator.publish.feeds import FeedPage, atom, json_feed, opml, rss
 from aggregator.store.pages import PageQuery
 from aggregator.topics.query import parse_query, topic_refs
-from aggregator.types import DIGEST_KINDS, Period
+from aggregator.types import DIGEST_KINDS, EPOCH, Period
 from aggregator.web.cache import Rendered, ResponseCache, VersionWatch
 from aggregator.web.params import BadParameter, digest_options, next_url, page_query
 from aggregator.web.services import services

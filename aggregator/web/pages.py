@@ -18,15 +18,15 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from aggregator.config import Config, TopicConfig
-from aggregator.ingest.normalize import web_url
-from aggregator.publish.feeds import EPOCH, LINK_NAMES
+from aggregator.publish.feeds import LINK_NAMES
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery
 from aggregator.store.writer import paper_ids
+from aggregator.text import web_url
 from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
-from aggregator.types import PaperView, Period, TopicMatch
+from aggregator.types import EPOCH, PaperView, Period, TopicMatch
 from aggregator.web.api import stopped
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query

@@ -18,11 +18,11 @@ from aggregator.store.repository import Page
 from aggregator.topics.index_query import is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import QueryError, check_budget, parse_query, topic_refs
+from aggregator.types import EPOCH
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BadParameter(BadRequest):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from aggregator.ingest.normalize import author_keys
 from aggregator.store.codec import decode_sighting, encode_match_keys
+from aggregator.text import author_keys
 
 revision = "0005"
 down_revision = "0004"
