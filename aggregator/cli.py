@@ -28,7 +28,7 @@ from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
 from aggregator.topics.index_query import narrow
-from aggregator.topics.match import ALL_ANNOUNCE_TYPES
+from aggregator.topics.match import ALL_ANNOUNCE_TYPES, fingerprints
 from aggregator.topics.preview import marked
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, parse_query
@@ -199,7 +199,7 @@ def retag(state: _State) -> None:
                 result = store.retag(on_batch=bar.update)
         else:
             result = store.retag()
-        store.remember_topics(topic_specs(state.config))  # the definitions just applied
+        store.remember_topics(fingerprints(topic_specs(state.config)))  # the definitions just applied
     click.echo(
         f"{result.papers} papers re-tagged: {result.added} topic assignments added, "
         f"{result.removed} removed, {result.rescored} rescored"

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config
 from aggregator.store.repository import Store
-from aggregator.topics.match import Tagger, TopicSpec
+from aggregator.topics.match import Tagger, TopicSpec, fingerprints
 
 DEFAULT_CONFIG = "config/aggregator.yaml"
 
@@ -33,5 +33,5 @@ def open_store(config: Config, *, apply_topics: bool = True, read_only: bool = F
         return store
     store.sync_sources((s.name, s.url) for s in config.sources)
     if apply_topics:
-        store.apply_topic_changes(specs)
+        store.apply_topic_changes(fingerprints(specs))
     return store

@@ -248,7 +248,7 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
     from aggregator.store.schema import paper_topics, papers, sightings
     from aggregator.store.search import tsvector_text
     from aggregator.store.tagging import remember_topics
-    from aggregator.topics.match import Tagger
+    from aggregator.topics.match import Tagger, fingerprints
 
     began = time.perf_counter()
     _recreate_database(url)
@@ -297,7 +297,7 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
     with store.engine.connect() as conn:
         meta.put(conn, "papers", n)
         meta.put(conn, "index_version", index_version(conn))
-        remember_topics(conn, specs)
+        remember_topics(conn, fingerprints(specs))
         meta.bump_version(conn)
         conn.commit()
     store.close()

@@ -11,10 +11,10 @@ Needs wrk (Debian: `apt-get install -y wrk`) and gunicorn; loads only 127.0.0.1 
    the title of another and the abstract of a third with its sentences shuffled, a fresh arXiv id,
    and a date (500 papers a day, the newest on 2024-11-28). Each goes through the code ingest runs
    for a paper seen once (normalised Sighting -> `merge_record` -> `paper_values`, `mint_feed_id`,
-   `encode_sighting`, tagged by the default topics with `Tagger.tag(paper_document(...))`), and
+   `encode_sighting`, tagged by the default topics with `Tagger.tag_paper(paper_text(...))`), and
    the rows are written with the store's own driver-level executemany (`store.bulk.bulk_insert`)
    into papers, sightings and paper_topics, with each paper's full-text index entry
-   (`store.search.write_index` of `indexed_paper` of the same Document it is tagged with) and
+   (`store.search.write_index` of `indexed_text` of the same PaperText it is tagged with) and
    the store's paper count: the schema comes from the migrations, topic fingerprints are
    remembered, the index marked current and the version set, so the app starts on it without
    re-tagging or re-indexing.
@@ -64,10 +64,11 @@ import yaml
 from sqlalchemy import func, select
 
 from aggregator.config import load_config
-from aggregator.ingest.dedupe import StoredSighting, merge_record
+from aggregator.ingest.dedupe import merge_record
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.parse import parse_feed
 from aggregator.publish.feeds import FeedPage, atom, content_html
+from aggregator.records import StoredSighting
 from aggregator.runtime import topic_specs
 from aggregator.store import meta
 from aggregator.store.bulk import bulk_insert
@@ -77,9 +78,9 @@ from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.search import write_index
 from aggregator.store.tagging import remember_topics
-from aggregator.store.writer import paper_document, paper_values
-from aggregator.topics.index_query import IndexedPaper, indexed_paper
-from aggregator.topics.match import Tagger, TopicSpec
+from aggregator.store.writer import paper_text, paper_values
+from aggregator.topics.index_query import IndexedPaper, indexed_text
+from aggregator.topics.match import Tagger, TopicSpec, fingerprints
 from aggregator.types import Sighting
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,9 +196,9 @@ def synthetic_rows(synth: Synthesizer, store: Store, tagger: Tagger, start: int,
                 "data_hash": digest(data),
             }
         )
-        document = paper_document(record, [(s.source, s.authority)])
-        index_rows.append((pid, indexed_paper(document)))
-        for match in tagger.tag(document):
+        paper = paper_text(record, [(s.source, s.authority)])
+        index_rows.append((pid, indexed_text(paper)))  # the atoms tagging uses below
+        for match in tagger.tag_paper(paper):
             topic_rows.append(
                 {
                     "slug": match.slug,
@@ -236,7 +237,7 @@ def build_store(path: Path, n: int, specs: list[TopicSpec], seeds: list[Sighting
                 print(f"    {start + CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
         meta.put(conn, "papers", n)  # the count the store keeps with every write
         meta.put(conn, "index_version", index_version(conn))  # the index is current: no rebuild at start
-        remember_topics(conn, specs)  # the app re-tags nothing at start
+        remember_topics(conn, fingerprints(specs))  # the app re-tags nothing at start
         store._bump_version(conn)  # the version and change time, as ingest stamps them
         conn.commit()
     store.close()  # the last connection to close checkpoints the WAL into the file

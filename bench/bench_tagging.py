@@ -31,6 +31,7 @@ import ahocorasick
 import feedparser
 
 from aggregator.config import load_config
+from aggregator.ingest.pipeline import store_batch
 from aggregator.runtime import topic_specs
 from aggregator.text import fold
 from aggregator.topics.match import Document, Tagger, TopicSpec, atoms
@@ -163,7 +164,7 @@ def retag_store(specs: list[TopicSpec], papers: list[tuple[str, str]]) -> None:
                 )
                 for n, (t, a) in enumerate(papers[start : start + 5000], start=start)
             ]
-            store.ingest("bench", batch, FetchDone(None, None, None, now), now=now)
+            store_batch(store, "bench", batch, FetchDone(None, None, None, now), now=now)
         store.tagger = Tagger(specs)
         began = time.perf_counter()
         result = store.retag()

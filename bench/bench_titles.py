@@ -9,13 +9,13 @@ with its own author list: as long as a real one, of real names drawn at random f
 feeds. When the real titles run out, "(Part 2)", "(Part 3)"... make more, as a series would.
 Most papers have no arXiv id, DOI or URL key, so that only the title path can merge them;
 --arxiv-share of them get an arXiv id of their own. Every paper has its own entry id and link.
-The papers, shuffled, go through the real store (`Store.ingest` into a fresh SQLite file, one
+The papers, shuffled, go through the real ingest (`store_batch` into a fresh SQLite file, one
 call per --batch papers, as ingest stores one source's batch), so each batch also meets the
 stored papers of its titles that the store finds as candidates (up to MAX_TITLE_CANDIDATES a
 title; a title carried by more is no longer read): in full those a sighting could join, the rest
 as TitleStubs (dedupe.py), read from sightings.match_keys alone.
 
-Reported per batch: wall time of `Store.ingest` and its ratio to the first batch, then the same
+Reported per batch: wall time of `store_batch` and its ratio to the first batch, then the same
 for this process's CPU time (steadier on a shared machine; the goal is on wall time); the time
 inside `plan_ingest`, also per sighting it was handed, incoming or stored (a stub counts as one;
 flat when it is linear); how many stored papers it was handed, in full and as stubs, and how
@@ -39,10 +39,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aggregator.ingest.dedupe import MIN_TITLE_KEY, Candidate, ClusterPlan, KnownPaper, StoredSighting
+from aggregator.ingest import pipeline
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.parse import parse_feed
-from aggregator.store import repository
+from aggregator.ingest.pipeline import store_batch
+from aggregator.records import MIN_TITLE_KEY, Candidate, ClusterPlan, KnownPaper, StoredSighting
 from aggregator.store.repository import Store
 from aggregator.types import Authority, FetchDone, Sighting
 
@@ -147,8 +148,8 @@ def run(papers: Papers, args: argparse.Namespace, folder: Path) -> list[dict[str
     """Ingest every paper, --batch at a time; one row of figures per batch."""
     store = Store.open(f"sqlite:///{folder / 'store.db'}")
     store.sync_sources([(SOURCE, "file:bench.xml")])
-    timed = Timed(repository.plan_ingest)
-    repository.plan_ingest = timed  # type: ignore[assignment]  # the store's own reference
+    timed = Timed(pipeline.plan_ingest)
+    pipeline.plan_ingest = timed  # type: ignore[assignment]  # the pipeline's own reference
     rows = []
     try:
         for number, first in enumerate(range(0, args.papers, args.batch)):
@@ -157,7 +158,7 @@ def run(papers: Papers, args: argparse.Namespace, folder: Path) -> list[dict[str
             done = FetchDone(None, None, f"batch-{number}", now + timedelta(hours=1))
             timed.seconds, timed.handed, timed.known, timed.stubs = 0.0, 0, 0, 0
             start, cpu = time.perf_counter(), time.process_time()
-            outcome = store.ingest(SOURCE, batch, done, now=now)
+            outcome = store_batch(store, SOURCE, batch, done, now=now)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             rows.append(
                 {
@@ -172,7 +173,7 @@ def run(papers: Papers, args: argparse.Namespace, folder: Path) -> list[dict[str
             )
             report_row(len(rows), rows, store.paper_count())
     finally:
-        repository.plan_ingest = timed.plan  # type: ignore[assignment]
+        pipeline.plan_ingest = timed.plan  # type: ignore[assignment]
         store.close()
     return rows
 
@@ -192,7 +193,7 @@ def report_row(number: int, rows: list[dict[str, Any]], stored: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=10_000, help="papers per Store.ingest call")
+    parser.add_argument("--batch", type=int, default=10_000, help="papers per store_batch call")
     parser.add_argument("--repeats", type=int, default=32, help="papers per title")
     parser.add_argument("--arxiv-share", type=float, default=0.1, help="share of papers with an arXiv id")
     parser.add_argument("--seed", type=int, default=1)

@@ -44,6 +44,7 @@ from aggregator.errors import FetchError, ParseError  # noqa: E402
 from aggregator.ingest.fetch import fetch  # noqa: E402
 from aggregator.ingest.normalize import normalize_entry  # noqa: E402
 from aggregator.ingest.parse import parse_feed  # noqa: E402
+from aggregator.ingest.pipeline import store_batch  # noqa: E402
 from aggregator.store.repository import Store  # noqa: E402
 from aggregator.types import FetchDone, FetchSettings  # noqa: E402
 
@@ -75,7 +76,7 @@ def through_pipeline(store: Store, source: str, body: bytes) -> tuple[bool, str 
     except ParseError as exc:
         return False, str(exc)
     batch = [normalize_entry(e, source=source, authority=feed.authority, now=NOW) for e in feed.entries]
-    store.ingest(source, batch, FetchDone(None, None, None, NOW), now=NOW)
+    store_batch(store, source, batch, FetchDone(None, None, None, NOW), now=NOW)
     return bool(batch), None
 
 

@@ -11,17 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.ingest import dedupe
-from aggregator.ingest.dedupe import (
-    Candidate,
-    KnownPaper,
-    StoredSighting,
-    TitleStub,
-    authors_agree,
-    merge_record,
-    plan_ingest,
-    stubs_to_load,
-)
+from aggregator.ingest.dedupe import authors_agree, merge_record, plan_ingest, stubs_to_load
 from aggregator.ingest.normalize import normalize_entry
+from aggregator.records import Candidate, ClusterPlan, KnownPaper, StoredSighting, TitleStub
 from aggregator.text import author_keys
 from aggregator.types import Authority, ParsedEntry
 
@@ -335,7 +327,7 @@ def merge_by_title_rescanning(
             clusters.union(node, root)
 
 
-def outline(plans: list[dedupe.ClusterPlan]) -> list[tuple]:
+def outline(plans: list[ClusterPlan]) -> list[tuple]:
     return [(p.survivor, p.absorbed, p.sightings, p.changed, p.record) for p in plans]
 
 

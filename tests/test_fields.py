@@ -12,6 +12,7 @@ from pathlib import Path
 from aggregator import create_app
 from aggregator.config import config_from_text
 from aggregator.ingest.normalize import normalize_entry
+from aggregator.ingest.pipeline import store_batch
 from aggregator.runtime import open_store
 from aggregator.types import Authority, FetchDone, PaperView, ParsedEntry
 
@@ -61,7 +62,7 @@ def test_every_field_reaches_the_store_the_api_and_the_feeds(tmp_path: Path, dat
     store = open_store(config)
     try:
         sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
-        store.ingest("api", [sighting], FetchDone(None, None, None, T0), now=T0)
+        store_batch(store, "api", [sighting], FetchDone(None, None, None, T0), now=T0)
         paper = store.paper(1)
         assert paper is not None
         expected = {

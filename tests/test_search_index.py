@@ -128,7 +128,9 @@ def queries(vocab: dict[str, list[str]]) -> st.SearchStrategy[str]:
 def matched_by_reading_everything(config: Config, store: Store, query: str) -> list[str]:
     tagger = query_tagger(query, _specs(config))
     return sorted(
-        feed_id for feed_id, _, _, doc in store.documents() if any(m.slug == AD_HOC for m in tagger.tag(doc))
+        feed_id
+        for feed_id, _, _, doc in store.documents()
+        if any(m.slug == AD_HOC for m in tagger.tag_paper(doc))
     )
 
 
@@ -143,7 +145,7 @@ def text_query(config: Config, query: str, *, indexed: bool) -> TextQuery:
     tree = parse_query(query)
     narrowed = narrow(tree, {t.slug: t.query for t in config.topics}) if indexed else None
     return TextQuery(
-        lambda doc: any(m.slug == AD_HOC for m in tagger.tag(doc)), narrowed, indexed and is_exact(tree)
+        lambda doc: any(m.slug == AD_HOC for m in tagger.tag_paper(doc)), narrowed, indexed and is_exact(tree)
     )
 
 
@@ -158,7 +160,7 @@ def test_indexed_search_finds_exactly_what_reading_everything_finds(
     narrowed = narrow(parse_query(query), {t.slug: t.query for t in config.topics})
     tagger = query_tagger(query, _specs(config))
     candidates = list(store.documents(narrowed))
-    found = sorted(f for f, _, _, doc in candidates if any(m.slug == AD_HOC for m in tagger.tag(doc)))
+    found = sorted(f for f, _, _, doc in candidates if any(m.slug == AD_HOC for m in tagger.tag_paper(doc)))
     assert found == expected  # the index never loses a match
     page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=500))
     walked = store.papers_page(PageQuery(text=text_query(config, query, indexed=False), limit=500))

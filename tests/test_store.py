@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from aggregator.ingest.normalize import normalize_entry
+from aggregator.ingest.pipeline import store_batch
 from aggregator.store import writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
@@ -67,11 +68,11 @@ def test_ingest_then_reingest_is_a_no_op(sources: Store) -> None:
         )
         for i in range(5)
     ]
-    first = sources.ingest("rss", batch, done(), now=T0)
+    first = store_batch(sources, "rss", batch, done(), now=T0)
     assert (first.new, first.updated, first.unchanged) == (5, 0, 0)
     version = sources.version()
     before = page(sources)
-    again = sources.ingest("rss", batch, done(T0 + timedelta(hours=1)), now=T0 + timedelta(hours=1))
+    again = store_batch(sources, "rss", batch, done(T0 + timedelta(hours=1)), now=T0 + timedelta(hours=1))
     assert (again.new, again.updated, again.unchanged) == (0, 0, 5)
     assert page(sources) == before
     assert sources.version() == version
@@ -88,7 +89,7 @@ def test_new_version_updates_the_record_and_its_updated_date(sources: Store) -> 
         updated=T0,
         authors=("A. Author",),
     )
-    sources.ingest("api", [v1], done(), now=T0)
+    store_batch(sources, "api", [v1], done(), now=T0)
     [paper] = page(sources)
     later = T0 + timedelta(days=2)
     # the API names the new version under a new entry id; the listing re-sights the old one
@@ -104,7 +105,7 @@ def test_new_version_updates_the_record_and_its_updated_date(sources: Store) -> 
         now=later,
     )
     version = sources.version()
-    outcome = sources.ingest("api", [v2], done(later), now=later)
+    outcome = store_batch(sources, "api", [v2], done(later), now=later)
     assert outcome.updated == 1
     # Readers' caches key on the version: an update (no new paper) must move it too.
     assert sources.version() > version
@@ -117,7 +118,8 @@ def test_new_version_updates_the_record_and_its_updated_date(sources: Store) -> 
 
 
 def test_a_resighting_elsewhere_is_not_a_real_change(sources: Store) -> None:
-    sources.ingest(
+    store_batch(
+        sources,
         "rss",
         [
             entry(
@@ -134,7 +136,8 @@ def test_a_resighting_elsewhere_is_not_a_real_change(sources: Store) -> None:
     )
     [paper] = page(sources)
     later = T0 + timedelta(days=1)
-    sources.ingest(
+    store_batch(
+        sources,
         "blog",
         [entry("blog", "b1", "Blog: Some paper", link="https://arxiv.org/abs/2411.00002", now=later)],
         done(later),
@@ -147,7 +150,8 @@ def test_a_resighting_elsewhere_is_not_a_real_change(sources: Store) -> None:
 
 def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
     title = "Efficient Hardware Implementation of Constant Time Sampling for HQC"
-    sources.ingest(
+    store_batch(
+        sources,
         "blog",
         [
             entry(
@@ -162,7 +166,8 @@ def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
         now=T0,
     )
     later = T0 + timedelta(days=1)
-    sources.ingest(
+    store_batch(
+        sources,
         "rss",
         [
             entry(
@@ -190,7 +195,7 @@ def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
         authors=("Maximilian Schöffel", "Norbert Wehn"),
         now=latest,
     )
-    outcome = sources.ingest("api", [bridge], done(latest), now=latest)
+    outcome = store_batch(sources, "api", [bridge], done(latest), now=latest)
     [merged] = page(sources)
     assert outcome.updated == 1
     assert merged.feed_id == older_id
@@ -201,7 +206,8 @@ def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
 def test_a_failed_write_leaves_papers_and_source_state_untouched(
     sources: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sources.ingest(
+    store_batch(
+        sources,
         "rss",
         [entry("rss", "r1", "Kept paper with a long title", arxiv_id="2411.00003v1")],
         done(etag='"old"'),
@@ -214,7 +220,9 @@ def test_a_failed_write_leaves_papers_and_source_state_untouched(
     monkeypatch.setattr(writer.IngestWriter, "_write_keys", explode)
     batch = [entry("rss", "r2", "Lost paper with a long title", arxiv_id="2411.00004v1")]
     with pytest.raises(RuntimeError):
-        sources.ingest("rss", batch, done(T0 + timedelta(hours=1), etag='"new"'), now=T0 + timedelta(hours=1))
+        store_batch(
+            sources, "rss", batch, done(T0 + timedelta(hours=1), etag='"new"'), now=T0 + timedelta(hours=1)
+        )
     assert [p.arxiv_id for p in page(sources)] == ["2411.00003"]
     state = sources.source_state("rss")
     assert state is not None and state.etag == '"old"'
@@ -248,7 +256,7 @@ def test_feed_order_is_newest_first_with_ties_broken_by_id(sources: Store) -> No
         )
         for i in range(6)
     ]
-    sources.ingest("rss", batch, done(), now=T0)
+    store_batch(sources, "rss", batch, done(), now=T0)
     first = sources.papers_page(PageQuery(limit=4))
     papers = first.papers
     assert first.total == 6 and first.more
@@ -296,7 +304,7 @@ def test_readers_never_see_database_is_locked_while_a_source_is_written(sources:
                 )
                 for i in range(40)
             ]
-            sources.ingest("rss", batch, done(at), now=at)
+            store_batch(sources, "rss", batch, done(at), now=at)
             sources.record_failure("blog", "fetch: down", now=at, next_fetch_at=at)
     finally:
         stop.set()
@@ -338,7 +346,7 @@ def test_upgrade_from_the_first_revision_reaches_head(database_url: str) -> None
 
 def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(sources: Store) -> None:
     wrong = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00001")
-    sources.ingest("blog", [wrong], done(), now=T0)
+    store_batch(sources, "blog", [wrong], done(), now=T0)
     other = entry(
         "rss",
         "r2",
@@ -346,10 +354,10 @@ def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(so
         arxiv_id="2401.00002v1",
         authority=Authority.ARXIV_LISTING,
     )
-    sources.ingest("rss", [other], done(), now=T0)
+    store_batch(sources, "rss", [other], done(), now=T0)
     later = T0 + timedelta(hours=1)
     fixed = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00002", now=later)
-    outcome = sources.ingest("blog", [fixed], done(later), now=later)
+    outcome = store_batch(sources, "blog", [fixed], done(later), now=later)
     assert not outcome.failed
     [paper] = page(sources)
     assert paper.arxiv_id == "2401.00002"
@@ -363,7 +371,7 @@ def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(so
         authority=Authority.ARXIV_LISTING,
         now=later,
     )
-    assert not sources.ingest("rss", [again], done(later), now=later).failed
+    assert not store_batch(sources, "rss", [again], done(later), now=later).failed
     assert len({p.feed_id for p in page(sources)}) == 2
 
 
@@ -429,13 +437,13 @@ def store_contents(store: Store) -> dict[str, list[tuple]]:
 
 
 def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs: bool) -> tuple[dict, int]:
-    """The scenario through Store.ingest into a fresh store; its contents, and how many stubs
+    """The scenario through store_batch into a fresh store; its contents, and how many stubs
     plan_ingest was handed."""
-    from aggregator.ingest.dedupe import TitleStub
-    from aggregator.store import repository
+    from aggregator.ingest import pipeline
+    from aggregator.records import TitleStub
 
     handed = 0
-    plan = repository.plan_ingest
+    plan = pipeline.plan_ingest
 
     def counting(incoming: list, known: list, **_options: object) -> list:
         nonlocal handed
@@ -443,14 +451,14 @@ def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs:
         return plan(incoming, known)  # without stubs_checked: every stub the store hands is verified
 
     monkeypatch.setattr(writer, "TITLE_STUBS", stubs)
-    monkeypatch.setattr(repository, "plan_ingest", counting)
+    monkeypatch.setattr(pipeline, "plan_ingest", counting)
     store = Store.open(url, tag_authority="papers.example.org")
     try:
         store.sync_sources(
             [("rss", "file:///rss.xml"), ("api", "file:///api.xml"), ("blog", "file:///b.xml")]
         )
         for source, batch, at in stub_scenario(seed):
-            outcome = store.ingest(source, batch, done(at), now=at)
+            outcome = store_batch(store, source, batch, done(at), now=at)
             assert not outcome.failed
         return store_contents(store), handed
     finally:
@@ -484,7 +492,7 @@ def test_the_migration_fills_match_keys_as_ingest_writes_them(
     from aggregator.store.database import upgrade
 
     for source, batch, at in stub_scenario(7):
-        sources.ingest(source, batch, done(at), now=at)
+        store_batch(sources, source, batch, done(at), now=at)
     before = store_contents(sources)
     with sources.engine.begin() as conn:  # as revision 0004 left it: no match keys
         conn.execute(text("UPDATE sightings SET match_keys = NULL"))
@@ -498,25 +506,25 @@ def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
 ) -> None:
     from sqlalchemy import text
 
-    from aggregator.ingest.dedupe import KnownPaper, TitleStub
-    from aggregator.store import repository
+    from aggregator.ingest import pipeline
+    from aggregator.records import KnownPaper, TitleStub
 
     handed: list = []
-    plan = repository.plan_ingest
+    plan = pipeline.plan_ingest
 
     def keeping(incoming: list, known: list, **_options: object) -> list:
         handed.extend(known)
         return plan(incoming, known)
 
-    monkeypatch.setattr(repository, "plan_ingest", keeping)
+    monkeypatch.setattr(pipeline, "plan_ingest", keeping)
     title = "A Study of Repeated Titles in Research Feeds"
-    sources.ingest("blog", [entry("blog", "b1", title, authors=("Ada Lovelace",))], done(), now=T0)
-    sources.ingest("blog", [entry("blog", "b2", title, authors=("Grace Hopper",))], done(), now=T0)
+    store_batch(sources, "blog", [entry("blog", "b1", title, authors=("Ada Lovelace",))], done(), now=T0)
+    store_batch(sources, "blog", [entry("blog", "b2", title, authors=("Grace Hopper",))], done(), now=T0)
     assert [type(p) for p in handed] == [TitleStub]  # other people: read light
     with sources.engine.begin() as conn:  # as a tool that knows nothing of them would write it
         conn.execute(text("UPDATE sightings SET match_keys = NULL WHERE entry_id = 'b1'"))
     handed.clear()
-    sources.ingest("blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
+    store_batch(sources, "blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
     assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1), (TitleStub, 2)]
 
 
@@ -527,11 +535,11 @@ def test_a_merge_that_changes_no_record_still_moves_the_version(sources: Store) 
     title = "An alpha study of many long things"
     one = entry("blog", "e1", title, link="https://blog.example.org/a", authors=("Ann Lee",))
     two = entry("blog", "e2", title, link="https://blog.example.org/b", authors=("Bo Chen",))
-    sources.ingest("blog", [one, two], done(), now=T0)
+    store_batch(sources, "blog", [one, two], done(), now=T0)
     assert len(page(sources)) == 2
     version = sources.version()
     later = T0 + timedelta(hours=1)
     moved = entry("blog", "e2", title, link="https://blog.example.org/a", authors=("Bo Chen",), now=later)
-    sources.ingest("blog", [one, moved], done(later), now=later)
+    store_batch(sources, "blog", [one, moved], done(later), now=later)
     assert len(page(sources)) == 1
     assert sources.version() > version

@@ -13,111 +13,23 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TypeVar
 
-from aggregator.text import author_keys
+from aggregator.records import (
+    MIN_TITLE_KEY,
+    Candidate,
+    ClusterPlan,
+    KnownPaper,
+    PaperRecord,
+    StoredSighting,
+    TitleStub,
+)
 from aggregator.types import Sighting
 
-# A title key shorter than this ("introduction", "abstract") says too little to merge on.
-MIN_TITLE_KEY = 16
 # Without authors to compare, only a title this long and unshared is specific enough to merge on.
 MIN_UNATTRIBUTED_TITLE_KEY = 40
 # Share of the smaller author list whose family names must appear in the other.
 AUTHOR_AGREEMENT = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class StoredSighting:
-    """A sighting with the moment it was first seen."""
-
-    sighting: Sighting
-    first_seen: datetime
-    # text.author_keys of the sighting's authors, made on first use (a title merge, the
-    # stubs' check, the write of sightings.match_keys) and kept: not part of the value.
-    _names: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def identity(self) -> tuple[str, str]:
-        return self.sighting.source, self.sighting.entry_id
-
-    @property
-    def names(self) -> frozenset[str]:
-        """The family names of its authors, as title merges compare them."""
-        names = self._names
-        if names is None:
-            names = author_keys(self.sighting.authors)
-            object.__setattr__(self, "_names", names)  # a cache on a frozen value, made once
-        return names
-
-
-@dataclass(frozen=True, slots=True)
-class KnownPaper:
-    """A stored paper that an incoming sighting may belong to, with all its sightings."""
-
-    id: int
-    first_seen: datetime
-    sightings: tuple[StoredSighting, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TitleStub:
-    """A stored paper found only through a title it shares with an incoming sighting, as much of
-    it as a title merge reads: the title keys, identity keys and family names of its sightings.
-
-    Most such papers merge with nothing (a series, a "Reply to ..." of other people), and loading
-    each in full made every batch slower than the last. One that an incoming sighting could join
-    (`stubs_to_load` names them) must come as a KnownPaper; one that nothing can join takes the
-    KnownPaper's place in `plan_ingest`, and the plans come out as they would with it in full.
-    """
-
-    id: int
-    title_keys: frozenset[str]  # those long enough to merge on
-    keys: frozenset[str]
-    names: frozenset[str]  # the family names of all its sightings
-
-
-Candidate = KnownPaper | TitleStub
-
-
-@dataclass(frozen=True, slots=True)
-class PaperRecord:
-    """What a paper says once all its sightings are merged."""
-
-    arxiv_id: str | None
-    version: int | None
-    doi: str | None
-    title: str
-    title_key: str
-    authors: tuple[str, ...]
-    abstract: str
-    published: datetime | None
-    source_updated: datetime | None
-    first_seen: datetime
-    categories: tuple[str, ...]
-    primary_category: str | None
-    announce_types: tuple[str, ...]
-    links: dict[str, str]
-    code_urls: tuple[str, ...]
-    upvotes: int | None
-    comment: str | None
-    journal_ref: str | None
-    keys: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class ClusterPlan:
-    """One paper after this batch: which stored papers it absorbs and its sightings."""
-
-    survivor: int | None  # the stored paper id that lives on, None for a new paper
-    absorbed: tuple[int, ...]  # stored paper ids merged into the survivor
-    sightings: tuple[StoredSighting, ...]
-    changed: tuple[StoredSighting, ...]  # sightings of this batch (new or with new content)
-    record: PaperRecord = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.record = merge_record(self.sightings)
 
 
 def authors_agree(a: Iterable[str], b: Iterable[str]) -> bool:
@@ -404,7 +316,7 @@ def _plans(
             continue  # a known paper nothing in this batch touched
         survivor = stored_ids[0][1] if stored_ids else None
         absorbed = tuple(pid for _, pid in stored_ids[1:])
-        plans.append(ClusterPlan(survivor, absorbed, sightings, changed))
+        plans.append(ClusterPlan(survivor, absorbed, sightings, changed, merge_record(sightings)))
     return plans
 
 

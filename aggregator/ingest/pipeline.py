@@ -17,11 +17,21 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config, SourceConfig
 from aggregator.errors import SourceError
+from aggregator.ingest.dedupe import plan_ingest, stubs_to_load
 from aggregator.ingest.fetch import Gone, HostThrottle, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.parse import parse_feed
+from aggregator.records import Candidate
 from aggregator.store.repository import Store
-from aggregator.types import STOPPED, FetchDone, FetchedBody, NotModified, SourceOutcome, SourceState
+from aggregator.types import (
+    STOPPED,
+    FetchDone,
+    FetchedBody,
+    NotModified,
+    Sighting,
+    SourceOutcome,
+    SourceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,27 @@ def retry_delay(errors: int, every: timedelta, retry_after: float | None = None)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=min(retry_after, LONGEST_RETRY.total_seconds())))
     return delay
+
+
+def store_batch(
+    store: Store, name: str, batch: Sequence[Sighting], done: FetchDone, *, now: datetime
+) -> SourceOutcome:
+    """One source's normalised sightings into the store, merged into papers, with its fetch
+    state, in one transaction: the store reads the papers they may touch, dedupe decides how
+    they merge, the store writes the plans (and tags and indexes what changed)."""
+    with store.source_batch(name, batch, done, now=now) as source:
+        if source.changed:
+            full, stubs = source.candidates()
+            # Same-titled papers come as stubs; those a sighting could join are read in full.
+            joined = stubs_to_load(source.changed, stubs)
+            known: list[Candidate] = [
+                *full,
+                *source.load_papers(joined),
+                *(s for s in stubs if s.id not in joined),
+            ]
+            known.sort(key=lambda paper: paper.id)
+            source.write(plan_ingest(source.changed, known, stubs_checked=True))
+    return source.outcome
 
 
 class Pipeline:
@@ -128,7 +159,7 @@ class Pipeline:
         if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
             done = FetchDone(None, None, None, next_fetch, warning=feed.problem)
             log.warning("%s: %s", source.name, feed.problem)
-        outcome = self.store.ingest(source.name, batch, done, now=now)
+        outcome = store_batch(self.store, source.name, batch, done, now=now)
         return replace(outcome, warning=feed.problem)
 
     def _fail(

@@ -39,14 +39,14 @@ from sqlalchemy import (
 )
 
 from aggregator.errors import BudgetExceeded
+from aggregator.records import PaperText
 from aggregator.store.bulk import chunks
 from aggregator.store.meta import paper_count
 from aggregator.store.schema import paper_order_keys, paper_topics, papers, sightings
 from aggregator.store.search import candidates, estimated_candidates
 from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
-from aggregator.store.writer import paper_document
+from aggregator.store.writer import paper_text
 from aggregator.topics.index_query import IndexQuery
-from aggregator.topics.match import Document
 
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
@@ -66,7 +66,7 @@ WALK_BATCH = 5_000  # ids read per step when walking the feed order through a ca
 class TextQuery:
     """`q=`: the exact matcher, and what the full-text index narrows it to (None: nothing)."""
 
-    matches: Callable[[Document], bool]
+    matches: Callable[[PaperText], bool]
     narrowed: IndexQuery | None
     exact: bool = False  # the index's candidates are exactly the matches
 
@@ -399,7 +399,7 @@ def _matching(
         ids = [i for _, i in chunk]
         rows = conn.execute(select(*DOCUMENT_COLUMNS).where(papers.c.id.in_(ids))).all()
         seen = sources_of(conn, ids)
-        accepted.update(r.id for r in rows if text.matches(paper_document(r, seen.get(r.id, []))))
+        accepted.update(r.id for r in rows if text.matches(paper_text(r, seen.get(r.id, []))))
     return [k for k in keys if k[1] in accepted]
 
 

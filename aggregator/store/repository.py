@@ -8,7 +8,7 @@ A source's papers, sightings, topics and fetch state commit together or not at a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
-from aggregator.ingest.dedupe import PaperRecord, StoredSighting, plan_ingest
+from aggregator.records import (
+    ClusterPlan,
+    KnownPaper,
+    PaperRecord,
+    PaperTagger,
+    PaperText,
+    StoredSighting,
+    TitleStub,
+)
 from aggregator.store import meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
@@ -44,9 +52,8 @@ from aggregator.store.tagging import (
     topic_counts,
     topics_of,
 )
-from aggregator.store.writer import IngestWriter, paper_document
+from aggregator.store.writer import IngestWriter, paper_text
 from aggregator.topics.index_query import IndexQuery
-from aggregator.topics.match import Document, Tagger, TopicSpec
 from aggregator.types import (
     EPOCH,
     STOPPED,
@@ -78,11 +85,46 @@ class Page:
     exact: bool = True  # False: total is an estimate (an upper bound, or a capped count)
 
 
+class SourceBatch:
+    """One source's batch inside its write transaction (Store.source_batch): the sightings that
+    are new or changed, the stored papers they may touch, and the write of the merge plans."""
+
+    def __init__(
+        self, name: str, changed: list[StoredSighting], held: set[int], writer: IngestWriter, entries: int
+    ) -> None:
+        self.name = name
+        self.changed = changed  # new sightings and stored ones whose content changed
+        self._held = held  # stored papers holding changed sightings of this source
+        self._writer = writer
+        self._entries = entries
+        self.new = self.updated = 0
+
+    def candidates(self) -> tuple[list[KnownPaper], list[TitleStub]]:
+        """The stored papers the changed sightings may touch: in full, and as TitleStubs."""
+        return self._writer.load_candidates(self.changed, self._held) if self.changed else ([], [])
+
+    def load_papers(self, ids: set[int]) -> list[KnownPaper]:
+        """Stored papers in full (the stubs a sighting could join)."""
+        return self._writer.load_papers(ids)
+
+    def write(self, plans: list[ClusterPlan]) -> None:
+        """Write the plans: papers made, merged and updated, their sightings, keys, topics and
+        full-text index entries."""
+        new, updated = self._writer.apply(plans)
+        self.new += new
+        self.updated += updated
+
+    @property
+    def outcome(self) -> SourceOutcome:
+        unchanged = self._entries - self.new - self.updated
+        return SourceOutcome(self.name, new=self.new, updated=self.updated, unchanged=unchanged)
+
+
 class Store:
     """A database holding papers, their sightings and the sources' fetch state."""
 
     def __init__(
-        self, engine: Engine, *, tag_authority: str = "localhost", tagger: Tagger | None = None
+        self, engine: Engine, *, tag_authority: str = "localhost", tagger: PaperTagger | None = None
     ) -> None:
         self.engine = engine
         self.tag_authority = tag_authority
@@ -90,7 +132,12 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str, *, tag_authority: str = "localhost", tagger: Tagger | None = None, migrate: bool = True
+        cls,
+        url: str,
+        *,
+        tag_authority: str = "localhost",
+        tagger: PaperTagger | None = None,
+        migrate: bool = True,
     ) -> Store:
         store = cls(make_engine(url), tag_authority=tag_authority, tagger=tagger)
         if migrate:
@@ -209,10 +256,14 @@ class Store:
 
     # --- ingest ------------------------------------------------------------------------------
 
-    def ingest(
+    @contextmanager
+    def source_batch(
         self, name: str, batch: Sequence[Sighting], done: FetchDone, *, now: datetime
-    ) -> SourceOutcome:
-        """Store one source's sightings, merged into papers, with its fetch state, atomically."""
+    ) -> Iterator[SourceBatch]:
+        """One source's sightings, stored with its fetch state in one transaction: the caller
+        reads the stored papers they may touch from the SourceBatch, decides how they merge
+        (ingest.dedupe) and hands it the plans; all of it commits when the block ends, nothing
+        if it raises. `outcome` holds the counts afterwards."""
         encoded: dict[str, tuple[Sighting, str, str]] = {}
         for s in batch:  # a feed listing one entry twice: the last copy wins
             data = encode_sighting(s)
@@ -224,25 +275,23 @@ class Store:
                 for eid, (s, _, h) in encoded.items()
                 if eid not in existing or existing[eid][1] != h
             ]
-            new = updated = 0
-            if changed:
-                held = {existing[s.sighting.entry_id][0] for s in changed if s.sighting.entry_id in existing}
-                writer = IngestWriter(
-                    conn,
-                    now,
-                    {eid: (d, h) for eid, (_, d, h) in encoded.items()},
-                    set(existing),
-                    mint_feed_id=self.mint_feed_id,
-                    tagger=self.tagger,
-                )
-                known = writer.load_candidates(changed, held)
-                new, updated = writer.apply(plan_ingest(changed, known, stubs_checked=True))
-                if new or writer.removed:
-                    meta.add(conn, "papers", new - writer.removed)
+            held = {existing[s.sighting.entry_id][0] for s in changed if s.sighting.entry_id in existing}
+            writer = IngestWriter(
+                conn,
+                now,
+                {eid: (d, h) for eid, (_, d, h) in encoded.items()},
+                set(existing),
+                mint_feed_id=self.mint_feed_id,
+                tagger=self.tagger,
+            )
+            source_batch = SourceBatch(name, changed, held, writer, len(encoded))
+            yield source_batch
+            new, updated = source_batch.new, source_batch.updated
+            if new or writer.removed:
+                meta.add(conn, "papers", new - writer.removed)
             self._finish_source(conn, name, done, now, entries=len(encoded))
             if new or updated:
                 self._bump_version(conn)
-        return SourceOutcome(name, new=new, updated=updated, unchanged=len(encoded) - new - updated)
 
     def _existing_sightings(
         self, conn: Connection, name: str, entry_ids: list[str]
@@ -364,8 +413,8 @@ class Store:
 
     def documents(
         self, narrowed: IndexQuery | None = None, *, budget: float | None = None
-    ) -> Iterator[tuple[str, str, datetime, Document]]:
-        """Stored papers as (id, title, published, Document), for previews of a query: those
+    ) -> Iterator[tuple[str, str, datetime, PaperText]]:
+        """Stored papers as (id, title, published, PaperText), for previews of a query: those
         the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds."""
         deadline = Deadline(budget if budget is not None else float("inf"))
         with self._reading(deadline) as conn:
@@ -378,7 +427,7 @@ class Store:
                 deadline.check()
                 seen = sources_of(conn, batch)
                 for row in conn.execute(select(papers).where(papers.c.id.in_(batch)).order_by(papers.c.id)):
-                    yield row.feed_id, row.title, row.published, paper_document(row, seen.get(row.id, []))
+                    yield row.feed_id, row.title, row.published, paper_text(row, seen.get(row.id, []))
 
     def refresh_statistics(self) -> bool:
         """After a bulk ingest, refresh PostgreSQL's table statistics at once (autovacuum does it
@@ -422,26 +471,28 @@ class Store:
                 self._bump_version(conn)
         return result
 
-    def remember_topics(self, specs: Sequence[TopicSpec]) -> None:
-        """Record these definitions as applied (after a full re-tag), forgetting removed topics."""
+    def remember_topics(self, fingerprints: Mapping[str, str]) -> None:
+        """Record these definitions (slug -> topics.match.fingerprints of it) as applied after a
+        full re-tag, forgetting removed topics."""
         with self._write() as conn:
-            _, removed = changed_topics(conn, specs)
+            _, removed = changed_topics(conn, fingerprints)
             forget_topics(conn, removed)
-            remember_topics(conn, specs)
+            remember_topics(conn, fingerprints)
 
     def apply_topic_changes(
-        self, specs: Sequence[TopicSpec], on_batch: Callable[[int], None] | None = None
+        self, fingerprints: Mapping[str, str], on_batch: Callable[[int], None] | None = None
     ) -> RetagResult | None:
-        """Re-tag only the topics added or edited since they were last applied; forget removed ones."""
+        """Re-tag only the topics whose definitions (slug -> fingerprint) were added or edited
+        since they were last applied; forget removed ones."""
         with self.engine.connect() as conn:
-            edited, removed = changed_topics(conn, specs)
+            edited, removed = changed_topics(conn, fingerprints)
         if not edited and not removed:
             return None
         with self._write() as conn:
             forget_topics(conn, removed)
         result = self.retag(slugs=edited, on_batch=on_batch) if edited else RetagResult()
         with self._write() as conn:
-            remember_topics(conn, specs)
+            remember_topics(conn, fingerprints)
             if removed:
                 self._bump_version(conn)
         return result

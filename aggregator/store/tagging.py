@@ -7,20 +7,21 @@ touches exactly the pairs that topic gains, loses or rescores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
+from aggregator.records import PaperTagger
 from aggregator.store.bulk import bulk_insert, chunks
 from aggregator.store.schema import paper_topics, papers, sightings, topic_state
-from aggregator.store.writer import paper_document
-from aggregator.topics.match import Tagger, TopicMatch, TopicSpec, fingerprints
+from aggregator.store.writer import paper_text
+from aggregator.types import TopicMatch
 
 RETAG_BATCH = 2000
 
-# The columns of papers that `paper_document` reads (with the paper's sightings) to match it.
+# The columns of papers that `paper_text` reads (with the paper's sightings) to match it.
 DOCUMENT_COLUMNS = (
     papers.c.id,
     papers.c.title,
@@ -50,7 +51,7 @@ class RetagResult:
 
 def retag(
     conn_factory: Callable[[], Any],
-    tagger: Tagger,
+    tagger: PaperTagger,
     *,
     slugs: Iterable[str] | None = None,
     on_batch: Callable[[int], None] | None = None,
@@ -81,12 +82,12 @@ def _fields(r: RetagResult) -> tuple[int, int, int, int]:
     return r.papers, r.added, r.removed, r.rescored
 
 
-def _retag_batch(conn: Connection, tagger: Tagger, rows: Sequence[Any], wanted: set[str]) -> RetagResult:
+def _retag_batch(conn: Connection, tagger: PaperTagger, rows: Sequence[Any], wanted: set[str]) -> RetagResult:
     ids = [r.id for r in rows]
     seen = sources_of(conn, ids)
     fresh: dict[tuple[int, str], tuple[float, list[str], Any]] = {}
     for row in rows:
-        for match in tagger.tag(paper_document(row, seen.get(row.id, []))):
+        for match in tagger.tag_paper(paper_text(row, seen.get(row.id, []))):
             if match.slug in wanted:
                 fresh[(row.id, match.slug)] = (match.score, list(match.matched), row.published)
     stored = {
@@ -132,10 +133,10 @@ def sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, in
     return found
 
 
-def changed_topics(conn: Connection, specs: Sequence[TopicSpec]) -> tuple[set[str], set[str]]:
-    """(topics added or edited since they were last applied, topics no longer configured)."""
+def changed_topics(conn: Connection, current: Mapping[str, str]) -> tuple[set[str], set[str]]:
+    """(topics added or edited since they were last applied, topics no longer configured), from
+    each configured topic's fingerprint (slug -> topics.match.fingerprints)."""
     stored = {slug: fp for slug, fp in conn.execute(select(topic_state.c.slug, topic_state.c.fingerprint))}
-    current = fingerprints(specs)
     edited = {slug for slug, fp in current.items() if stored.get(slug) != fp}
     return edited, set(stored) - set(current)
 
@@ -147,9 +148,9 @@ def forget_topics(conn: Connection, slugs: Iterable[str]) -> None:
         conn.execute(delete(topic_state).where(topic_state.c.slug.in_(gone)))
 
 
-def remember_topics(conn: Connection, specs: Sequence[TopicSpec]) -> None:
+def remember_topics(conn: Connection, fingerprints: Mapping[str, str]) -> None:
     conn.execute(delete(topic_state))
-    rows = [{"slug": slug, "fingerprint": fp} for slug, fp in fingerprints(specs).items()]
+    rows = [{"slug": slug, "fingerprint": fp} for slug, fp in fingerprints.items()]
     if rows:
         conn.execute(insert(topic_state), rows)
 

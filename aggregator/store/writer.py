@@ -15,22 +15,21 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, text, update
 
-from aggregator.ingest.dedupe import (
+from aggregator.records import (
     MIN_TITLE_KEY,
-    Candidate,
     ClusterPlan,
     KnownPaper,
     PaperRecord,
+    PaperTagger,
+    PaperText,
     StoredSighting,
     TitleStub,
-    stubs_to_load,
 )
 from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
 from aggregator.store.codec import decode_match_keys, decode_sighting, encode_match_keys, record_digest
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.store.search import delete_index, write_index
-from aggregator.topics.index_query import IndexedPaper, indexed_fields, indexed_paper
-from aggregator.topics.match import Document, Tagger
+from aggregator.topics.index_query import IndexedPaper, indexed_fields, indexed_text
 from aggregator.types import Authority
 
 ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
@@ -46,11 +45,11 @@ _NO_TITLES: frozenset[str] = frozenset()
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
 
-def paper_document(paper: Any, seen: Sequence[tuple[str, int]]) -> Document:
-    """A paper as topic matching sees it, from its merged record or its stored row (both carry
+def paper_text(paper: Any, seen: Sequence[tuple[str, int]]) -> PaperText:
+    """A paper as topic matching reads it, from its merged record or its stored row (both carry
     title, abstract, authors, categories, arxiv_id, version, doi, announce_types) and the
     (source, authority) of its sightings."""
-    return Document.build(
+    return PaperText(
         title=paper.title,
         abstract=paper.abstract,
         authors=paper.authors,
@@ -79,7 +78,7 @@ class IngestWriter:
         stored_entries: set[str],
         *,
         mint_feed_id: Callable[[PaperRecord, StoredSighting], str],
-        tagger: Tagger | None = None,
+        tagger: PaperTagger | None = None,
     ) -> None:
         self.conn, self.now = conn, now
         self.mint_feed_id = mint_feed_id
@@ -90,10 +89,13 @@ class IngestWriter:
         self.keys: dict[str, int] = {}
         self.removed = 0  # stored papers merged into others (deleted) by this batch
 
-    def load_candidates(self, changed: Sequence[StoredSighting], held: set[int]) -> list[Candidate]:
-        """The stored papers this batch may touch, by id: in full those that hold its entries or
-        share an identity key with it, and those found only through a shared title that a
-        sighting could join; the other same-titled papers as TitleStubs."""
+    def load_candidates(
+        self, changed: Sequence[StoredSighting], held: set[int]
+    ) -> tuple[list[KnownPaper], list[TitleStub]]:
+        """The stored papers this batch may touch: in full those that hold its entries or share
+        an identity key with it; those found only through a shared title as TitleStubs (in
+        full when their match keys are not known). The caller loads in full, by `load_papers`,
+        the stubs a sighting could join (dedupe.stubs_to_load)."""
         wanted = {k for s in changed for k in s.sighting.keys}
         arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
         other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
@@ -109,15 +111,18 @@ class IngestWriter:
         titled = self._title_candidates(titles) - ids
         stubs = self._stubs(titled) if TITLE_STUBS else {}
         ids |= titled - stubs.keys()
-        ids |= stubs_to_load(changed, stubs.values())
-        for pid in ids:
-            stubs.pop(pid, None)
-        if not ids and not stubs:
+        return self.load_papers(ids), sorted(stubs.values(), key=lambda stub: stub.id)
+
+    def load_papers(self, ids: set[int]) -> list[KnownPaper]:
+        """These stored papers in full, with all their sightings, by id."""
+        if not ids:
             return []
         members: dict[int, list[StoredSighting]] = {}
+        loaded: list[int] = []
         for chunk in chunks(sorted(ids)):
             for row in self.conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
                 self.rows[row["id"]] = row
+                loaded.append(row["id"])
             query = select(sightings.c.paper_id, sightings.c.first_seen, sightings.c.data)
             for r in self.conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
                 members.setdefault(r.paper_id, []).append(
@@ -128,11 +133,7 @@ class IngestWriter:
                 select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.paper_id.in_(chunk))
             ):
                 self.keys[key] = pid
-        known: list[Candidate] = [
-            KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ()))) for pid in self.rows
-        ]
-        known += stubs.values()
-        return sorted(known, key=lambda paper: paper.id)
+        return [KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ()))) for pid in loaded]
 
     def _title_candidates(self, titles: Sequence[str]) -> set[int]:
         """The papers bearing each title, for every title that no more than MAX_TITLE_CANDIDATES
@@ -198,20 +199,18 @@ class IngestWriter:
         self._write_sightings(plans, owner)
         self._write_keys(plans, owner)
         if self.tagger is not None:
-            documents = [(p, self._document(p)) for p in fresh + changed]
-            self._write_topics(documents, owner, replace={owner[id(p)] for p in changed})
-            entries = [(owner[id(p)], indexed_paper(d)) for p, d in documents]
-        else:  # no Document to make: the index takes its atoms straight from the record
+            texts = [(p, self._text(p)) for p in fresh + changed]
+            self._write_topics(texts, owner, replace={owner[id(p)] for p in changed})
+            entries = [(owner[id(p)], indexed_text(t)) for p, t in texts]  # the atoms tagging made
+        else:  # no tagging: the index takes its atoms straight from the record
             entries = [(owner[id(p)], _indexed(p)) for p in fresh + changed]
         write_index(self.conn, entries[: len(fresh)], replace=False)
         write_index(self.conn, entries[len(fresh) :], replace=True)
         return len(fresh), len(changed)
 
     @staticmethod
-    def _document(plan: ClusterPlan) -> Document:
-        return paper_document(
-            plan.record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings]
-        )
+    def _text(plan: ClusterPlan) -> PaperText:
+        return paper_text(plan.record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings])
 
     def _insert_papers(self, plans: list[ClusterPlan]) -> list[int]:
         if not plans:
@@ -352,17 +351,17 @@ class IngestWriter:
             )
 
     def _write_topics(
-        self, documents: list[tuple[ClusterPlan, Document]], owner: dict[int, int], replace: set[int]
+        self, texts: list[tuple[ClusterPlan, PaperText]], owner: dict[int, int], replace: set[int]
     ) -> None:
         """The topics of every new or changed paper, tagged from its merged record."""
         assert self.tagger is not None
         if replace:
             self.conn.execute(delete(paper_topics).where(paper_topics.c.paper_id.in_(sorted(replace))))
         rows = []
-        for plan, document in documents:
+        for plan, paper in texts:
             record = plan.record
             published = record.published or record.first_seen
-            for match in self.tagger.tag(document):
+            for match in self.tagger.tag_paper(paper):
                 rows.append(
                     {
                         "slug": match.slug,
@@ -393,8 +392,8 @@ def _indexed(plan: ClusterPlan) -> IndexedPaper:
 
 def index_entry(paper: Any, seen: Sequence[tuple[str, int]]) -> IndexedPaper:
     """What the full-text index holds for a paper, from its merged record or its stored row (as
-    `paper_document` reads them) and the (source, authority) of its sightings, without making a
-    Document: the same atoms, made once."""
+    `paper_text` reads them) and the (source, authority) of its sightings, without making a
+    PaperText: the same atoms, made once."""
     only_listings = bool(seen) and all(authority == Authority.ARXIV_LISTING for _, authority in seen)
     return indexed_fields(
         title=paper.title,

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from aggregator.records import PaperText
 from aggregator.topics.match import Document, atom_text, atoms
 from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query
 
@@ -81,6 +82,12 @@ def indexed_fields(
         authors=_bounded(_author_text(authors)),
         facets=_facets(categories, sources, ids, unmatchable),
     )
+
+
+def indexed_text(paper: PaperText) -> IndexedPaper:
+    """What the index holds for a paper as the store describes it, from the Document tagging
+    made of it (its atoms are made once)."""
+    return indexed_paper(Document.of(paper))
 
 
 def indexed_paper(doc: Document) -> IndexedPaper:

@@ -23,6 +23,7 @@ from operator import itemgetter
 
 import ahocorasick
 
+from aggregator.records import PaperText
 from aggregator.text import fold
 from aggregator.topics.query import (
     And,
@@ -156,6 +157,25 @@ class Document:
             announce_types=frozenset(announce_types),
             only_listings=only_listings,
         )
+
+    @classmethod
+    def of(cls, paper: PaperText) -> Document:
+        """The document of a paper as the store describes it, made once per PaperText."""
+        made = paper._document
+        if isinstance(made, Document):
+            return made
+        document = cls.build(
+            title=paper.title,
+            abstract=paper.abstract,
+            authors=paper.authors,
+            categories=paper.categories,
+            sources=paper.sources,
+            ids=paper.ids,
+            announce_types=paper.announce_types,
+            only_listings=paper.only_listings,
+        )
+        object.__setattr__(paper, "_document", document)  # a cache on a frozen value, made once
+        return document
 
     def text(self, name: str) -> str:
         if name == "title":
@@ -328,6 +348,10 @@ class Tagger:
         if facets:
             found["facet"] = facets
         return found
+
+    def tag_paper(self, paper: PaperText) -> list[TopicMatch]:
+        """`tag`, for a paper as the store describes it (records.PaperTagger)."""
+        return self.tag(Document.of(paper))
 
     def tag(self, doc: Document) -> list[TopicMatch]:
         """Every topic this paper belongs to, with its score and why."""

@@ -1,6 +1,6 @@
 """What a query would match: counts per week, a sample of titles with the matched words marked.
 
-Pure: it is handed the stored papers (title, date, Document) and a query; `aggregator preview`
+Pure: it is handed the stored papers (title, date, PaperText) and a query; `aggregator preview`
 and `GET /api/preview` print or serve what it returns.
 """
 
@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from aggregator.records import PaperText
 from aggregator.text import fold
-from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, Document, TopicSpec, atoms, query_tagger
+from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, TopicSpec, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 
 SAMPLE = 10
@@ -40,7 +41,7 @@ class Preview:
 
 def preview(
     query: str,
-    papers: Iterable[tuple[str, str, datetime, Document]],
+    papers: Iterable[tuple[str, str, datetime, PaperText]],
     *,
     sample: int = SAMPLE,
     topics: Sequence[TopicSpec] = (),
@@ -48,14 +49,14 @@ def preview(
     announce: Sequence[str] = ALL_ANNOUNCE_TYPES,
 ) -> Preview:
     """Match a query (QueryError if it or `exclude` does not parse) against (id, title, published,
-    document)s, as a topic with this query, `exclude` and `announce` would."""
+    paper text)s, as a topic with this query, `exclude` and `announce` would."""
     tree = parse_query(query)
     tagger = query_tagger(query, topics, exclude=exclude, announce=announce)
     terms = positive_terms(tree)
     weeks: Counter[str] = Counter()
     hits: list[PreviewHit] = []
-    for paper_id, title, published, document in papers:
-        found = [m for m in tagger.tag(document) if m.slug == AD_HOC]
+    for paper_id, title, published, paper in papers:
+        found = [m for m in tagger.tag_paper(paper) if m.slug == AD_HOC]
         if not found:
             continue
         year, week, _ = published.isocalendar()

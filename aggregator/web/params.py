@@ -90,7 +90,7 @@ def text_query(raw: str | None, config: Config, name: str = "q") -> TextQuery | 
         raise BadParameter(f"{name}: topic:{unknown[0]} names no topic")
     tagger = query_tagger(raw, topic_specs(config))
     return TextQuery(
-        matches=lambda document: any(m.slug == AD_HOC for m in tagger.tag(document)),
+        matches=lambda paper: any(m.slug == AD_HOC for m in tagger.tag_paper(paper)),
         narrowed=narrow(tree, {t.slug: t.query for t in config.topics}),
         exact=is_exact(tree),
     )

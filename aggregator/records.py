@@ -1,0 +1,138 @@
+"""What the dedupe and topic stages hand the store: sightings with their first sighting, the
+stored papers a batch may touch, the plans that merge them, and what topic matching reads of a
+paper; with the two stages' interfaces as the store calls them.
+
+Plain values at the bottom of the package (beside `types`): the stages make them, the store
+persists them, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from aggregator.text import author_keys
+from aggregator.types import Sighting, TopicMatch
+
+# A title key shorter than this ("introduction", "abstract") says too little to merge on.
+MIN_TITLE_KEY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSighting:
+    """A sighting with the moment it was first seen."""
+
+    sighting: Sighting
+    first_seen: datetime
+    # text.author_keys of the sighting's authors, made on first use (a title merge, the
+    # stubs' check, the write of sightings.match_keys) and kept: not part of the value.
+    _names: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return self.sighting.source, self.sighting.entry_id
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The family names of its authors, as title merges compare them."""
+        names = self._names
+        if names is None:
+            names = author_keys(self.sighting.authors)
+            object.__setattr__(self, "_names", names)  # a cache on a frozen value, made once
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPaper:
+    """A stored paper that an incoming sighting may belong to, with all its sightings."""
+
+    id: int
+    first_seen: datetime
+    sightings: tuple[StoredSighting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TitleStub:
+    """A stored paper found only through a title it shares with an incoming sighting, as much of
+    it as a title merge reads: the title keys, identity keys and family names of its sightings.
+
+    Most such papers merge with nothing (a series, a "Reply to ..." of other people), and loading
+    each in full made every batch slower than the last. One that an incoming sighting could join
+    (`stubs_to_load` names them) must come as a KnownPaper; one that nothing can join takes the
+    KnownPaper's place in `plan_ingest`, and the plans come out as they would with it in full.
+    """
+
+    id: int
+    title_keys: frozenset[str]  # those long enough to merge on
+    keys: frozenset[str]
+    names: frozenset[str]  # the family names of all its sightings
+
+
+Candidate = KnownPaper | TitleStub
+
+
+@dataclass(frozen=True, slots=True)
+class PaperRecord:
+    """What a paper says once all its sightings are merged."""
+
+    arxiv_id: str | None
+    version: int | None
+    doi: str | None
+    title: str
+    title_key: str
+    authors: tuple[str, ...]
+    abstract: str
+    published: datetime | None
+    source_updated: datetime | None
+    first_seen: datetime
+    categories: tuple[str, ...]
+    primary_category: str | None
+    announce_types: tuple[str, ...]
+    links: dict[str, str]
+    code_urls: tuple[str, ...]
+    upvotes: int | None
+    comment: str | None
+    journal_ref: str | None
+    keys: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ClusterPlan:
+    """One paper after this batch: which stored papers it absorbs and its sightings."""
+
+    survivor: int | None  # the stored paper id that lives on, None for a new paper
+    absorbed: tuple[int, ...]  # stored paper ids merged into the survivor
+    sightings: tuple[StoredSighting, ...]
+    changed: tuple[StoredSighting, ...]  # sightings of this batch (new or with new content)
+    record: PaperRecord  # what the merged paper says (dedupe.merge_record of its sightings)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperText:
+    """A paper as topic matching reads it: its text, its facets, and whether every sighting is
+    an arXiv listing entry (then `announce` applies). The store makes it from a merged record or
+    a stored row; topics.match makes its atoms."""
+
+    title: str
+    abstract: str = ""
+    authors: Sequence[str] = ()
+    categories: Iterable[str] = ()
+    sources: Iterable[str] = ()
+    ids: Iterable[str] = ()
+    announce_types: Iterable[str] = ()
+    only_listings: bool = False
+    # topics.match's Document of this paper, made on first use (Document.of) and kept, so that
+    # tagging and the full-text index entry share its atoms: not part of the value.
+    _document: object = field(default=None, init=False, repr=False, compare=False)
+
+
+class PaperTagger(Protocol):
+    """The topic stage as the store calls it: on every paper it writes, and over the whole
+    store when topics change (topics.match.Tagger)."""
+
+    @property
+    def slugs(self) -> list[str]: ...
+
+    def tag_paper(self, paper: PaperText) -> list[TopicMatch]: ...
