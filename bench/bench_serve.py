@@ -75,10 +75,10 @@ from aggregator.store.bulk import bulk_insert
 from aggregator.store.codec import digest, encode_sighting, record_digest
 from aggregator.store.indexing import index_version
 from aggregator.store.repository import PageQuery, Store
+from aggregator.store.rows import paper_text, paper_values
 from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.search import write_index
 from aggregator.store.tagging import remember_topics
-from aggregator.store.writer import paper_text, paper_values
 from aggregator.topics.index_query import IndexedPaper, indexed_text
 from aggregator.topics.match import Tagger, TopicSpec, fingerprints
 from aggregator.types import Sighting

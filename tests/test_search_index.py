@@ -506,7 +506,7 @@ def test_the_database_itself_stops_at_the_deadline(corpus: tuple[Config, Store])
     from sqlalchemy import text
 
     from aggregator.errors import BudgetExceeded
-    from aggregator.store.pages import Deadline
+    from aggregator.store.deadline import Deadline
 
     _, store = corpus
     slow = (
@@ -524,7 +524,8 @@ def test_a_search_of_the_index_gets_only_the_budget_left(corpus: tuple[Config, S
     """PostgreSQL's work is not this thread's CPU: the one statement that may run long, the
     search of the index, is stopped by the database once the budget left has passed."""
     from aggregator.errors import BudgetExceeded
-    from aggregator.store.pages import Deadline, candidate_ids
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.pages import candidate_ids
 
     _, store = corpus
     narrowed = narrow(parse_query("model*"))

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from sqlalchemy import Connection, select
 
 from aggregator.store import meta
+from aggregator.store.rows import index_entry
 from aggregator.store.schema import papers
 from aggregator.store.search import create_index, drop_index, write_index
 from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
-from aggregator.store.writer import index_entry
 
 # Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
 # rebuilt at the next start. Per database, so that a change to one leaves the other alone.

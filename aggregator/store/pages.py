@@ -19,7 +19,6 @@ Work past the request's deadline stops with BudgetExceeded rather than blocking 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +37,14 @@ from sqlalchemy import (
     tuple_,
 )
 
-from aggregator.errors import BudgetExceeded
 from aggregator.records import PaperText
 from aggregator.store.bulk import chunks
+from aggregator.store.deadline import Deadline
 from aggregator.store.meta import paper_count
+from aggregator.store.rows import paper_text
 from aggregator.store.schema import paper_order_keys, paper_topics, papers, sightings
 from aggregator.store.search import candidates, estimated_candidates
 from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
-from aggregator.store.writer import paper_text
 from aggregator.topics.index_query import IndexQuery
 
 SORT_LIMIT = 5_000
@@ -58,7 +57,6 @@ PROBE = 600  # papers walked and matched before a query with many candidates rea
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
 FIRST_BATCH, LAST_BATCH = 64, 4_096
 MIN_BATCH = 16  # the least a walk reads at a time
-WALL_FACTOR = 4  # a query's wall-clock cap, in multiples of its CPU budget
 WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
 
 
@@ -95,44 +93,6 @@ class PageIds:
     last: tuple[datetime, int] | None  # the cursor of the page's last paper
     total: int | None  # None when not asked for
     exact: bool = True  # False: total is an upper bound (or a capped count)
-
-
-class Deadline:
-    """A request's budget: CPU seconds of its own thread (what the query costs the server,
-    however many other requests share the machine: a wall-clock budget would fail queries merely
-    for waiting their turn under load), and a wall-clock cap well above it, which is also what
-    the database is told. PostgreSQL's work is not this thread's CPU: a statement that may run
-    long (a search of the index) is given only the budget left, in wall-clock time."""
-
-    def __init__(
-        self,
-        cpu: float,
-        wall: float | None = None,
-        cpu_clock: Callable[[], float] = time.thread_time,
-        wall_clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.cpu, self.wall = cpu, wall if wall is not None else cpu * WALL_FACTOR
-        self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
-        self._cpu_end, self._wall_end = cpu_clock() + self.cpu, wall_clock() + self.wall
-
-    def wall_left(self) -> float:
-        return self._wall_end - self._wall_clock()
-
-    def left(self) -> float:
-        """Seconds of CPU left, or of wall-clock time if that is less."""
-        return min(self._cpu_end - self._cpu_clock(), self.wall_left())
-
-    def expired(self) -> bool:
-        return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
-
-    def check(self) -> None:
-        if self.expired():
-            raise self.exceeded()
-
-    def exceeded(self) -> BudgetExceeded:
-        return BudgetExceeded(
-            f"the query needs more than {self.cpu:g} s of work (or {self.wall:g} s in all); narrow it"
-        )
 
 
 def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
@@ -415,65 +375,3 @@ def _count(conn: Connection, query: PageQuery, walk: _Walk) -> tuple[int, bool]:
     capped = walk.base.limit(COUNT_CAP).subquery()
     total = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
     return total, total < COUNT_CAP
-
-
-# --- digests ---------------------------------------------------------------------------------
-
-# Papers tied on score whose upvotes are read to order them; past this, the newest win the tie.
-MAX_DIGEST_TIES = 1_000
-
-
-def digest_newest(slug: str | None, before: datetime) -> Select[Any]:
-    """The newest publication date before `before`, of a topic's papers or of all: one index read."""
-    if slug is None:
-        return select(func.max(papers.c.published)).where(papers.c.published < before)
-    return select(func.max(paper_topics.c.published)).where(
-        paper_topics.c.slug == slug, paper_topics.c.published < before
-    )
-
-
-def digest_top(conn: Connection, slug: str | None, start: datetime, end: datetime, top: int) -> list[int]:
-    """The ids of a period's best papers: by topic score, then Hugging Face upvotes, then the
-    newest; for all papers, by upvotes then the newest. Reads the period's narrow rows (a
-    topic's pairs, or the upvoted papers through their own index), and papers rows only for
-    the few that rank."""
-    if slug is None:
-        upvoted = list(
-            conn.scalars(
-                select(papers.c.id)
-                .where(papers.c.upvotes.is_not(None), papers.c.published >= start, papers.c.published < end)
-                .order_by(papers.c.upvotes.desc(), papers.c.published.desc(), papers.c.id.desc())
-                .limit(top)
-            )
-        )
-        if len(upvoted) == top:
-            return upvoted
-        newest = conn.scalars(
-            select(papers.c.id)
-            .where(papers.c.published >= start, papers.c.published < end, papers.c.upvotes.is_(None))
-            .order_by(papers.c.published.desc(), papers.c.id.desc())
-            .limit(top - len(upvoted))
-        )
-        return upvoted + list(newest)
-    tagged = paper_topics.c
-    period = select(tagged.paper_id, tagged.score, tagged.published).where(
-        tagged.slug == slug, tagged.published >= start, tagged.published < end
-    )
-    rows = list(conn.execute(period).all())
-    if not rows:
-        return []
-    rows.sort(key=lambda r: (r.score, r.published, r.paper_id), reverse=True)
-    # Upvotes only break ties of score: read them for the papers that could still rank.
-    cutoff = rows[min(top, len(rows)) - 1].score
-    contending = [r for r in rows if r.score >= cutoff][:MAX_DIGEST_TIES]
-    upvotes: dict[int, int | None] = {}
-    for chunk in chunks([r.paper_id for r in contending]):
-        votes_of = select(papers.c.id, papers.c.upvotes).where(papers.c.id.in_(chunk))
-        upvotes.update((pid, votes) for pid, votes in conn.execute(votes_of))
-
-    def rank(r: Any) -> tuple[float, int, datetime, int]:
-        votes = upvotes.get(r.paper_id)
-        return (r.score, -1 if votes is None else votes, r.published, r.paper_id)
-
-    contending.sort(key=rank, reverse=True)
-    return [r.paper_id for r in contending[:top]]

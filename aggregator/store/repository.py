@@ -1,28 +1,24 @@
-"""The store's front door: source state, one source's ingest as one transaction, topic
-re-tagging, and the reads the web layer needs. SQL lives here and in the store modules it uses
-(writer.py for the ingest write path, tagging.py for topics, bulk.py for bulk helpers).
+"""The store's front door, and its writes: opening and migrating, source state and leases,
+one source's batch as one transaction, topic re-tagging. The reads it answers live in reads.py
+(`StoreReads`); the SQL of the ingest write path in writer.py, of topics in tagging.py.
 
 A source's papers, sightings, topics and fetch state commit together or not at all.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from aggregator.records import (
     ClusterPlan,
     KnownPaper,
     PaperRecord,
     PaperTagger,
-    PaperText,
     StoredSighting,
     TitleStub,
 )
@@ -31,58 +27,30 @@ from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
 from aggregator.store.indexing import index_is_current, rebuild_index
-from aggregator.store.meta import STAMP_EPOCH
 from aggregator.store.pages import (
-    Deadline,
     PageQuery,
     TextQuery,
-    candidate_ids,
-    digest_newest,
-    digest_top,
-    page_ids,
 )
-from aggregator.store.schema import paper_topics, papers, sightings, sources, store_meta
+from aggregator.store.reads import QUERY_BUDGET, Page, StoreReads
+from aggregator.store.schema import sightings, sources
 from aggregator.store.tagging import (
     RetagResult,
     changed_topics,
     forget_topics,
     remember_topics,
     retag,
-    sources_of,
-    topic_counts,
-    topics_of,
 )
-from aggregator.store.writer import IngestWriter, paper_text
-from aggregator.topics.index_query import IndexQuery
+from aggregator.store.writer import IngestWriter
 from aggregator.types import (
-    EPOCH,
     STOPPED,
-    DigestEntry,
     FetchDone,
-    PaperView,
-    Period,
     Sighting,
-    SightingView,
     SourceOutcome,
-    SourceState,
-    TopicMatch,
 )
 
 __all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
 
-QUERY_BUDGET = 0.8  # CPU seconds a page may take to find (and 4x that in all): then a 503
 WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A page of papers in feed order, whether more follow, and how many match in all."""
-
-    papers: list[PaperView]
-    more: bool
-    last: tuple[datetime, int] | None  # (published, id) of the last paper: the next page's cursor
-    total: int | None  # None when the query did not ask for it
-    exact: bool = True  # False: total is an estimate (an upper bound, or a capped count)
 
 
 class SourceBatch:
@@ -120,7 +88,7 @@ class SourceBatch:
         return SourceOutcome(self.name, new=self.new, updated=self.updated, unchanged=unchanged)
 
 
-class Store:
+class Store(StoreReads):
     """A database holding papers, their sightings and the sources' fetch state."""
 
     def __init__(
@@ -189,16 +157,6 @@ class Store:
                         .where(sources.c.name == name)
                         .values(url=url, etag=None, last_modified=None, body_hash=None, next_fetch_at=None)
                     )
-
-    def source_states(self) -> list[SourceState]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(sources).order_by(sources.c.name)).mappings().all()
-        return [_source_state(r) for r in rows]
-
-    def source_state(self, name: str) -> SourceState | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
-        return _source_state(row) if row else None
 
     def claim(self, name: str, *, now: datetime, until: datetime) -> bool:
         """Take the lease on a source so that no other worker fetches it meanwhile."""
@@ -315,120 +273,6 @@ class Store:
         stamp = f"{first.sighting.source}\n{first.sighting.entry_id}"
         return f"tag:{self.tag_authority},{record.first_seen:%Y-%m-%d}:paper/{digest(stamp)[:20]}"
 
-    # --- reads -------------------------------------------------------------------------------
-
-    def version(self) -> int:
-        return self.version_stamp()[0]
-
-    def version_stamp(self) -> tuple[int, datetime]:
-        """The store's version and when it last changed (the epoch for a store never written)."""
-        with self.engine.connect() as conn:
-            values = {
-                name: value for name, value in conn.execute(select(store_meta.c.name, store_meta.c.value))
-            }
-        changed = STAMP_EPOCH + timedelta(seconds=values["changed_at"]) if "changed_at" in values else EPOCH
-        return int(values.get("version", 0)), changed
-
-    def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
-    def papers_page(self, query: PageQuery, *, budget: float | None = None) -> Page:
-        """Papers in feed order (newest published first, ties by id); BudgetExceeded when
-        finding them would take more than `budget` CPU seconds (default QUERY_BUDGET)."""
-        deadline = Deadline(QUERY_BUDGET if budget is None else budget)
-        with self._reading(deadline) as conn:
-            found = page_ids(conn, query, deadline)
-            views = self._views(conn, found.ids)
-        return Page(views, found.more, found.last, found.total, found.exact)
-
-    def digest(
-        self, slug: str | None, kind: str, *, top: int, periods: int, now: datetime
-    ) -> list[DigestEntry]:
-        """The last `periods` periods of `kind` that ended before `now` and hold papers of the
-        topic (`None`: of all papers), newest first, each with its `top` papers: by score, then
-        upvotes, then date. Two index reads a period and its own papers, never the store."""
-        deadline = Deadline(QUERY_BUDGET)
-        found: list[tuple[Period, list[int]]] = []
-        with self._reading(deadline) as conn:
-            before = Period.of(kind, now).start  # the running period is not over: not yet digested
-            while len(found) < periods:
-                newest = conn.scalar(digest_newest(slug, before))
-                if newest is None:
-                    break
-                period = Period.of(kind, newest)
-                found.append((period, digest_top(conn, slug, period.start, period.end, top)))
-                before = period.start
-            views = {v.id: v for v in self._views(conn, [i for _, ids in found for i in ids])}
-        return [DigestEntry(period, [views[i] for i in ids if i in views]) for period, ids in found]
-
-    def paper(self, paper_id: int) -> PaperView | None:
-        """One paper as readers see it, with every sighting and topic; None if there is none."""
-        with self.engine.connect() as conn:
-            found = self._views(conn, [paper_id])
-        return found[0] if found else None
-
-    def _views(self, conn: Connection, ids: list[int]) -> list[PaperView]:
-        """These papers as readers see them, in the order of `ids`."""
-        rows = {r["id"]: r for r in self._rows(conn, ids)}
-        seen = self._sightings_of(conn, ids)
-        tagged = topics_of(conn, ids)
-        return [_paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in ids if i in rows]
-
-    @staticmethod
-    def _rows(conn: Connection, ids: list[int]) -> list[Any]:
-        found: list[Any] = []
-        for chunk in chunks(ids):
-            found += conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings().all()
-        return found
-
-    @contextmanager
-    def _reading(self, deadline: Deadline) -> Iterator[Connection]:
-        """A read connection that the database itself stops at the deadline: SQLite through a
-        progress handler, PostgreSQL through statement_timeout."""
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                with conn.begin():
-                    left = deadline.wall_left()
-                    timeout = max(int(left * 1000), 1) if math.isfinite(left) else 0  # 0: none
-                    conn.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
-                    try:
-                        yield conn
-                    except OperationalError as exc:
-                        if "statement timeout" in str(exc):  # ours: the budget, or what was left of it
-                            raise deadline.exceeded() from exc
-                        raise
-                return
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            raw.set_progress_handler(deadline.expired, 10_000)
-            try:
-                yield conn
-            except OperationalError as exc:
-                if "interrupted" in str(exc):
-                    deadline.check()
-                raise
-            finally:
-                raw.set_progress_handler(None, 0)
-
-    def documents(
-        self, narrowed: IndexQuery | None = None, *, budget: float | None = None
-    ) -> Iterator[tuple[str, str, datetime, PaperText]]:
-        """Stored papers as (id, title, published, PaperText), for previews of a query: those
-        the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds."""
-        deadline = Deadline(budget if budget is not None else float("inf"))
-        with self._reading(deadline) as conn:
-            ids = candidate_ids(conn, narrowed, deadline=deadline) if narrowed is not None else None
-            if ids is None:
-                batches: Iterable[list[int]] = _id_batches(conn, deadline)
-            else:
-                batches = (list(chunk) for chunk in chunks(sorted(ids)))
-            for batch in batches:
-                deadline.check()
-                seen = sources_of(conn, batch)
-                for row in conn.execute(select(papers).where(papers.c.id.in_(batch)).order_by(papers.c.id)):
-                    yield row.feed_id, row.title, row.published, paper_text(row, seen.get(row.id, []))
-
     def refresh_statistics(self) -> bool:
         """After a bulk ingest, refresh PostgreSQL's table statistics at once (autovacuum does it
         only now and then), so that its plans for search and pages fit the store as it is now.
@@ -444,20 +288,6 @@ class Store:
             conn.execute(text("ANALYZE papers, sightings, paper_topics, paper_keys, paper_index"))
             meta.put(conn, "analyzed_papers", count)
         return True
-
-    def paper_count(self) -> int:
-        with self.engine.connect() as conn:
-            return meta.paper_count(conn)
-
-    def topic_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return topic_counts(conn)
-
-    def topic_count_since(self, slug: str, since: datetime) -> int:
-        """How many papers of a topic were published since `since`: one range of its index."""
-        query = select(func.count()).where(paper_topics.c.slug == slug, paper_topics.c.published >= since)
-        with self.engine.connect() as conn:
-            return int(conn.scalar(query) or 0)
 
     def retag(
         self, *, slugs: Iterable[str] | None = None, on_batch: Callable[[int], None] | None = None
@@ -496,73 +326,3 @@ class Store:
             if removed:
                 self._bump_version(conn)
         return result
-
-    def _sightings_of(self, conn: Connection, ids: list[int]) -> dict[int, tuple[SightingView, ...]]:
-        found: dict[int, list[SightingView]] = {}
-        query = select(
-            sightings.c.paper_id,
-            sightings.c.source,
-            sightings.c.entry_id,
-            sightings.c.link,
-            sightings.c.first_seen,
-        ).order_by(sightings.c.first_seen, sightings.c.id)
-        for chunk in chunks(ids):
-            for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
-                found.setdefault(r.paper_id, []).append(
-                    SightingView(r.source, r.entry_id, r.link, r.first_seen)
-                )
-        return {k: tuple(v) for k, v in found.items()}
-
-
-def _source_state(row: Any) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        url=row["url"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        body_hash=row["body_hash"],
-        last_fetch_at=row["last_fetch_at"],
-        last_success_at=row["last_success_at"],
-        last_error=row["last_error"],
-        error_count=row["error_count"],
-        next_fetch_at=row["next_fetch_at"],
-        entries=row["entries"],
-        last_warning=row["last_warning"],
-    )
-
-
-def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Iterator[list[int]]:
-    """Every paper id, in order, a batch at a time."""
-    last = 0
-    while True:
-        deadline.check()
-        ids = list(
-            conn.scalars(select(papers.c.id).where(papers.c.id > last).order_by(papers.c.id).limit(size))
-        )
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
-
-
-def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:
-    return PaperView(
-        id=row["id"],
-        feed_id=row["feed_id"],
-        arxiv_id=row["arxiv_id"],
-        version=row["version"],
-        doi=row["doi"],
-        title=row["title"],
-        authors=tuple(row["authors"]),
-        abstract=row["abstract"],
-        published=row["published"],
-        updated=row["updated"],
-        first_seen=row["first_seen"],
-        links=dict(row["links"]),
-        categories=tuple(row["categories"]),
-        upvotes=row["upvotes"],
-        comment=row["comment"],
-        journal_ref=row["journal_ref"],
-        sightings=seen,
-        topics=tagged,
-    )

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, u
 
 from aggregator.records import PaperTagger
 from aggregator.store.bulk import bulk_insert, chunks
+from aggregator.store.rows import paper_text
 from aggregator.store.schema import paper_topics, papers, sightings, topic_state
-from aggregator.store.writer import paper_text
 from aggregator.types import TopicMatch
 
 RETAG_BATCH = 2000

@@ -26,11 +26,11 @@ from aggregator.records import (
     TitleStub,
 )
 from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
-from aggregator.store.codec import decode_match_keys, decode_sighting, encode_match_keys, record_digest
+from aggregator.store.codec import decode_match_keys, decode_sighting, encode_match_keys
+from aggregator.store.rows import content_digest, indexed_plan, paper_text, paper_values
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.store.search import delete_index, write_index
-from aggregator.topics.index_query import IndexedPaper, indexed_fields, indexed_text
-from aggregator.types import Authority
+from aggregator.topics.index_query import indexed_text
 
 ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
 # A title carried by more papers than this ("Editorial", a series name) is generic: loading every
@@ -43,28 +43,6 @@ MAX_TITLE_CANDIDATES = 20
 TITLE_STUBS = True
 _NO_TITLES: frozenset[str] = frozenset()
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
-
-
-def paper_text(paper: Any, seen: Sequence[tuple[str, int]]) -> PaperText:
-    """A paper as topic matching reads it, from its merged record or its stored row (both carry
-    title, abstract, authors, categories, arxiv_id, version, doi, announce_types) and the
-    (source, authority) of its sightings."""
-    return PaperText(
-        title=paper.title,
-        abstract=paper.abstract,
-        authors=paper.authors,
-        categories=paper.categories,
-        sources={source for source, _ in seen},
-        ids=paper_ids(paper.arxiv_id, paper.version, paper.doi),
-        announce_types=paper.announce_types,
-        only_listings=bool(seen) and all(authority == Authority.ARXIV_LISTING for _, authority in seen),
-    )
-
-
-def paper_ids(arxiv_id: str | None, version: int | None, doi: str | None) -> list[str]:
-    """What `id:` matches: the arXiv id with and without its version, and the DOI."""
-    found = [arxiv_id, f"{arxiv_id}v{version}" if arxiv_id and version else None, doi]
-    return [i for i in found if i]
 
 
 class IngestWriter:
@@ -203,7 +181,7 @@ class IngestWriter:
             self._write_topics(texts, owner, replace={owner[id(p)] for p in changed})
             entries = [(owner[id(p)], indexed_text(t)) for p, t in texts]  # the atoms tagging made
         else:  # no tagging: the index takes its atoms straight from the record
-            entries = [(owner[id(p)], _indexed(p)) for p in fresh + changed]
+            entries = [(owner[id(p)], indexed_plan(p)) for p in fresh + changed]
         write_index(self.conn, entries[: len(fresh)], replace=False)
         write_index(self.conn, entries[len(fresh) :], replace=True)
         return len(fresh), len(changed)
@@ -384,49 +362,3 @@ class IngestWriter:
                     rows.append({"key": key, "paper_id": pid})
         if rows:
             self.conn.execute(insert_ignore(self.conn, paper_keys), rows)
-
-
-def _indexed(plan: ClusterPlan) -> IndexedPaper:
-    return index_entry(plan.record, [(s.sighting.source, s.sighting.authority) for s in plan.sightings])
-
-
-def index_entry(paper: Any, seen: Sequence[tuple[str, int]]) -> IndexedPaper:
-    """What the full-text index holds for a paper, from its merged record or its stored row (as
-    `paper_text` reads them) and the (source, authority) of its sightings, without making a
-    PaperText: the same atoms, made once."""
-    only_listings = bool(seen) and all(authority == Authority.ARXIV_LISTING for _, authority in seen)
-    return indexed_fields(
-        title=paper.title,
-        abstract=paper.abstract,
-        authors=paper.authors,
-        categories=(c.lower() for c in paper.categories),
-        sources={source.lower() for source, _ in seen},
-        ids=(i.lower() for i in paper_ids(paper.arxiv_id, paper.version, paper.doi)),
-        unmatchable=only_listings and not paper.announce_types,
-    )
-
-
-def content_digest(plan: ClusterPlan, values: dict[str, Any]) -> str:
-    """What readers can see of a paper, hashed: its record, its date, and where it was seen
-    (a new source can put a paper in a topic restricted to that source)."""
-    seen = sorted({(s.sighting.source, int(s.sighting.authority)) for s in plan.sightings})
-    published = (plan.record.published or plan.record.first_seen).isoformat()
-    return record_digest({**values, "published": published, "seen": seen})
-
-
-def paper_values(record: PaperRecord) -> dict[str, Any]:
-    return {
-        "arxiv_id": record.arxiv_id,
-        "version": record.version,
-        "doi": record.doi,
-        "title": record.title,
-        "authors": list(record.authors),
-        "abstract": record.abstract,
-        "categories": list(record.categories),
-        "primary_category": record.primary_category,
-        "announce_types": list(record.announce_types),
-        "links": dict(record.links),
-        "upvotes": record.upvotes,
-        "comment": record.comment,
-        "journal_ref": record.journal_ref,
-    }

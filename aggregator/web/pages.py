@@ -21,7 +21,7 @@ from aggregator.config import Config, TopicConfig
 from aggregator.publish.feeds import LINK_NAMES
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery
-from aggregator.store.writer import paper_ids
+from aggregator.store.rows import paper_ids
 from aggregator.text import web_url
 from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
 from aggregator.topics.preview import highlight
