@@ -99,3 +99,33 @@ def test_every_field_reaches_the_store_the_api_and_the_feeds(tmp_path: Path, dat
         assert item["image"] == FULL.image_url and item["external_url"].startswith("https://arxiv.org/pdf/")
     finally:
         store.close()
+
+
+# What `sightings.data` holds for FULL. The text is hashed to tell a changed entry from a
+# re-sent one: if it changes, every stored sighting reads as changed on its next fetch, so a
+# change here must come with a bump of ingest.pipeline.PIPELINE_VERSION and a note.
+STORED_FULL = (
+    '{"abstract":"We make attention sparse. Code: https://github.com/example/sparse","announce_type":"new",'
+    '"arxiv_id":"2412.01234","authority":0,"authors":["Ada Lovelace","Alan Turing"],'
+    '"categories":["cs.CL","cs.LG"],"code_urls":["https://github.com/example/sparse"],'
+    '"comment":"12 pages, 3 figures","doi":"10.1234/example.5678","entry_id":"http://arxiv.org/abs/2412.01234v2",'
+    '"journal_ref":"Proc. ACL 2026","keys":["arxiv:2412.01234","doi:10.1234/example.5678"],'
+    '"link":"https://arxiv.org/abs/2412.01234v2","links":{"abs":"https://arxiv.org/abs/2412.01234",'
+    '"code":"https://github.com/example/sparse","doi":"https://doi.org/10.1234/example.5678",'
+    '"image":"https://cdn.example.org/thumb.png","pdf":"https://arxiv.org/pdf/2412.01234"},'
+    '"primary_category":"cs.CL","published":"2026-11-30T12:00:00+00:00","source":"api",'
+    '"title":"Sparse Attention for Long-Context Language Models",'
+    '"title_key":"sparseattentionforlongcontextlanguagemodels","updated":"2026-11-30T18:00:00+00:00",'
+    '"upvotes":42,"version":2}'
+)
+
+
+def test_a_sighting_is_stored_with_every_field_and_read_back_whole() -> None:
+    from aggregator.store.codec import decode_sighting, encode_sighting
+    from aggregator.types import Sighting
+
+    sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
+    stored = encode_sighting(sighting)
+    assert stored == STORED_FULL
+    assert sorted(json.loads(stored)) == sorted(f.name for f in dataclasses.fields(Sighting))
+    assert decode_sighting(stored) == sighting

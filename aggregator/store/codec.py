@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 import orjson
 
 from aggregator.types import Authority, Sighting
 
-_DATES = ("published", "updated")
+# The Sighting's fields, and those JSON cannot carry as they are, read off the dataclass: a field
+# added to Sighting is stored and read back with no edit here.
+_SIGHTING_FIELDS = tuple(f.name for f in fields(Sighting))
+_HINTS = get_type_hints(Sighting)
+_DATES = tuple(name for name in _SIGHTING_FIELDS if _HINTS[name] in (datetime, datetime | None))
+_TUPLES = tuple(name for name in _SIGHTING_FIELDS if get_origin(_HINTS[name]) is tuple)
 # The form of `sightings.match_keys`. Family names are stored as text.author_keys makes
 # them: a change there makes stored names stale, so bump this with it, and rows of another
 # version are read as unknown (their papers loaded in full) until refilled.
 MATCH_KEYS_VERSION = 1
-_TUPLES = ("authors", "keys", "categories", "code_urls")
 
 
 def json_text(value: Any) -> str:
@@ -25,32 +30,11 @@ def json_text(value: Any) -> str:
 
 
 def encode_sighting(s: Sighting) -> str:
-    """Compact, stable JSON: the same sighting always encodes to the same text."""
-    data: dict[str, Any] = {
-        "source": s.source,
-        "entry_id": s.entry_id,
-        "link": s.link,
-        "title": s.title,
-        "title_key": s.title_key,
-        "authors": s.authors,
-        "abstract": s.abstract,
-        "authority": int(s.authority),
-        "keys": s.keys,
-        "arxiv_id": s.arxiv_id,
-        "version": s.version,
-        "doi": s.doi,
-        "published": s.published.isoformat() if s.published else None,
-        "updated": s.updated.isoformat() if s.updated else None,
-        "categories": s.categories,
-        "primary_category": s.primary_category,
-        "announce_type": s.announce_type,
-        "journal_ref": s.journal_ref,
-        "comment": s.comment,
-        "upvotes": s.upvotes,
-        "code_urls": s.code_urls,
-        "links": s.links,
-    }
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    """Compact, stable JSON of every field of the Sighting: the same sighting always encodes to
+    the same text (keys sorted; dates ISO 8601, as orjson writes them)."""
+    return orjson.dumps(
+        {name: getattr(s, name) for name in _SIGHTING_FIELDS}, option=orjson.OPT_SORT_KEYS
+    ).decode()
 
 
 def decode_sighting(text: str) -> Sighting:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import OperationalError
@@ -243,24 +243,14 @@ def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Itera
         last = ids[-1]
 
 
+# PaperView's fields that are columns of papers, read off the dataclass: a field added to both is
+# shown with no edit here. Tuples and dicts come from JSON columns as lists and dicts.
+_VIEW_COLUMNS = tuple(f.name for f in fields(PaperView) if f.name in papers.c)
+_VIEW_TUPLES = frozenset(n for n, hint in get_type_hints(PaperView).items() if get_origin(hint) is tuple)
+
+
 def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:
-    return PaperView(
-        id=row["id"],
-        feed_id=row["feed_id"],
-        arxiv_id=row["arxiv_id"],
-        version=row["version"],
-        doi=row["doi"],
-        title=row["title"],
-        authors=tuple(row["authors"]),
-        abstract=row["abstract"],
-        published=row["published"],
-        updated=row["updated"],
-        first_seen=row["first_seen"],
-        links=dict(row["links"]),
-        categories=tuple(row["categories"]),
-        upvotes=row["upvotes"],
-        comment=row["comment"],
-        journal_ref=row["journal_ref"],
-        sightings=seen,
-        topics=tagged,
-    )
+    values = {name: row[name] for name in _VIEW_COLUMNS}
+    for name in _VIEW_TUPLES.intersection(values):
+        values[name] = tuple(values[name])
+    return PaperView(**values, sightings=seen, topics=tagged)

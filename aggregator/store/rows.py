@@ -1,14 +1,16 @@
 """What a paper becomes in the store: its row values and content digest (from its merged
 record), its text as topic matching reads it and its full-text index entry (from its merged
-record or its stored row). Pure: no SQL here."""
+record or its stored row). Pure: no queries here."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from aggregator.records import ClusterPlan, PaperRecord, PaperText
 from aggregator.store.codec import record_digest
+from aggregator.store.schema import papers
 from aggregator.topics.index_query import IndexedPaper, indexed_fields
 from aggregator.types import Authority
 
@@ -63,19 +65,23 @@ def content_digest(plan: ClusterPlan, values: dict[str, Any]) -> str:
     return record_digest({**values, "published": published, "seen": seen})
 
 
+# The merged record's fields that the papers table keeps as they are, read off the dataclass and
+# the table: a field added to both is written with no edit here. `published` and `first_seen`
+# are columns the writer fills itself (a paper's date falls back to when it was first seen).
+_WRITTEN_BY_THE_WRITER = {"published", "first_seen"}
+RECORD_COLUMNS = tuple(
+    f.name for f in fields(PaperRecord) if f.name in papers.c and f.name not in _WRITTEN_BY_THE_WRITER
+)
+
+
 def paper_values(record: PaperRecord) -> dict[str, Any]:
-    return {
-        "arxiv_id": record.arxiv_id,
-        "version": record.version,
-        "doi": record.doi,
-        "title": record.title,
-        "authors": list(record.authors),
-        "abstract": record.abstract,
-        "categories": list(record.categories),
-        "primary_category": record.primary_category,
-        "announce_types": list(record.announce_types),
-        "links": dict(record.links),
-        "upvotes": record.upvotes,
-        "comment": record.comment,
-        "journal_ref": record.journal_ref,
-    }
+    """The papers row's values of a merged record (sequences as lists, mappings as dicts)."""
+    return {name: _column_value(getattr(record, name)) for name in RECORD_COLUMNS}
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value

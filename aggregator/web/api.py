@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,28 +31,32 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+# PaperView's fields as the API shows them, read off the dataclass: a field added there is shown
+# with no edit here. The database id stays inside (readers get the feed id as "id"), as does
+# when this server first saw the paper; sightings and topics are shaped below.
+_NOT_SHOWN = {"id", "feed_id", "first_seen", "sightings", "topics"}
+_SHOWN = tuple(f.name for f in fields(PaperView) if f.name not in _NOT_SHOWN)
+
+
 def paper_json(paper: PaperView) -> dict[str, Any]:
+    shown = {name: _json_value(getattr(paper, name)) for name in _SHOWN}
     return {
         "id": paper.feed_id,
-        "arxiv_id": paper.arxiv_id,
-        "version": paper.version,
-        "doi": paper.doi,
-        "title": paper.title,
-        "authors": list(paper.authors),
-        "abstract": paper.abstract,
-        "published": iso(paper.published),
-        "updated": iso(paper.updated),
-        "links": paper.links,
-        "categories": list(paper.categories),
-        "upvotes": paper.upvotes,
-        "comment": paper.comment,
-        "journal_ref": paper.journal_ref,
+        **shown,
         "topics": [{"slug": t.slug, "score": t.score, "matched": list(t.matched)} for t in paper.topics],
         "sightings": [
             {"source": s.source, "entry_id": s.entry_id, "link": s.link, "first_seen": iso(s.first_seen)}
             for s in paper.sightings
         ],
     }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 def source_json(state: SourceState, *, hide_url: bool = False) -> dict[str, Any]:
