@@ -48,7 +48,7 @@ def utcnow() -> datetime:
 def retry_delay(errors: int, every: timedelta, retry_after: float | None = None) -> timedelta:
     """Back-off after `errors` failures in a row: 5 min doubling, capped by the source's interval."""
     doublings = min(max(errors - 1, 0), 16)  # 5 min x 2**16 is far past any cap; more would overflow
-    delay = min(FIRST_RETRY * 2**doublings, max(every, FIRST_RETRY), LONGEST_RETRY)
+    delay = min(FIRST_RETRY * (1 << doublings), max(every, FIRST_RETRY), LONGEST_RETRY)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=min(retry_after, LONGEST_RETRY.total_seconds())))
     return delay
