@@ -544,11 +544,11 @@ def test_the_api_answers_503_past_the_budget(
     corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from aggregator import create_app
-    from aggregator.store import repository
+    from aggregator.store import reads
 
     config, store = corpus
     client = create_app(config, store=store).test_client()
-    monkeypatch.setattr(repository, "QUERY_BUDGET", 0.0)
+    monkeypatch.setattr(reads, "QUERY_BUDGET", 0.0)  # where papers_page reads it
     response = client.get("/api/papers", query_string={"q": "NOT zzzunseen", "offset": 900})
     assert response.status_code == 503 and "narrow it" in response.get_json()["error"]
     page = client.get("/search", query_string={"q": "NOT zzzunseen", "after": "1.1"})
