@@ -20,12 +20,10 @@ from aggregator.config import Config
 from aggregator.publish.digests import (
     DEFAULT_PERIODS,
     DigestPage,
-    digest_atom,
-    digest_json,
-    digest_rss,
     entry_updated,
 )
-from aggregator.publish.feeds import FeedPage, atom, json_feed, opml, rss
+from aggregator.publish.feeds import FeedPage, opml
+from aggregator.publish.formats import FORMATS
 from aggregator.store.pages import PageQuery
 from aggregator.topics.query import parse_query, topic_refs
 from aggregator.types import DIGEST_KINDS, EPOCH, Period
@@ -36,16 +34,6 @@ from aggregator.web.services import services
 bp = Blueprint("feeds", __name__)
 
 MAX_AGE = 300  # seconds a reader or proxy may reuse a feed without asking
-FORMATS: dict[str, tuple[Callable[[FeedPage], bytes], str]] = {
-    "atom": (atom, "application/atom+xml; charset=utf-8"),
-    "rss": (rss, "application/rss+xml; charset=utf-8"),
-    "json": (json_feed, "application/feed+json; charset=utf-8"),
-}
-DIGEST_FORMATS: dict[str, tuple[Callable[[DigestPage], bytes], str]] = {
-    "atom": (digest_atom, FORMATS["atom"][1]),
-    "rss": (digest_rss, FORMATS["rss"][1]),
-    "json": (digest_json, FORMATS["json"][1]),
-}
 
 
 def _cache() -> tuple[ResponseCache, VersionWatch]:
@@ -70,7 +58,7 @@ def digest_feed(slug: str, kind: str, fmt: str) -> Response:
     """A digest: one entry per day or week with its top papers (publish/digests.py)."""
     config = services().config
     known = slug == "all" or slug in {t.slug for t in config.topics}
-    if fmt not in DIGEST_FORMATS or kind not in DIGEST_KINDS or not known:
+    if fmt not in FORMATS or kind not in DIGEST_KINDS or not known:
         abort(404, description=f"no feed /feeds/{slug}/{kind}.{fmt}")
     top, periods = digest_options(request.args, DEFAULT_PERIODS[kind])
     now = datetime.now(UTC)
@@ -99,7 +87,7 @@ def _render_digest(
         tag_authority=store.tag_authority,
         entries=entries,
     )
-    render, content_type = DIGEST_FORMATS[fmt]
+    render, content_type = FORMATS[fmt].render_digest, FORMATS[fmt].content_type
     updated = max((entry_updated(e) for e in entries), default=None) or store.version_stamp()[1]
     return render(page), content_type, updated
 
@@ -167,7 +155,7 @@ def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
         previous_url=_previous_url(base, path, query) if query.after is None else None,
         updated=updated,
     )
-    render, content_type = FORMATS[fmt]
+    render, content_type = FORMATS[fmt].render, FORMATS[fmt].content_type
     return render(page), content_type, updated
 
 

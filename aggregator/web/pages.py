@@ -7,6 +7,7 @@ untrusted feeds and is escaped by the templates; the only markup added around it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from aggregator.config import Config, TopicConfig
 from aggregator.publish.feeds import LINK_NAMES
+from aggregator.publish.formats import FORMATS
 from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery
 from aggregator.store.rows import paper_ids
@@ -44,11 +46,6 @@ def _tidy_templates(state: BlueprintSetupState) -> None:
 RECENT = 20  # newest papers on the index
 LATEST = 3  # best papers of each topic's latest day, on the index
 SEARCH_PAGE = 25
-FEED_TYPES = (
-    ("atom", "Atom", "application/atom+xml"),
-    ("rss", "RSS", "application/rss+xml"),
-    ("json", "JSON Feed", "application/feed+json"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +200,7 @@ def _search_page(raw: str, *, query: PageQuery | None = None, error: str | None 
         terms = positive_terms(parse_query(raw))
         papers = [(p, marked_title(p.title, terms), _explained(tagger, p)) for p in page.papers]
     encoded = urlencode({"q": raw})
-    feeds = [
-        FeedLink(label, f"{config.site.title}: {raw} ({label})", f"{base}/feeds/all.{ext}?{encoded}", mime)
-        for ext, label, mime in FEED_TYPES
-    ]
+    feeds = subscribe_links(config, raw, lambda ext: f"{base}/feeds/all.{ext}?{encoded}")
     return render_template(
         "search.html",
         site=config.site,
@@ -239,9 +233,14 @@ def _explained(tagger: Tagger, paper: PaperView) -> TopicMatch | None:
 def feed_links(config: Config, slug: str, title: str) -> list[FeedLink]:
     """Atom, RSS and JSON Feed of one topic (or `all`), as absolute URLs."""
     base = config.site.base_url
+    return subscribe_links(config, title, lambda ext: f"{base}/feeds/{slug}.{ext}")
+
+
+def subscribe_links(config: Config, title: str, url_of: Callable[[str], str]) -> list[FeedLink]:
+    """One link per output format, its URL made from the format's extension."""
     return [
-        FeedLink(label, f"{config.site.title}: {title} ({label})", f"{base}/feeds/{slug}.{ext}", mime)
-        for ext, label, mime in FEED_TYPES
+        FeedLink(f.label, f"{config.site.title}: {title} ({f.label})", url_of(f.ext), f.media_type)
+        for f in FORMATS.values()
     ]
 
 
