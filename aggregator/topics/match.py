@@ -53,14 +53,16 @@ _SCOPES_OF_FIELD: dict[str, tuple[str | None, ...]] = {
 # ASCII punctuation, spaces and "_" separate atoms.
 _ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum() and c != "\x01"})
 _X_COLON_Y = re.compile(r"(?<![a-z0-9])[a-z0-9]:[a-z0-9](?![a-z0-9])")
-_ATOM = re.compile(r"[^\W_]:[^\W_](?![^\W_])|[^\W_]+")
+# An atom: a run of letters and digits, or an "x:y" pair (N:M sparsity). preview.highlight finds
+# them in titles with it.
+ATOM = re.compile(r"[^\W_]:[^\W_](?![^\W_])|[^\W_]+")
 
 
 def atoms(text: str) -> list[str]:
     """The folded atoms of a text: 'LLM-based N:M Sparsity' -> ['llm', 'based', 'n:m', 'sparsity']."""
     folded = fold(text)
     if not folded.isascii():
-        return _ATOM.findall(folded)
+        return ATOM.findall(folded)
     if not _has_x_colon_y(folded):
         return folded.translate(_ASCII_SEPARATORS).split()  # the same atoms, at C speed
     # x:y atoms keep their colon (as \x01: neither a separator nor space); other colons separate

@@ -6,7 +6,6 @@ and `GET /api/preview` print or serve what it returns.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ from datetime import datetime
 
 from aggregator.records import PaperText
 from aggregator.text import fold
-from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, TopicSpec, atoms, query_tagger
+from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, ATOM, TopicSpec, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 
 SAMPLE = 10
-_WORD = re.compile(r"[^\W_]:[^\W_](?![^\W_])|[^\W_]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +68,7 @@ def preview(
 
 def highlight(title: str, terms: Iterable[Term]) -> tuple[tuple[int, int], ...]:
     """Spans of the title where a term (a word, a prefix, or a phrase's words in order) occurs."""
-    words = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(title)]
+    words = [(m.start(), m.end(), fold(m.group())) for m in ATOM.finditer(title)]
     spans: list[tuple[int, int]] = []
     for term in terms:
         if term.field not in (None, "title"):
