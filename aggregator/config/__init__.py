@@ -16,8 +16,8 @@ from aggregator.config.explain import explain
 from aggregator.config.loading import config_from_text, load_config
 from aggregator.config.locations import local_file, served_config, sqlite_absolute, sqlite_file
 from aggregator.config.model import Config, SiteConfig, SourceConfig, TopicConfig
-from aggregator.config.schema import DEFAULT_ANNOUNCE
 from aggregator.config.values import format_duration, parse_duration, parse_size
+from aggregator.types import DEFAULT_ANNOUNCE
 
 __all__ = [
     "DEFAULT_ANNOUNCE",

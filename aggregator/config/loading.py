@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from aggregator.config.locations import file_url_absolute, sqlite_absolute
 from aggregator.config.model import Config, SiteConfig, SourceConfig, TopicConfig
 from aggregator.config.schema import (
-    DEFAULT_ANNOUNCE,
     FETCH_DEFAULTS,
     DefaultsSchema,
     FetchSchema,
@@ -29,7 +28,7 @@ from aggregator.config.schema import (
 )
 from aggregator.config.values import show
 from aggregator.errors import ConfigError
-from aggregator.types import FetchSettings
+from aggregator.types import DEFAULT_ANNOUNCE, FetchSettings
 
 ENV_DATABASE, ENV_BASE_URL = "AGGREGATOR_DATABASE_URL", "AGGREGATOR_BASE_URL"
 
@@ -201,5 +200,12 @@ def _topic(t: TopicSchema) -> TopicConfig:
     announce = DEFAULT_ANNOUNCE if t.announce is None else tuple(dict.fromkeys(t.announce))
     title, sources, score = t.title or t.slug, tuple(t.sources or ()), t.min_score or 0.0
     return TopicConfig(
-        t.slug, title, t.description or "", t.query, t.exclude or None, sources, announce, score
+        slug=t.slug,
+        title=title,
+        description=t.description or "",
+        query=t.query,
+        exclude=t.exclude or None,
+        sources=sources,
+        announce=announce,
+        min_score=score,
     )

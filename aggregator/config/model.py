@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregator.types import FetchSettings
+from aggregator.types import FetchSettings, TopicSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,16 +17,13 @@ class SourceConfig:
     every: float  # seconds between fetches
 
 
-@dataclass(frozen=True, slots=True)
-class TopicConfig:
-    slug: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicConfig(TopicSpec):
+    """A configured topic: what the tagger reads (slug, query, exclude, sources, announce,
+    min_score) and what readers see besides."""
+
     title: str
     description: str
-    query: str
-    exclude: str | None
-    sources: tuple[str, ...]  # empty: every source
-    announce: tuple[str, ...]
-    min_score: float
 
 
 @dataclass(frozen=True, slots=True)

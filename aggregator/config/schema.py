@@ -19,13 +19,11 @@ from sqlalchemy.exc import ArgumentError
 
 from aggregator.config.values import format_duration, parse_duration, parse_size, show
 from aggregator.topics.query import check_topics
-from aggregator.types import SOURCE_KINDS, FetchSettings
+from aggregator.types import ANNOUNCE_TYPES, SOURCE_KINDS, FetchSettings
 
 DEFAULT_DATABASE = "sqlite:///var/aggregator.db"
 DEFAULT_TITLE = "Paper Feeds"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
-DEFAULT_ANNOUNCE = ("new", "cross")
 FETCH_DEFAULTS = FetchSettings()
 # Bounds past which a setting is a mistake (and dates or counters would overflow).
 MAX_EVERY, MAX_TIMEOUT, MAX_BYTES = 366 * 86400.0, 3600.0, 1 << 30
