@@ -19,7 +19,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def topic_specs(config: Config) -> list[TopicSpec]:
-    return [TopicSpec(t.slug, t.query, t.exclude, t.sources, t.announce, t.min_score) for t in config.topics]
+    """The configured topics as the tagger takes them (each `TopicConfig` is a `TopicSpec`)."""
+    return list(config.topics)
 
 
 def open_store(config: Config, *, apply_topics: bool = True, read_only: bool = False) -> Store:

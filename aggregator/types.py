@@ -170,6 +170,24 @@ class SightingView:
     first_seen: datetime
 
 
+# The arXiv listing's announcement types a topic may count; papers from other sources carry none.
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+DEFAULT_ANNOUNCE = ("new", "cross")  # a revision is not news unless a topic says so
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What the tagger needs of a configured topic. The config's `TopicConfig` is one, with a
+    title and a description for readers, so that a topic's definition is written down once."""
+
+    slug: str
+    query: str
+    exclude: str | None = None
+    sources: tuple[str, ...] = ()  # empty: every source
+    announce: tuple[str, ...] = DEFAULT_ANNOUNCE
+    min_score: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class TopicMatch:
     """Why a paper is in a topic: its score and the terms that matched ("pruning in title")."""

@@ -24,7 +24,8 @@ from aggregator.config import (
     served_config,
 )
 from aggregator.errors import ConfigError
-from aggregator.types import FetchSettings
+from aggregator.runtime import topic_specs
+from aggregator.types import FetchSettings, TopicSpec
 
 BASE = Path("/srv/feeds/config")
 
@@ -123,6 +124,13 @@ def test_full_config_round_trips_to_typed_objects() -> None:
     assert config.source("hf-daily").kind == "hf-daily-papers"
     with pytest.raises(KeyError):
         config.source("nope")
+
+
+def test_a_configured_topic_is_what_the_tagger_reads() -> None:
+    # One definition of a topic: the tagger is handed the configured topics themselves.
+    config = load(FULL)
+    assert all(isinstance(topic, TopicSpec) for topic in config.topics)
+    assert topic_specs(config) == list(config.topics)
 
 
 @pytest.mark.parametrize(

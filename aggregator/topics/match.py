@@ -36,10 +36,10 @@ from aggregator.topics.query import (
     positive_terms,
     topic_refs,
 )
-from aggregator.types import TopicMatch
+from aggregator.types import ANNOUNCE_TYPES as ALL_ANNOUNCE_TYPES
+from aggregator.types import TopicMatch, TopicSpec
 
 _SECOND = itemgetter(1)
-ALL_ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 TITLE_WEIGHT = 3  # a term in the title says more than one in passing in the abstract
 OTHER_WEIGHT = 1
 FACETS = ("category", "source", "id")
@@ -190,18 +190,6 @@ class Document:
 
     def facet(self, name: str) -> frozenset[str]:
         return self.categories if name == "category" else self.sources if name == "source" else self.ids
-
-
-@dataclass(frozen=True, slots=True)
-class TopicSpec:
-    """What the tagger needs of a configured topic."""
-
-    slug: str
-    query: str
-    exclude: str | None = None
-    sources: tuple[str, ...] = ()
-    announce: tuple[str, ...] = ("new", "cross")
-    min_score: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
