@@ -28,11 +28,11 @@ from aggregator.runtime import topic_specs
 from aggregator.scheduler import Scheduler
 from aggregator.store.repository import Store
 from aggregator.topics.index_query import narrow
-from aggregator.topics.match import ALL_ANNOUNCE_TYPES, fingerprints
+from aggregator.topics.match import fingerprints
 from aggregator.topics.preview import marked
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, parse_query
-from aggregator.types import SourceOutcome
+from aggregator.types import ANNOUNCE_TYPES, SourceOutcome
 
 
 class _State:
@@ -213,7 +213,7 @@ def retag(state: _State) -> None:
 @click.option(
     "--announce",
     multiple=True,
-    type=click.Choice(ALL_ANNOUNCE_TYPES),
+    type=click.Choice(ANNOUNCE_TYPES),
     help="arXiv listing announcements to keep, as a topic's announce (default: new, cross).",
 )
 @click.pass_obj

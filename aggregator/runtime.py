@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Config
 from aggregator.store.repository import Store
-from aggregator.topics.match import Tagger, TopicSpec, fingerprints
+from aggregator.topics.match import Tagger, fingerprints
+from aggregator.types import TopicSpec
 
 DEFAULT_CONFIG = "config/aggregator.yaml"
 

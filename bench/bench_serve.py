@@ -80,8 +80,8 @@ from aggregator.store.schema import paper_topics, papers, sightings
 from aggregator.store.search import write_index
 from aggregator.store.tagging import remember_topics
 from aggregator.topics.index_query import IndexedPaper, indexed_text
-from aggregator.topics.match import Tagger, TopicSpec, fingerprints
-from aggregator.types import Sighting
+from aggregator.topics.match import Tagger, fingerprints
+from aggregator.types import Sighting, TopicSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config" / "samples" / "arxiv-listing-2024-11-28.xml"

@@ -34,8 +34,9 @@ from aggregator.config import load_config
 from aggregator.ingest.pipeline import store_batch
 from aggregator.runtime import topic_specs
 from aggregator.text import fold
-from aggregator.topics.match import Document, Tagger, TopicSpec, atoms
+from aggregator.topics.match import Document, Tagger, atoms
 from aggregator.topics.query import all_terms, parse_query
+from aggregator.types import TopicSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config" / "samples" / "arxiv-listing-2024-11-28.xml"

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from aggregator.config import load_config
 from aggregator.runtime import topic_specs
-from aggregator.topics.match import Document, Tagger, TopicSpec
-from aggregator.types import TopicMatch
+from aggregator.topics.match import Document, Tagger
+from aggregator.types import TopicMatch, TopicSpec
 
 LABELS = Path(__file__).resolve().parent / "data" / "labels"  # gold labels and their guide
 _KEPT = "\x00kept"  # slug suffix of the copy of a topic that keeps its `exclude` (for --errors)

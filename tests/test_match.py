@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.topics.match import Document, Tagger, TopicSpec, atoms, fingerprints
+from aggregator.topics.match import Document, Tagger, atoms, fingerprints
+from aggregator.types import TopicSpec
 
 PAPER = Document.build(
     title="Pruning Large Language Models with N:M Sparsity",

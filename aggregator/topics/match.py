@@ -36,8 +36,7 @@ from aggregator.topics.query import (
     positive_terms,
     topic_refs,
 )
-from aggregator.types import ANNOUNCE_TYPES as ALL_ANNOUNCE_TYPES
-from aggregator.types import TopicMatch, TopicSpec
+from aggregator.types import ANNOUNCE_TYPES, TopicMatch, TopicSpec
 
 _SECOND = itemgetter(1)
 TITLE_WEIGHT = 3  # a term in the title says more than one in passing in the abstract
@@ -415,7 +414,7 @@ def query_tagger(
     topics: Sequence[TopicSpec] = (),
     *,
     exclude: str | None = None,
-    announce: Sequence[str] = ALL_ANNOUNCE_TYPES,
+    announce: Sequence[str] = ANNOUNCE_TYPES,
 ) -> Tagger:
     """A tagger for one ad-hoc query (`q=`, preview) that may refer to the configured topics; a
     preview may give it a topic's `exclude` and `announce` too."""

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from aggregator.records import PaperText
 from aggregator.text import fold
-from aggregator.topics.match import AD_HOC, ALL_ANNOUNCE_TYPES, ATOM, TopicSpec, atoms, query_tagger
+from aggregator.topics.match import AD_HOC, ATOM, atoms, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
+from aggregator.types import ANNOUNCE_TYPES, TopicSpec
 
 SAMPLE = 10
 
@@ -44,7 +45,7 @@ def preview(
     sample: int = SAMPLE,
     topics: Sequence[TopicSpec] = (),
     exclude: str | None = None,
-    announce: Sequence[str] = ALL_ANNOUNCE_TYPES,
+    announce: Sequence[str] = ANNOUNCE_TYPES,
 ) -> Preview:
     """Match a query (QueryError if it or `exclude` does not parse) against (id, title, published,
     paper text)s, as a topic with this query, `exclude` and `announce` would."""

@@ -16,10 +16,9 @@ from aggregator.config import DEFAULT_ANNOUNCE
 from aggregator.runtime import topic_specs
 from aggregator.store.repository import QUERY_BUDGET
 from aggregator.topics.index_query import IndexQuery, narrow
-from aggregator.topics.match import ALL_ANNOUNCE_TYPES
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
-from aggregator.types import EPOCH, STOPPED, PaperView, SourceState
+from aggregator.types import ANNOUNCE_TYPES, EPOCH, STOPPED, PaperView, SourceState
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
@@ -197,9 +196,9 @@ def _announce_types(raw: str | None) -> tuple[str, ...]:
     if raw is None:
         return DEFAULT_ANNOUNCE
     wanted = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
-    unknown = [a for a in wanted if a not in ALL_ANNOUNCE_TYPES]
+    unknown = [a for a in wanted if a not in ANNOUNCE_TYPES]
     if unknown or not wanted:
-        raise BadParameter(f"announce: {raw!r} is not a list of {', '.join(ALL_ANNOUNCE_TYPES)}")
+        raise BadParameter(f"announce: {raw!r} is not a list of {', '.join(ANNOUNCE_TYPES)}")
     return wanted
 
 
