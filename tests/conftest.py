@@ -1,5 +1,5 @@
 """Fixtures: a fresh store per test (SQLite, or PostgreSQL when AGGREGATOR_TEST_DATABASE_URL names one),
-a config built from text, the app, its client and the CLI runner."""
+a store of its own for a module's read-only fixtures, a config built from text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from aggregator.config import Config, config_from_text
 from aggregator.store.repository import Store
@@ -55,6 +55,34 @@ def database_url(tmp_path: Path) -> str:
         reset_postgres(url)
         return url
     return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def shared_database_url(folder: Path, name: str) -> str:
+    """The store of a module-scoped fixture (a site many read-only tests share), which the per-test
+    resets of the main PostgreSQL database must leave alone: a SQLite file in `folder`, or the
+    PostgreSQL database `<main database>_<name>` beside the main one (made when missing), emptied."""
+    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL")
+    if not (url and url.startswith("postgresql")):
+        return f"sqlite:///{folder / 'store.db'}"
+    if not postgres_available(url):
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but not reachable at {url}")
+        pytest.skip("PostgreSQL not reachable")
+    main = make_url(url)
+    shared = main.set(database=f"{main.database}_{name}")
+    admin = create_engine(main, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": shared.database}
+            )
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{shared.database}"'))
+    finally:
+        admin.dispose()
+    shared_url = shared.render_as_string(hide_password=False)
+    reset_postgres(shared_url)
+    return shared_url
 
 
 @pytest.fixture

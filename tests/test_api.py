@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from aggregator import create_app
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.store.repository import Store
-from tests.conftest import make_config
+from tests.conftest import make_config, shared_database_url
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 
 
-@pytest.fixture
-def client(tmp_path: Path, database_url: str, store: Store) -> FlaskClient:
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One site over two sources and a missing one, for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("api")
     for name in ("arxiv-api.xml", "hf-daily.json"):
-        shutil.copy(DEDUP / name, tmp_path / name)
+        shutil.copy(DEDUP / name, folder / name)
     body = (
         "sources:\n  - {name: api, url: 'file:arxiv-api.xml'}\n  - {name: hf, url: 'file:hf-daily.json'}\n"
         "  - {name: down, url: 'file:missing.xml'}\n"
     )
-    config = make_config(tmp_path, body, database_url)
+    config = make_config(folder, body, shared_database_url(folder, "api"))
+    store = Store.open(config.database_url, tag_authority="papers.example.org")
     pipeline = Pipeline(config, store)
     pipeline.run(pipeline.select())
-    return create_app(config, store=store).test_client()
+    yield create_app(config, store=store)
+    store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 def test_papers_shape(client: FlaskClient) -> None:

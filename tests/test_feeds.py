@@ -43,6 +43,7 @@ from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
 from aggregator.store.schema import papers, sightings
 from aggregator.types import PaperView, TopicMatch
+from tests.conftest import shared_database_url
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 BASE = "http://papers.example.org"
@@ -141,8 +142,18 @@ def build(
     return site
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One site for the tests that only read it (building one took about 2 s a test)."""
+    folder = tmp_path_factory.mktemp("site")
+    s = build(folder, shared_database_url(folder, "site"))
+    yield s
+    s.store.close()
+
+
 @pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
+def fresh_site(tmp_path: Path, database_url: str) -> Iterator[Site]:
+    """A site of the test's own, for a test that changes what it serves."""
     s = build(tmp_path, database_url)
     yield s
     s.store.close()
@@ -393,7 +404,8 @@ def test_entries_are_newest_first_with_ties_broken_by_id(site: Site) -> None:
     assert ties > 0, "the data should hold papers published at the same time"
 
 
-def test_ids_stay_the_same_when_the_same_sources_are_read_again(site: Site) -> None:
+def test_ids_stay_the_same_when_the_same_sources_are_read_again(fresh_site: Site) -> None:
+    site = fresh_site
     before = {(s, f): read(site, f"/feeds/{s}.{f}", limit=500) for s in site.slugs() for f in FORMATS}
     for file in SOURCES.values():  # the same entries in a body that is new to the fetcher
         path = site.folder / file
@@ -946,7 +958,8 @@ def test_digests_hold_each_periods_top_papers(site: Site, kind: str) -> None:
             assert all(html.escape(p.title)[:20] in item["content_html"] for p in chosen)
 
 
-def test_digest_ids_are_stable_and_the_running_period_waits(site: Site) -> None:
+def test_digest_ids_are_stable_and_the_running_period_waits(fresh_site: Site) -> None:
+    site = fresh_site
     before = json.loads(site.ok("/feeds/all/daily.json?periods=50"))["items"]
     site.ingest()  # the same sources again: nothing changes
     again = json.loads(site.ok("/feeds/all/daily.json?periods=50"))["items"]

@@ -11,7 +11,6 @@ scanned as HTML: no script-capable element, no event handler, no script URL anyw
 from __future__ import annotations
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from aggregator import create_app
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
-from tests.conftest import REQUIRE_POSTGRES, make_config, postgres_available, reset_postgres
+from tests.conftest import make_config, shared_database_url
 
 PAYLOADS = (
     "<script>alert(1)</script>",
@@ -366,15 +365,7 @@ OUTPUTS = [
 def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, int]]:
     """One store per module (both stores in CI): the suite's database_url fixture is per test."""
     folder = tmp_path_factory.mktemp("hostile-site")
-    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL") or ""
-    if url.startswith("postgresql"):
-        if not postgres_available(url):
-            if REQUIRE_POSTGRES:
-                pytest.fail(f"PostgreSQL required but not reachable at {url}")
-            pytest.skip("PostgreSQL not reachable")
-        reset_postgres(url)
-    else:
-        url = f"sqlite:///{folder / 'store.db'}"
+    url = shared_database_url(folder, "hostile")
     for file, make in SOURCES.values():
         (folder / file).write_text(make(PER_SOURCE), encoding="utf-8")
     sources = "sources:\n" + "".join(

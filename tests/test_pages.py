@@ -33,7 +33,7 @@ from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
 from aggregator.topics.query import parse_query, positive_terms
 from aggregator.web.pages import http_url, marked_title
-from tests.conftest import make_config
+from tests.conftest import make_config, shared_database_url
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 DOCS = Path(__file__).parent.parent / "docs"
@@ -110,9 +110,11 @@ def build(
     return config, store
 
 
-@pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[tuple[Flask, Store]]:
-    config, store = build(tmp_path, database_url)
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, Store]]:
+    """One site for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("pages")
+    config, store = build(folder, shared_database_url(folder, "pages"))
     yield create_app(config, store=store), store
     store.close()
 

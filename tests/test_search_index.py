@@ -8,7 +8,6 @@ on PostgreSQL. Table tests pin the translation of each query form.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -20,13 +19,14 @@ from hypothesis import strategies as st
 
 from aggregator.config import Config, load_config
 from aggregator.ingest.pipeline import Pipeline
+from aggregator.records import PaperText
 from aggregator.runtime import open_store
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
 from aggregator.topics.index_query import AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import parse_query
-from tests.conftest import postgres_available, reset_postgres
+from tests.conftest import shared_database_url
 
 SAMPLES = Path(__file__).parent.parent / "config" / "samples"
 TOPICS = {
@@ -48,11 +48,7 @@ class Vocabulary(dict[str, list[str]]):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Store]]:
     folder = tmp_path_factory.mktemp("corpus")
-    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL") or f"sqlite:///{folder / 'store.db'}"
-    if url.startswith("postgresql"):
-        if not postgres_available(url):
-            pytest.skip("PostgreSQL not reachable")
-        reset_postgres(url)
+    url = shared_database_url(folder, "corpus")
     for name in ("arxiv-listing-2024-11-28.xml", "hf-daily-2025-06-01.xml", "hf-daily-monthly-2026-08.xml"):
         shutil.copy(SAMPLES / name, folder / name)
     lines = [
@@ -71,6 +67,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, S
     pipeline = Pipeline(config, store)
     pipeline.run(pipeline.select())
     yield Corpus((config, store))
+    _EVERY_PAPER.pop(id(store), None)
     store.close()
 
 
@@ -125,13 +122,18 @@ def queries(vocab: dict[str, list[str]]) -> st.SearchStrategy[str]:
     return st.recursive(term, combine, max_leaves=5)
 
 
+_EVERY_PAPER: dict[int, list[tuple[str, PaperText]]] = {}  # the corpus store's papers, read once
+
+
 def matched_by_reading_everything(config: Config, store: Store, query: str) -> list[str]:
+    """The oracle: every stored paper tagged with the query. The corpus never changes, so its
+    papers are read from the store once per module, not once per query (each keeps the atoms
+    the matcher made of it)."""
+    papers = _EVERY_PAPER.get(id(store))
+    if papers is None:
+        papers = _EVERY_PAPER[id(store)] = [(feed_id, doc) for feed_id, _, _, doc in store.documents()]
     tagger = query_tagger(query, _specs(config))
-    return sorted(
-        feed_id
-        for feed_id, _, _, doc in store.documents()
-        if any(m.slug == AD_HOC for m in tagger.tag_paper(doc))
-    )
+    return sorted(feed_id for feed_id, doc in papers if any(m.slug == AD_HOC for m in tagger.tag_paper(doc)))
 
 
 def _specs(config: Config) -> list:
