@@ -12,7 +12,9 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.ingest.parse import parse_feed
-from aggregator.types import Authority, ParsedEntry, ParsedFeed
+from aggregator.ingest.parse.detect import FAMILIES
+from aggregator.ingest.parse.kinds import FEED_KINDS, KINDS
+from aggregator.types import SOURCE_KINDS, Authority, ParsedEntry, ParsedFeed
 
 DATA = Path(__file__).parent / "data"
 RSS = "arxiv-rss/aioarxiv-2024-11-28"
@@ -704,7 +706,16 @@ def test_parse_is_the_only_module_importing_feedparser() -> None:
         for path in package.rglob("*.py")
         if re.search(r"^\s*(?:import|from)\s+feedparser\b", path.read_text(encoding="utf-8"), re.MULTILINE)
     )
-    assert importers == ["ingest/parse.py"]
+    assert importers == ["ingest/parse/__init__.py"]
+
+
+def test_the_kind_registry_and_source_kinds_name_the_same_kinds() -> None:
+    """config.py checks `kind:` against types.SOURCE_KINDS, which sits below ingest and cannot
+    read the registry (ingest/parse/kinds.py): the two lists must agree."""
+    names = [kind.name for kind in KINDS]
+    assert sorted(names) == sorted(SOURCE_KINDS) and len(set(names)) == len(names)
+    # The kinds without markers are the XML families detection falls back on.
+    assert {kind.name for kind in FEED_KINDS.values() if kind.marks is None} == set(FAMILIES)
 
 
 # --- Hugging Face papers republished as RSS --------------------------------------------------

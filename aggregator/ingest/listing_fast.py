@@ -3,15 +3,15 @@
 The listing is the bulk of every ingest: feedparser takes about 0.5 s over a day's 1,504 entries,
 lxml and this module about 0.03 s. `read_listing` returns what
 `feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)` returns for such a
-body, cut down to the keys parse.py reads (same strings, same UTC struct_time dates, same dict
-shapes), so that parse.py runs its own detection and listing adapter on it unchanged.
+body, cut down to the keys parse/ reads (same strings, same UTC struct_time dates, same dict
+shapes), so that parse/ runs its own detection and listing adapter on it unchanged.
 
 It accepts only the listing's exact shape: UTF-8, no DOCTYPE, the known namespaces under their
 usual prefixes, the known channel and item elements with no attribute beyond the listing's own,
 each element the adapter reads present once (categories excepted) and holding text only, dates
 in the listing's one RFC 822 form, no e-mail address in an author string. Anything else returns
 None, and only feedparser may read that body: a wrong fast answer is far worse than a slow one.
-It does no I/O and does not import feedparser (parse.py stays its only importer); the feedparser
+It does no I/O and does not import feedparser (parse/ stays its only importer); the feedparser
 behaviours it reproduces are copied below and named where they are.
 """
 
@@ -40,7 +40,7 @@ _OPENING = re.compile(
     rb"<rss\s(?:[^<>]*\s)?xmlns:arxiv=(['\"])http://arxiv\.org/schemas/atom\3"
 )
 
-# Channel children with text, and the keys feedparser stores it under (None: parse.py never reads it).
+# Channel children with text, and the keys feedparser stores it under (None: parse/ never reads it).
 _CHANNEL_TEXT = {
     "title": "title",
     "description": "subtitle",
@@ -92,7 +92,7 @@ class _Decline(Exception):
 
 
 def read_listing(body: bytes) -> dict[str, Any] | None:
-    """feedparser's result for an arXiv listing body (only the keys parse.py reads), else None."""
+    """feedparser's result for an arXiv listing body (only the keys parse/ reads), else None."""
     if not _OPENING.match(body):
         return None
     try:
