@@ -15,7 +15,8 @@ from aggregator.types import ParsedEntry
 _RDF_TITLE = re.compile(
     r"\.?\s*\(arXiv:(?P<id>[^\s\[\]()]+)\s*\[(?P<cat>[^\]\s]+)(?P<flags>[^\]]*\][^)]*)\)\s*$"
 )
-_OWN_CATEGORY = re.compile(r"^\s*([\w.+,\s-]+?)\s+updates on arXiv", re.IGNORECASE)
+_CATEGORY_LIST = re.compile(r"[\w.+,\s-]+")
+_UPDATES_ON_ARXIV = re.compile(r"\supdates on arXiv", re.IGNORECASE)
 _RSS_PATH = re.compile(r"arxiv\.org/rss/([\w.+-]+)", re.IGNORECASE)
 _CATEGORY_SEP = re.compile(r"[\s,+]+")
 _RDF_ANNOUNCE = (("new", "cross"), ("replace", "replace-cross"))  # [updated][cross]
@@ -30,8 +31,14 @@ def marks(sample: Sample) -> bool:
 def own_categories(feed_title: str, url: str) -> tuple[str, ...]:
     """The categories the listing is of ("cs.CL updates on arXiv.org", or its URL's path): a
     paper of another category is cross-listed even when its title does not say so."""
-    m = _OWN_CATEGORY.match(feed_title) or _RSS_PATH.search(url)
-    return tuple(c for c in _CATEGORY_SEP.split(m[1]) if c) if m else ()
+    # The phrase found first, what precedes it checked after: the one pattern this replaces
+    # ("^\s*([\w.+,\s-]+?)\s+updates on arXiv") took cubic time on runs of spaces.
+    found = _UPDATES_ON_ARXIV.search(feed_title)
+    named = feed_title[: found.start()].strip() if found else ""
+    if not (named and _CATEGORY_LIST.fullmatch(named)):
+        m = _RSS_PATH.search(url)
+        named = m[1] if m else ""
+    return tuple(c for c in _CATEGORY_SEP.split(named) if c)
 
 
 def _authors(raw: str) -> tuple[str, ...]:
