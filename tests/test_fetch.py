@@ -22,12 +22,12 @@ from pytest_httpserver import HTTPServer
 
 import aggregator.ingest.fetch as fetch_module
 from aggregator.errors import FetchError
+from aggregator.ingest.addresses import address_allowed
 from aggregator.ingest.fetch import (
     _INFLATE_STEP,
     HostThrottle,
     RetryLater,
     _inflate,
-    address_allowed,
     check_host,
     fetch,
     parse_retry_after,
