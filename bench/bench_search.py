@@ -64,7 +64,7 @@ if str(ROOT) not in sys.path:  # `python bench/bench_search.py` from the project
 
 from aggregator.config import load_config  # noqa: E402
 from aggregator.runtime import topic_specs  # noqa: E402
-from aggregator.topics.match import atoms  # noqa: E402
+from aggregator.topics.document import atoms  # noqa: E402
 from aggregator.types import Sighting  # noqa: E402
 from bench import bench_serve as bs  # noqa: E402
 

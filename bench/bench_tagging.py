@@ -34,7 +34,8 @@ from aggregator.config import load_config
 from aggregator.ingest.pipeline import store_batch
 from aggregator.runtime import topic_specs
 from aggregator.text import fold
-from aggregator.topics.match import Document, Tagger, atoms
+from aggregator.topics.document import Document, atoms
+from aggregator.topics.match import Tagger
 from aggregator.topics.query import all_terms, parse_query
 from aggregator.types import TopicSpec
 

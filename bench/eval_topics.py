@@ -25,7 +25,8 @@ from pathlib import Path
 
 from aggregator.config import load_config
 from aggregator.runtime import topic_specs
-from aggregator.topics.match import Document, Tagger
+from aggregator.topics.document import Document
+from aggregator.topics.match import Tagger
 from aggregator.types import TopicMatch, TopicSpec
 
 LABELS = Path(__file__).resolve().parent / "data" / "labels"  # gold labels and their guide

@@ -271,8 +271,8 @@ def test_every_atom_the_matcher_sees_is_found_by_the_index(
     from sqlalchemy import create_engine
 
     from aggregator.store.search import candidates, create_index, write_index
+    from aggregator.topics.document import Document
     from aggregator.topics.index_query import indexed_fields
-    from aggregator.topics.match import Document
     from aggregator.topics.query import Term
 
     engine = create_engine("sqlite://")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aggregator.records import PaperText
-from aggregator.topics.match import Document, atom_text, atoms
+from aggregator.topics.document import Document, atom_text, atoms
 from aggregator.topics.query import And, Node, Not, Or, Term, TopicRef, parse_query
 
 MAX_ATOM = 200  # longer atoms are cut in the index: PostgreSQL refuses lexemes over 2 kB

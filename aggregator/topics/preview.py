@@ -13,7 +13,8 @@ from datetime import datetime
 
 from aggregator.records import PaperText
 from aggregator.text import fold
-from aggregator.topics.match import AD_HOC, ATOM, atoms, query_tagger
+from aggregator.topics.document import ATOM, atoms
+from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import Term, parse_query, positive_terms
 from aggregator.types import ANNOUNCE_TYPES, TopicSpec
 

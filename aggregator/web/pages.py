@@ -25,7 +25,8 @@ from aggregator.runtime import topic_specs
 from aggregator.store.pages import PageQuery
 from aggregator.store.rows import paper_ids
 from aggregator.text import web_url
-from aggregator.topics.match import AD_HOC, Document, Tagger, query_tagger
+from aggregator.topics.document import Document
+from aggregator.topics.match import AD_HOC, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
 from aggregator.types import EPOCH, PaperView, Period, TopicMatch
