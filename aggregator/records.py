@@ -106,7 +106,7 @@ class ClusterPlan:
     absorbed: tuple[int, ...]  # stored paper ids merged into the survivor
     sightings: tuple[StoredSighting, ...]
     changed: tuple[StoredSighting, ...]  # sightings of this batch (new or with new content)
-    record: PaperRecord  # what the merged paper says (dedupe.merge_record of its sightings)
+    record: PaperRecord  # what the merged paper says (merge.merge_record of its sightings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ import yaml
 from sqlalchemy import func, select
 
 from aggregator.config import load_config
-from aggregator.ingest.dedupe import merge_record
+from aggregator.ingest.merge import merge_record
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.parse import parse_feed
 from aggregator.publish.feeds import FeedPage, atom, content_html

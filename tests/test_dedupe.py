@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.ingest import dedupe
-from aggregator.ingest.dedupe import authors_agree, merge_record, plan_ingest, stubs_to_load
+from aggregator.ingest.dedupe import authors_agree, plan_ingest, stubs_to_load
+from aggregator.ingest.merge import merge_record
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.records import Candidate, ClusterPlan, KnownPaper, StoredSighting, TitleStub
 from aggregator.text import author_keys
@@ -230,7 +231,6 @@ def test_a_short_or_shared_title_without_authors_does_not_merge() -> None:
 
 
 def test_the_single_sighting_shortcut_agrees_with_the_general_merge() -> None:
-    from aggregator.ingest import dedupe
 
     one = sighting(
         "api",
@@ -249,8 +249,8 @@ def test_the_single_sighting_shortcut_agrees_with_the_general_merge() -> None:
         comment="5 pages",
     )
     twice = [one, StoredSighting(one.sighting, one.first_seen)]  # the general path, same content
-    general = dedupe.merge_record(twice)
-    assert dedupe.merge_record([one]) == general
+    general = merge_record(twice)
+    assert merge_record([one]) == general
 
 
 # --- title merges read a cluster's authors from an index, as a rescan of the batch would -------

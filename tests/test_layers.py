@@ -95,3 +95,13 @@ def test_the_rules_refuse_what_used_to_point_up() -> None:
         assert not allowed(importer, imported), (importer, imported)
     assert allowed("ingest.pipeline", "store.repository")
     assert allowed("store.writer", "records")
+
+
+def test_no_module_is_over_400_lines() -> None:
+    # One job per module: past this size a module has usually taken on a second one.
+    long = {
+        module_name(path): n
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts and (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}
