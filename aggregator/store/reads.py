@@ -212,21 +212,11 @@ class StoreReads:
         return {k: tuple(v) for k, v in found.items()}
 
 
+_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceState))  # each a column of `sources`
+
+
 def _source_state(row: Any) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        url=row["url"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        body_hash=row["body_hash"],
-        last_fetch_at=row["last_fetch_at"],
-        last_success_at=row["last_success_at"],
-        last_error=row["last_error"],
-        error_count=row["error_count"],
-        next_fetch_at=row["next_fetch_at"],
-        entries=row["entries"],
-        last_warning=row["last_warning"],
-    )
+    return SourceState(**{name: row[name] for name in _SOURCE_COLUMNS})
 
 
 def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Iterator[list[int]]:
