@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from aggregator.text import author_keys
-from aggregator.types import Sighting, TopicMatch
+from aggregator.types import PaperNotes, Sighting, TopicMatch
 
 # A title key shorter than this ("introduction", "abstract") says too little to merge on.
 MIN_TITLE_KEY = 16
@@ -74,7 +74,7 @@ Candidate = KnownPaper | TitleStub
 
 
 @dataclass(frozen=True, slots=True)
-class PaperRecord:
+class PaperRecord(PaperNotes):
     """What a paper says once all its sightings are merged."""
 
     arxiv_id: str | None
@@ -93,8 +93,6 @@ class PaperRecord:
     links: dict[str, str]
     code_urls: tuple[str, ...]
     upvotes: int | None
-    comment: str | None
-    journal_ref: str | None
     keys: tuple[str, ...]
 
 

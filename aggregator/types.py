@@ -12,7 +12,7 @@ Nothing here does I/O or imports a library beyond the standard one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from ipaddress import IPv4Network, IPv6Network
@@ -85,8 +85,30 @@ class NotModified:
     last_modified: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperNotes:
+    """What a source may say about a paper in a line of text, read by the adapters that know where
+    their format puts it. Every class a paper passes through carries these fields (an entry, a
+    sighting, the merged record, the view), so a note added here is cleaned as plain text,
+    stored in the sighting and in a `papers` column of its name (added by a migration), merged
+    (the most authoritative source that gives one wins), and shown by the API and the paper
+    page under its label, with no other edit."""
+
+    journal_ref: str | None = field(default=None, metadata={"label": "Journal"})
+    comment: str | None = field(default=None, metadata={"label": "Comment"})
+
+
+NOTES = tuple(f.name for f in fields(PaperNotes))
+_NOTE_LABELS = tuple((f.name, str(f.metadata["label"])) for f in fields(PaperNotes))
+
+
+def notes_of(paper: PaperNotes) -> list[tuple[str, str]]:
+    """(label, text) of every note the paper has, in their order."""
+    return [(label, text) for name, label in _NOTE_LABELS if (text := getattr(paper, name))]
+
+
 @dataclass(frozen=True, slots=True)
-class ParsedEntry:
+class ParsedEntry(PaperNotes):
     """One entry as its source wrote it, reduced to the fields we use.
 
     Text fields are raw strings from the feed (may hold HTML or odd whitespace); cleaning them is
@@ -108,8 +130,6 @@ class ParsedEntry:
     announce_type: str | None = None  # arXiv listing: new, cross, replace, replace-cross
     primary_category: str | None = None
     doi: str | None = None
-    journal_ref: str | None = None
-    comment: str | None = None
     upvotes: int | None = None
     code_urls: tuple[str, ...] = ()
     pdf_url: str | None = None
@@ -129,7 +149,7 @@ class ParsedFeed:
 
 
 @dataclass(frozen=True, slots=True)
-class Sighting:
+class Sighting(PaperNotes):
     """One entry of one source after normalisation: clean text, ids found, keys to match on.
 
     `keys` are the exact identity keys (`arxiv:2409.17481`, `doi:10.1145/...`,
@@ -153,8 +173,6 @@ class Sighting:
     categories: tuple[str, ...] = ()
     primary_category: str | None = None
     announce_type: str | None = None
-    journal_ref: str | None = None
-    comment: str | None = None
     upvotes: int | None = None
     code_urls: tuple[str, ...] = ()
     links: dict[str, str] = field(default_factory=dict)
@@ -198,7 +216,7 @@ class TopicMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class PaperView:
+class PaperView(PaperNotes):
     """A stored paper as readers see it."""
 
     id: int
@@ -215,8 +233,6 @@ class PaperView:
     links: dict[str, str]
     categories: tuple[str, ...]
     upvotes: int | None
-    comment: str | None
-    journal_ref: str | None
     sightings: tuple[SightingView, ...] = ()
     topics: tuple[TopicMatch, ...] = ()
 

@@ -5,6 +5,7 @@ fails here (docs/architecture.md, "A paper field")."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from aggregator.config import config_from_text
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.pipeline import store_batch
 from aggregator.runtime import open_store
-from aggregator.types import Authority, FetchDone, PaperView, ParsedEntry
+from aggregator.types import NOTES, Authority, FetchDone, PaperView, ParsedEntry, notes_of
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -76,8 +77,7 @@ def test_every_field_reaches_the_store_the_api_and_the_feeds(tmp_path: Path, dat
             "updated": FULL.updated,
             "categories": FULL.categories,
             "upvotes": 42,
-            "comment": FULL.comment,
-            "journal_ref": FULL.journal_ref,
+            **{note: getattr(FULL, note) for note in NOTES},
         }
         for name, value in expected.items():
             assert getattr(paper, name) == value, name
@@ -90,12 +90,20 @@ def test_every_field_reaches_the_store_the_api_and_the_feeds(tmp_path: Path, dat
             key = {"feed_id": "id", "id": None, "first_seen": None}.get(field.name, field.name)
             if key is not None:
                 assert key in shown, f"/api/papers leaves out {field.name}"
-        assert shown["upvotes"] == 42 and shown["journal_ref"] == FULL.journal_ref
-        # and the feeds carry what readers read: title, authors, abstract, links, upvotes, comment.
+        assert shown["upvotes"] == 42
+        # A note (types.PaperNotes) needs no edit past its field and its column: the API, the
+        # paper page and the feeds show every one under its label.
+        labelled = notes_of(FULL)
+        assert [text for _, text in labelled] == [getattr(FULL, note) for note in NOTES]
+        assert all(shown[note] == getattr(FULL, note) for note in NOTES)
+        page = client.get("/papers/1").get_data(as_text=True)
+        assert all(f"<dt>{label}</dt><dd>{html.escape(text)}</dd>" in page for label, text in labelled)
+        # and the feeds carry what readers read: title, authors, abstract, links, upvotes, notes.
         item = client.get("/feeds/all.json").get_json()["items"][0]
-        body = json.dumps(item)
-        for text in (FULL.title, "Ada Lovelace", "We make attention sparse", "42 upvotes", FULL.comment):
-            assert text in body, text
+        body = item["content_html"]
+        for text in (FULL.title, "Ada Lovelace", "We make attention sparse", "42 upvotes"):
+            assert text in json.dumps(item), text
+        assert all(html.escape(f"{label}: {text}") in body for label, text in labelled)
         assert item["image"] == FULL.image_url and item["external_url"].startswith("https://arxiv.org/pdf/")
     finally:
         store.close()

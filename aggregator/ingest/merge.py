@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from aggregator.records import PaperRecord, StoredSighting
+from aggregator.types import NOTES
 
 
 def _rank(stored: StoredSighting) -> tuple[int, int, str, str]:
@@ -51,8 +52,7 @@ def merge_record(sightings: Sequence[StoredSighting]) -> PaperRecord:
         links=links,
         code_urls=_ordered(u for s in ranked for u in s.code_urls),
         upvotes=max(upvotes) if upvotes else None,
-        comment=_first(s.comment for s in ranked),
-        journal_ref=_first(s.journal_ref for s in ranked),
+        **{note: _first(getattr(s, note) for s in ranked) for note in NOTES},
         keys=_ordered(k for s in ranked for k in s.keys),
     )
 
@@ -78,8 +78,7 @@ def _single_record(stored: StoredSighting) -> PaperRecord:
         links=dict(s.links),
         code_urls=_ordered(s.code_urls),
         upvotes=s.upvotes,
-        comment=s.comment or None,
-        journal_ref=s.journal_ref or None,
+        **{note: getattr(s, note) or None for note in NOTES},
         keys=_ordered(s.keys),
     )
 

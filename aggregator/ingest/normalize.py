@@ -18,7 +18,7 @@ import nh3
 
 from aggregator.ingest.latex import latex_in_prose, latex_to_text
 from aggregator.text import NOT_ALNUM, XML_ILLEGAL, fold, web_url
-from aggregator.types import Authority, ParsedEntry, Sighting
+from aggregator.types import NOTES, Authority, ParsedEntry, Sighting
 
 # --- arXiv identifiers -----------------------------------------------------------------------
 
@@ -299,8 +299,7 @@ def normalize_entry(entry: ParsedEntry, *, source: str, authority: Authority, no
         categories=_categories(entry.categories, authority),
         primary_category=_primary_category(entry.primary_category),
         announce_type=plain_text(entry.announce_type) or None,
-        journal_ref=plain_text(entry.journal_ref) or None,
-        comment=plain_text(entry.comment) or None,
+        **{note: plain_text(getattr(entry, note)) or None for note in NOTES},
         upvotes=entry.upvotes,
         code_urls=code_urls,
         links=_links(link, web_url(entry.pdf_url), arxiv_id, doi, code_urls, web_url(entry.image_url)),

@@ -17,7 +17,7 @@ from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
 from aggregator.text import xml_legal
-from aggregator.types import EPOCH, PaperView
+from aggregator.types import EPOCH, PaperView, notes_of
 
 # What a feed with no entries says it was updated: a fixed date (so that its ETag stays put), not
 # 1970, which validators flag as implausible. Callers should pass the store's last change instead.
@@ -115,8 +115,7 @@ def content_html(paper: PaperView, topics_url: str) -> str:
         facts.append(f"{paper.upvotes} upvotes on Hugging Face")
     if paper.version:
         facts.append(f"version {paper.version}")
-    if paper.comment:
-        facts.append(xml_text(paper.comment))
+    facts += (f"{label}: {xml_text(text)}" for label, text in notes_of(paper))
     if facts:
         parts.append(f"<p>{escape('; '.join(facts))}</p>")
     base = escape(topics_url)

@@ -18,7 +18,7 @@ from aggregator.store.repository import QUERY_BUDGET
 from aggregator.topics.index_query import IndexQuery, narrow
 from aggregator.topics.preview import preview as run_preview
 from aggregator.topics.query import QueryError, check_budget, parse_query
-from aggregator.types import ANNOUNCE_TYPES, EPOCH, STOPPED, PaperView, SourceState
+from aggregator.types import ANNOUNCE_TYPES, EPOCH, NOTES, STOPPED, PaperView, SourceState
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
 from aggregator.web.services import services
@@ -34,7 +34,7 @@ def iso(value: datetime | None) -> str | None:
 # with no edit here. The database id stays inside (readers get the feed id as "id"), as does
 # when this server first saw the paper; sightings and topics are shaped below.
 _NOT_SHOWN = {"id", "feed_id", "first_seen", "sightings", "topics"}
-_SHOWN = tuple(f.name for f in fields(PaperView) if f.name not in _NOT_SHOWN)
+_SHOWN = (*(f.name for f in fields(PaperView) if f.name not in _NOT_SHOWN and f.name not in NOTES), *NOTES)
 
 
 def paper_json(paper: PaperView) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from aggregator.topics.document import Document
 from aggregator.topics.match import AD_HOC, Tagger, query_tagger
 from aggregator.topics.preview import highlight
 from aggregator.topics.query import Term, parse_query, positive_refs, positive_terms
-from aggregator.types import EPOCH, PaperView, Period, TopicMatch
+from aggregator.types import EPOCH, PaperView, Period, TopicMatch, notes_of
 from aggregator.web.api import stopped
 from aggregator.web.feeds import cached_response
 from aggregator.web.params import BadParameter, next_url, page_query
@@ -169,6 +169,7 @@ def _paper(paper_id: int) -> str:
         paper=found,
         topics=[(m, titles[m.slug]) for m in found.topics if m.slug in titles],
         links=paper_links(found),
+        notes=notes_of(found),
         alternates=[],
     )
 
