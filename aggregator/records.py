@@ -111,7 +111,7 @@ class ClusterPlan:
 class PaperText:
     """A paper as topic matching reads it: its text, its facets, and whether every sighting is
     an arXiv listing entry (then `announce` applies). The store makes it from a merged record or
-    a stored row; topics.match makes its atoms."""
+    a stored row; topics.document makes its atoms."""
 
     title: str
     abstract: str = ""
@@ -121,7 +121,7 @@ class PaperText:
     ids: Iterable[str] = ()
     announce_types: Iterable[str] = ()
     only_listings: bool = False
-    # topics.match's Document of this paper, made on first use (Document.of) and kept, so that
+    # topics.document's Document of this paper, made on first use (Document.of) and kept, so that
     # tagging and the full-text index entry share its atoms: not part of the value.
     _document: object = field(default=None, init=False, repr=False, compare=False)
 
