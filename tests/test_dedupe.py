@@ -14,7 +14,8 @@ from aggregator.ingest import dedupe
 from aggregator.ingest.dedupe import authors_agree, plan_ingest, stubs_to_load
 from aggregator.ingest.merge import merge_record
 from aggregator.ingest.normalize import normalize_entry
-from aggregator.records import Candidate, ClusterPlan, KnownPaper, StoredSighting, TitleStub
+from aggregator.ingest.normalize import title_key as text_title_key  # `title_key` is a field name here
+from aggregator.records import MIN_TITLE_KEY, Candidate, ClusterPlan, KnownPaper, StoredSighting, TitleStub
 from aggregator.text import author_keys
 from aggregator.types import Authority, ParsedEntry
 
@@ -422,3 +423,213 @@ def test_a_stub_counts_among_the_papers_sharing_a_title() -> None:
     assert outline(plan_ingest([named], [unattributed, stub_of(other)])) == outline(full)
     # Named by nobody, the sighting could join any paper of that title: none stays a stub.
     assert stubs_to_load([sighting("blog", "c", title)], [stub_of(other)]) == {2}
+
+
+# --- merge decisions and merged fields that mutation testing found untested (docs/testing.md) ---
+
+
+def test_half_of_the_shorter_author_list_is_agreement_whatever_holds_the_names() -> None:
+    assert authors_agree({"zhao", "zhou"}, {"zhao", "li"})  # one name of two: half is enough
+    assert not authors_agree({"zhao", "zhou", "li"}, {"zhao", "wang", "chen"})  # one of three is not
+    # lists and tuples of family names as well as sets, a repeated name counted once
+    assert authors_agree(["zhao", "zhao", "zhou"], ("zhao", "li"))
+    assert not authors_agree(["zhao", "zhao", "zhou", "wu"], ("zhao", "li", "chen"))
+
+
+def test_a_merged_paper_keeps_its_arxiv_id_against_a_later_sighting_of_another() -> None:
+    listed = sighting("rss", "a", "Alpha Paper on Widgets", arxiv_id="2401.00001", doi="10.1000/shared")
+    blog = sighting("blog", "b", "A Blog Post on Widgets", doi="10.1000/shared", link="https://example.org/w")
+    other = sighting(
+        "venue", "c", "Gamma Paper on Gadgets", arxiv_id="2401.00002", link="https://example.org/w"
+    )
+    # the blog post joins the first paper through the DOI; the third sighting shares the blog's
+    # link, but the paper it would join carries another arXiv id
+    assert groups(plan_ingest([listed, blog, other], [])) == [{("blog", "b"), ("rss", "a")}, {("venue", "c")}]
+
+
+def test_a_stored_paper_refuses_a_sighting_of_another_arxiv_id_sharing_its_doi() -> None:
+    stored = sighting("rss", "a", "Alpha Paper on Widgets", arxiv_id="2401.00001", doi="10.1000/shared")
+    incoming = sighting("venue", "c", "Gamma Paper on Gadgets", arxiv_id="2401.00002", doi="10.1000/shared")
+    plans = plan_ingest([incoming], [KnownPaper(1, NOW, (stored,))])
+    assert [(p.survivor, p.record.arxiv_id) for p in plans] == [(None, "2401.00002")]
+
+
+def test_an_entry_repeated_in_one_batch_is_one_sighting_the_last_copy() -> None:
+    first = sighting("rss", "e", "Old Title of the Paper Itself")
+    again = sighting("rss", "e", "New Title of the Paper Itself")
+    [plan] = plan_ingest([first, again], [])
+    assert [s.sighting.title for s in plan.sightings] == ["New Title of the Paper Itself"]
+
+
+def test_a_title_key_of_the_minimum_length_is_enough_to_merge_on() -> None:
+    long_enough, too_short = "Pruning Attention", "Pruned Attention"
+    assert [len(text_title_key(t)) for t in (long_enough, too_short)] == [MIN_TITLE_KEY, MIN_TITLE_KEY - 1]
+    for title, papers in ((long_enough, 1), (too_short, 2)):
+        batch = [
+            sighting("rss", "a", title, authors=("Ada Lovelace",)),
+            sighting("venue", "b", title + ".", authors=("A. Lovelace", "C. Babbage")),
+        ]
+        assert len(plan_ingest(batch, [])) == papers, title
+
+
+def test_a_title_just_long_enough_merges_without_authors_and_its_stub_loads() -> None:
+    title = "A Title Long Enough to Merge Without Its Authors"
+    assert len(text_title_key(title)) == dedupe.MIN_UNATTRIBUTED_TITLE_KEY
+    stored = KnownPaper(1, NOW, (sighting("venue", "v", title, authors=("Ada Lovelace",)),))
+    blog = sighting("blog", "b", title)
+    assert [p.survivor for p in plan_ingest([blog], [stored])] == [1]
+    assert stubs_to_load([blog], [stub_of(stored)]) == {1}  # so the store loads it in full
+
+
+def test_no_unattributed_paper_is_joined_when_several_bear_the_title_a_stub_among_them() -> None:
+    title = "A Remarkably Long and Specific Title That Several Groups Used For Their Papers"
+    first = KnownPaper(1, NOW, (sighting("blog", "b1", title),))
+    second = KnownPaper(2, NOW, (sighting("blog", "b2", title),))
+    others = KnownPaper(3, NOW, (sighting("venue", "v3", title, authors=("Li Wei",)),))
+    named = sighting("venue", "v4", title, authors=("Kurt Gödel",))
+    full = plan_ingest([named], [first, second, others])
+    assert [p.survivor for p in full] == [None]
+    assert stubs_to_load([named], [stub_of(others)]) == set()
+    assert outline(plan_ingest([named], [first, second, stub_of(others)])) == outline(full)
+
+
+TITLE = "A Study of Repeated Titles in Research Feeds"
+
+
+def test_a_re_sighted_entry_naming_another_arxiv_id_leaves_for_a_paper_of_its_own() -> None:
+    """The paper's other sightings still name the old id: the corrected entry leaves, though its
+    title and authors agree with the paper's."""
+    listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    daily = sighting("hf", "h", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    corrected = sighting("rss", "e", TITLE, arxiv_id="2401.00002", authors=("Ada Lovelace",))
+    plans = plan_ingest([corrected], [KnownPaper(1, NOW, (listing, daily))])
+    assert [(p.survivor, [s.identity for s in p.sightings]) for p in plans] == [(None, [("rss", "e")])]
+    assert plans[0].record.arxiv_id == "2401.00002"
+
+
+def test_a_re_sighted_entry_naming_no_arxiv_id_stays_with_its_paper() -> None:
+    listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    venue = sighting("venue", "v", TITLE, authors=("Ada Lovelace",))
+    retitled = sighting("venue", "v", "Repeated Titles in Research Feeds, Studied", authors=("Ada Lovelace",))
+    plans = plan_ingest([retitled], [KnownPaper(1, NOW, (listing, venue))])
+    assert [(p.survivor, {s.identity for s in p.sightings}) for p in plans] == [
+        (1, {("rss", "e"), ("venue", "v")})
+    ]
+
+
+def test_a_paper_whose_only_arxiv_id_is_corrected_takes_the_new_one() -> None:
+    """Once the paper carries the corrected id, a sighting of that id joins it."""
+    listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    venue = sighting("venue", "v", TITLE, authors=("Ada Lovelace",))
+    corrected = sighting("rss", "e", TITLE, arxiv_id="2401.00002", authors=("Ada Lovelace",))
+    api = sighting(
+        "api",
+        "http://arxiv.org/abs/2401.00002v1",
+        "Repeated Titles, Retitled by arXiv",
+        arxiv_id="2401.00002v1",
+        authority=Authority.ARXIV_API,
+    )
+    [plan] = plan_ingest([corrected, api], [KnownPaper(1, NOW, (listing, venue))])
+    assert plan.survivor == 1 and len(plan.sightings) == 3
+    assert plan.record.arxiv_id == "2401.00002"
+
+
+def test_within_one_authority_the_latest_version_describes_the_paper() -> None:
+    listing = Authority.ARXIV_LISTING
+    first = sighting("listing-a", "v1", "First Title", arxiv_id="2401.00001v1", authority=listing)
+    revised = sighting("listing-b", "v2", "Revised Title", arxiv_id="2401.00001v2", authority=listing)
+    assert merge_record([first, revised]).title == "Revised Title"
+    # a sighting naming no version counts as older than any that names one
+    unversioned = sighting("blog-a", "a", "What One Blog Called It", link="https://arxiv.org/abs/2401.00001")
+    versioned = sighting("blog-b", "b", "What Another Called It", link="https://arxiv.org/abs/2401.00001v1")
+    assert merge_record([unversioned, versioned]).title == "What Another Called It"
+
+
+def test_the_merged_record_takes_each_field_from_the_most_authoritative_sighting_giving_it() -> None:
+    api = sighting(
+        "api",
+        "http://arxiv.org/abs/2401.00001v1",
+        "Sparse Widgets",
+        arxiv_id="2401.00001v1",
+        authority=Authority.ARXIV_API,
+        categories=("cs.LG", "cs.AR"),
+        updated=NOW - timedelta(days=2),
+    )
+    venue = sighting(
+        "venue",
+        "v",
+        "Sparse Widgets for Everyone",
+        doi="10.1000/widgets",
+        journal_ref="Widget Letters 3 (2026)",
+        authors=("Ada Lovelace",),
+        updated=NOW - timedelta(days=1),
+    )
+    record = merge_record([venue, api])
+    assert (record.title, record.title_key) == ("Sparse Widgets", "sparsewidgets")
+    assert record.authors == ("Ada Lovelace",)
+    assert (record.doi, record.journal_ref) == ("10.1000/widgets", "Widget Letters 3 (2026)")
+    assert record.source_updated == NOW - timedelta(days=1)  # the latest
+    assert record.primary_category == "cs.LG"  # no sighting names one: the first category
+
+
+def test_a_paper_no_sighting_titles_is_named_by_its_most_authoritative_entry() -> None:
+    link = "https://arxiv.org/abs/2401.00002"
+    record = merge_record([sighting("blog-b", "b", "", link=link), sighting("blog-a", "a", "", link=link)])
+    assert record.title == "a"
+    assert record.title_key == ""  # nothing merges on an entry id
+    assert record.authors == ()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {
+            "doi": "10.1000/widgets",
+            "journal_ref": "Widget Letters 3 (2026)",
+            "published": NOW - timedelta(days=3),
+            "updated": NOW - timedelta(days=1),
+            "categories": ("cs.LG", "cs.AR"),
+            "link": "https://example.org/widgets",
+        },
+        {},
+    ],
+    ids=["without-primary-category-or-announcement", "bare"],
+)
+def test_the_single_sighting_shortcut_agrees_with_the_general_merge_for_sparse_sightings(
+    fields: dict[str, object],
+) -> None:
+    one = sighting("venue", "v", "Sparse Widgets" if fields else "", **fields)
+    assert merge_record([one]) == merge_record([one, StoredSighting(one.sighting, one.first_seen)])
+
+
+def abstract_of(*abstracts: str) -> str:
+    """The merged abstract of sightings in decreasing authority, the first of an arXiv id."""
+    authorities = (Authority.ARXIV_API, Authority.ARXIV_LISTING, Authority.HUGGING_FACE, Authority.OTHER)
+    return merge_record(
+        [
+            sighting(f"s{n}", str(n), "T", arxiv_id="2401.00001", authority=authority, summary=abstract)
+            for n, (authority, abstract) in enumerate(zip(authorities, abstracts, strict=False))
+        ]
+    ).abstract
+
+
+def test_a_cut_short_abstract_ending_in_a_spaced_ellipsis_gives_way_to_the_full_one() -> None:
+    full = "We study structured pruning of large language models, and find that most heads can go."
+    assert abstract_of("We study structured pruning of large language models …", full) == full
+
+
+def test_a_placeholder_abstract_gives_way_to_the_longest_one() -> None:
+    full = "An increasing number of web articles engage the reader with the feeling of being immersed."
+    assert abstract_of("No abstract.", full, full[:50]) == full
+
+
+@pytest.mark.parametrize(
+    "top",
+    [
+        "A complete abstract from the most authoritative source, kept.",
+        "A cut abstract whose stem is too short [...]",  # too short a stem to recognise a fuller copy
+    ],
+)
+def test_an_authoritative_abstract_gives_way_only_to_a_fuller_copy_of_itself(top: str) -> None:
+    unrelated = "A much longer abstract from a less authoritative source that does not begin like the other."
+    assert abstract_of(top, unrelated) == top

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aggregator.topics.document import Document, atoms
-from aggregator.topics.match import Tagger, fingerprints
+from aggregator.records import PaperText
+from aggregator.topics.document import Document, atom_text, atoms
+from aggregator.topics.match import AD_HOC, Tagger, fingerprints, query_tagger
 from aggregator.types import TopicSpec
 
-PAPER = Document.build(
-    title="Pruning Large Language Models with N:M Sparsity",
-    abstract=(
-        "We study semi-structured sparsity for LLM-based systems, compare with GPT-4o and k-NN baselines, "
-        "and report 2:4 results on the Café benchmark. Quantisation is future work."
-    ),
-    authors=["Yann LeCun", "Zoë Ångström"],
-    categories=["cs.CL", "cs.LG"],
-    sources=["arxiv-cs-cl", "hf-daily"],
-    ids=["2409.17481", "2409.17481v2", "10.1145/123"],
-)
+
+def paper() -> Document:
+    """The sample paper, made in each test: one made at import would be made before mutation
+    testing switches a mutant of Document.build on (docs/testing.md)."""
+    return Document.build(
+        title="Pruning Large Language Models with N:M Sparsity",
+        abstract=(
+            "We study semi-structured sparsity for LLM-based systems, compare with GPT-4o and k-NN "
+            "baselines, and report 2:4 results on the Café benchmark. Quantisation is future work."
+        ),
+        authors=["Yann LeCun", "Zoë Ångström"],
+        categories=["cs.CL", "cs.LG"],
+        sources=["arxiv-cs-cl", "hf-daily"],
+        ids=["2409.17481", "2409.17481v2", "10.1145/123"],
+    )
 
 
-def matches(query: str, doc: Document = PAPER, **options: object) -> bool:
-    return bool(Tagger([TopicSpec("t", query, **options)]).tag(doc))  # type: ignore[arg-type]
+def matches(query: str, doc: Document | None = None, **options: object) -> bool:
+    return bool(Tagger([TopicSpec("t", query, **options)]).tag(doc or paper()))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -100,7 +107,7 @@ def test_matching_rules(query: str, expected: bool) -> None:
 
 
 def test_score_is_three_per_title_term_and_one_per_term_elsewhere() -> None:
-    [match] = Tagger([TopicSpec("t", 'prun* OR LLM* OR "N:M" OR GPT-4o OR vision -quantis*')]).tag(PAPER)
+    [match] = Tagger([TopicSpec("t", 'prun* OR LLM* OR "N:M" OR GPT-4o OR vision -quantis*')]).tag(paper())
     # prun* and N:M in the title (3 each), LLM* and GPT-4o only in the abstract (1 each);
     # vision misses and the negated term adds nothing
     assert match.score == 8
@@ -108,7 +115,7 @@ def test_score_is_three_per_title_term_and_one_per_term_elsewhere() -> None:
 
 
 def test_a_term_counts_once_however_often_it_appears() -> None:
-    [match] = Tagger([TopicSpec("t", "sparsity OR sparsity OR title:sparsity")]).tag(PAPER)
+    [match] = Tagger([TopicSpec("t", "sparsity OR sparsity OR title:sparsity")]).tag(paper())
     assert match.score == 6  # "sparsity" (title) and "title:sparsity" are distinct terms
 
 
@@ -154,7 +161,7 @@ def test_topic_references_match_what_the_other_topic_matches() -> None:
             TopicSpec("quant", "quantiz*"),
         ]
     )
-    found = {m.slug: m for m in tagger.tag(PAPER)}
+    found = {m.slug: m for m in tagger.tag(paper())}
     assert set(found) == {"efficient", "pruning"}
     assert found["efficient"].score == found["pruning"].score
     assert found["efficient"].matched == found["pruning"].matched
@@ -177,6 +184,7 @@ def test_fingerprints_change_with_the_definition_and_with_referenced_topics() ->
 
 
 @given(st.text(alphabet=st.sampled_from(list("abN:M2:4 -_.,x\t")), max_size=40))
+@example("ratio: N:M, see: below")  # an x:y between two colons that are not
 def test_the_fast_ascii_tokenizer_agrees_with_the_general_one(text: str) -> None:
     from aggregator.topics.document import ATOM
 
@@ -192,3 +200,108 @@ def test_a_term_shared_through_topic_references_counts_once() -> None:
     written_out = Tagger([TopicSpec("d", "llm OR (llm AND quant*)")]).tag(doc)[0]
     assert found["c"].score == written_out.score == 6
     assert found["c"].matched == ("llm in title", "quant* in title")
+
+
+# --- shapes, references and fields that mutation testing found untested (docs/testing.md) -----
+
+
+@given(st.text(alphabet=st.sampled_from(list("abN:M2:4 -_.,x\té—")), max_size=40))
+@example("Sparsity N:M")
+@example("naïve—N:M")
+def test_the_index_text_holds_exactly_the_atoms_of_the_text(text: str) -> None:
+    assert atom_text(text).split() == atoms(text)
+
+
+TOPICS = [TopicSpec("llm", "LLM"), TopicSpec("vision", "vision OR image*")]  # the paper is about LLMs
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("-vision -image", True),
+        ("-vision -pruning", False),
+        ("-vision -image -video", True),
+        ("-vision -image -pruning", False),
+        ("pruning sparsity (GPT-4o OR nothing)", True),
+        ("pruning sparsity (vision OR nothing)", False),
+        ("pruning OR (vision image) OR (GPT-4o k-NN)", True),
+        ("(vision image) OR (GPT-4o vision) OR (video nothing)", False),
+        ("(vision image) OR (GPT-4o vision) OR topic:llm", True),
+        ("pruning topic:llm", True),
+        ("pruning topic:vision", False),
+        ("topic:llm -vision", True),
+        ("topic:llm -vision -image", True),
+        ("pruning -topic:vision", True),
+        ("pruning -topic:llm", False),
+    ],
+)
+def test_queries_of_every_shape_match_as_they_read(query: str, expected: bool) -> None:
+    tagger = Tagger([*TOPICS, TopicSpec("t", query)])
+    assert ("t" in {m.slug for m in tagger.tag(paper())}) is expected
+
+
+def test_an_exclude_may_name_another_topic() -> None:
+    tagger = Tagger([*TOPICS, TopicSpec("t", "prun*", exclude="topic:vision")])
+    assert "t" in {m.slug for m in tagger.tag(paper())}
+    assert {m.slug for m in tagger.tag(Document.build(title="Pruning vision transformers"))} == {"vision"}
+
+
+def test_a_topic_scores_the_terms_of_topics_it_names_through_others() -> None:
+    tagger = Tagger([TopicSpec("a", "llm"), TopicSpec("b", "topic:a OR vision"), TopicSpec("c", "topic:b")])
+    found = {m.slug: m for m in tagger.tag(Document.build(title="LLM quantization"))}
+    assert (found["c"].score, found["c"].matched) == (3, ("llm in title",))
+
+
+def test_a_reference_to_no_topic_matches_nothing_and_the_rest_of_the_query_still_works() -> None:
+    found = Tagger([TopicSpec("t", "topic:nope OR pruning")]).tag(paper())
+    assert [(m.slug, m.matched) for m in found] == [("t", ("pruning in title",))]
+
+
+def test_a_facet_prefix_and_the_same_facet_value_are_two_terms() -> None:
+    tagger = Tagger([TopicSpec("any-cs", "category:cs.*"), TopicSpec("just-cs", "category:cs.")])
+    assert {m.slug for m in tagger.tag(paper())} == {"any-cs"}
+
+
+def test_a_stored_paper_is_matched_on_every_field_it_carries() -> None:
+    stored = PaperText(
+        title="Pruning",
+        abstract="Sparsity",
+        authors=("Yann LeCun",),
+        categories=("cs.LG",),
+        sources=("hf-daily",),
+        ids=("2409.17481",),
+        announce_types=("replace",),
+        only_listings=True,
+    )
+    queries = {
+        "title": "title:pruning",
+        "abstract": "abstract:sparsity",
+        "author": "author:lecun",
+        "category": "category:cs.LG",
+        "source": "source:hf-daily",
+        "id": "id:2409.17481",
+    }
+    topics = [TopicSpec(slug, query, announce=("new", "cross", "replace")) for slug, query in queries.items()]
+    # only ever announced as a replacement: not for a topic of new papers (the default)
+    topics.append(TopicSpec("new-papers", "pruning"))
+    assert {m.slug for m in Tagger(topics).tag_paper(stored)} == set(queries)
+
+
+def test_an_ad_hoc_query_may_refer_to_topics_in_its_query_and_in_its_exclude() -> None:
+    def ad_hoc(query: str, exclude: str) -> bool:
+        return any(m.slug == AD_HOC for m in query_tagger(query, TOPICS, exclude=exclude).tag(paper()))
+
+    assert ad_hoc("topic:llm", exclude="vision")
+    assert not ad_hoc("prun*", exclude="topic:llm")
+
+
+def test_an_ad_hoc_query_counts_every_announcement_unless_told_otherwise() -> None:
+    replaced = Document.build(title="Pruning LLMs", announce_types=("replace",), only_listings=True)
+    assert [m.slug for m in query_tagger("pruning").tag(replaced)] == [AD_HOC]
+    assert query_tagger("pruning", announce=("new",)).tag(replaced) == []
+
+
+def test_fingerprints_are_hex_digests_short_enough_to_store() -> None:
+    """The store keeps 64 characters of each (PostgreSQL refuses a longer value)."""
+    found = fingerprints([TopicSpec("a", "x"), TopicSpec("b", "topic:a OR y")])
+    assert all(re.fullmatch(r"[0-9a-f]{1,64}", f) for f in found.values())

@@ -7,14 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.topics.query import (
+    MAX_NESTING,
+    MAX_PREFIXES,
+    MAX_QUERY,
+    MAX_TERMS,
     And,
     Not,
     Or,
     QueryError,
     Term,
     TopicRef,
+    check_budget,
     check_topics,
     parse_query,
+    positive_refs,
     positive_terms,
 )
 
@@ -149,3 +155,125 @@ def test_absurd_queries_are_refused_plainly(query: str) -> None:
 @pytest.mark.parametrize("query", ['"or"', 'title:"and"', "or*", "orange", "title:not"])
 def test_the_words_and_or_not_can_still_be_searched(query: str) -> None:
     parse_query(query)
+
+
+# --- forms, errors and limits that mutation testing found untested (docs/testing.md) -----------
+
+
+@pytest.mark.parametrize(
+    ("query", "tree"),
+    [
+        (
+            'title:(prun* OR "language model")',
+            Or((Term("title", "prun", prefix=True), Term("title", "language model", phrase=True))),
+        ),
+        ("title:(a -b)", And((w("a", "title"), Not(w("b", "title"))))),
+        ("title:N:M", w("N:M", "title")),  # a field name ends at the first colon
+        ("LaTeX*", Term(None, "LaTeX", prefix=True)),  # a prefix keeps every letter before its star
+    ],
+)
+def test_fields_and_prefixes_reach_every_term(query: str, tree: object) -> None:
+    assert parse_query(query) == tree
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["prun*", "title:prun*", '"language model"', '"language model*"', 'title:"language model*"', "N:M"],
+)
+def test_a_term_prints_as_the_query_wrote_it(query: str) -> None:
+    """As the matcher explains a match: `title:prun* in title`."""
+    assert str(parse_query(query)) == query
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "column"),
+    [
+        ("", "empty query", None),
+        ("title:", "empty term at column 1", 1),
+        ("prun* *", "empty term at column 7", 7),
+        ('""', "empty term at column 1", 1),
+        ('a title:""', "empty term at column 9", 9),  # the empty phrase, not its field
+        ('titel:"x"', "unknown field 'titel' (did you mean 'title'?) at column 1", 1),
+        ("a titel:(b OR c)", "unknown field 'titel' (did you mean 'title'?) at column 3", 3),
+        (
+            "prun* or sparse",
+            "'or' is not an operator: write OR in capitals, or \"or\" in quotes to search the word"
+            " at column 7",
+            7,
+        ),
+        ("AND a", "'AND' needs a term on each side at column 1", 1),
+        ("-NOT a", "unexpected 'NOT' at column 2", 2),
+        ("a - b", "unexpected character '-' at column 3", 3),
+    ],
+)
+def test_an_error_names_the_problem_and_its_column(query: str, message: str, column: int | None) -> None:
+    with pytest.raises(QueryError) as err:
+        parse_query(query)
+    assert (str(err.value), err.value.column) == (message, column)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a " * (MAX_QUERY // 2),  # exactly as long as allowed
+        "NOT " * MAX_NESTING + "a",
+        "(" * MAX_NESTING + "a" + ")" * MAX_NESTING,
+        " ".join(["(a OR b)"] * (MAX_NESTING + 10)),  # many groups, none inside another
+    ],
+)
+def test_a_query_at_the_limits_parses(query: str) -> None:
+    parse_query(query)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("a " * (MAX_QUERY // 2) + "b", f"query longer than {MAX_QUERY} characters"),
+        ("NOT " * (MAX_NESTING + 1) + "a", f"query nested more than {MAX_NESTING} deep"),
+        (
+            "(" * (MAX_NESTING + 1) + "a" + ")" * (MAX_NESTING + 1),
+            f"query nested more than {MAX_NESTING} deep",
+        ),
+        ("NOT " * 100 + "a" + " -b" * 50, f"query nested more than {MAX_NESTING} deep"),
+    ],
+)
+def test_a_query_past_the_limits_is_refused_with_the_limit(query: str, message: str) -> None:
+    with pytest.raises(QueryError) as err:
+        parse_query(query)
+    assert str(err.value) == message
+
+
+def test_a_query_may_have_as_many_terms_and_wildcards_as_allowed_negated_ones_included() -> None:
+    words = [f"w{n}" for n in range(MAX_TERMS - 1)]
+    check_budget(parse_query(" OR ".join(words) + " -x"))
+    with pytest.raises(QueryError) as err:
+        check_budget(parse_query(" OR ".join(words) + " OR y -x"))
+    assert str(err.value) == f"query has {MAX_TERMS + 1} terms; at most {MAX_TERMS} are allowed"
+    prefixes = [f"w{n}*" for n in range(MAX_PREFIXES - 1)]
+    check_budget(parse_query(" OR ".join(prefixes) + " -x*"))
+    with pytest.raises(QueryError) as err:
+        check_budget(parse_query(" OR ".join(prefixes) + " OR y* -x*"))
+    assert str(err.value) == f"query has {MAX_PREFIXES + 1} wildcards; at most {MAX_PREFIXES} are allowed"
+
+
+def test_positive_refs_skip_negated_ones() -> None:
+    assert positive_refs(parse_query("topic:a OR -topic:b NOT (topic:c OR -topic:d)")) == ["a", "d"]
+
+
+@pytest.mark.parametrize(
+    ("topics", "problems"),
+    [
+        (
+            [("a", "x AND", "y AND")],
+            [
+                (0, "query", "query ends too early (an operator needs something after it) at column 5"),
+                (0, "exclude", "query ends too early (an operator needs something after it) at column 5"),
+            ],
+        ),
+        ([("a", "x -topic:zzz", None)], [(0, "query", "topic:zzz names no topic")]),
+    ],
+)
+def test_check_topics_reports_query_and_exclude_and_negated_references(
+    topics: list[tuple[str, str, str | None]], problems: list[tuple[int, str, str]]
+) -> None:
+    assert check_topics(topics) == problems

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.config import Config, SourceConfig
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
 from aggregator.scheduler import LEASE, Scheduler
+from aggregator.store.repository import Store
+from aggregator.types import SourceOutcome
 from tests.conftest import make_config
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
@@ -60,3 +70,158 @@ def test_serve_fetches_local_snapshots_first(tmp_path: Path, database_url: str) 
         assert states["venue"].last_fetch_at is not None and states["remote"].last_fetch_at is None
     finally:
         store.close()
+
+
+# --- the loop and its lease, as `serve` and `worker` run it ----------------------------------
+
+
+class Watched(Pipeline):
+    """The pipeline, watched: each outcome, and whether another worker could claim the source
+    while this one fetched it."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Callable[[], datetime]) -> None:
+        super().__init__(config, store, clock=clock)
+        self.outcomes: list[SourceOutcome] = []
+        self.rival_claims: list[bool] = []
+        self.before_refresh: Callable[[], None] = lambda: None
+        self.failing_passes = 0
+
+    def due(self, names: Iterable[str] | None = None) -> list[SourceConfig]:
+        if self.failing_passes:
+            self.failing_passes -= 1
+            raise RuntimeError("the store is away")
+        return super().due(names)
+
+    def refresh(self, source: SourceConfig) -> SourceOutcome:
+        now = self.clock()
+        self.rival_claims.append(self.store.claim(source.name, now=now, until=now + LEASE))
+        self.before_refresh()
+        outcome = super().refresh(source)
+        self.outcomes.append(outcome)
+        return outcome
+
+
+@pytest.fixture
+def local_store(tmp_path: Path, database_url: str) -> Iterable[tuple[Store, Watched, Clock]]:
+    """A store with one local source, `venue`, and a watched pipeline on a clock of our own."""
+    shutil.copy(DEDUP / "venue.atom", tmp_path / "venue.atom")
+    config = make_config(tmp_path, "sources:\n  - {name: venue, url: 'file:venue.atom'}\n", database_url)
+    store = open_store(config)
+    clock = Clock(T0)
+    yield store, Watched(config, store, clock=clock), clock
+    store.close()
+
+
+def fetched_at(store: Store, name: str) -> datetime | None:
+    return {s.name: s.last_fetch_at for s in store.source_states()}[name]
+
+
+def eventually(condition: Callable[[], object], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the fetch loop did not get there in time"
+        time.sleep(0.01)
+
+
+def test_a_pass_fetches_every_due_source_remote_ones_too(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    shutil.copy(DEDUP / "venue.atom", tmp_path / "venue.atom")
+    httpserver.expect_request("/rss").respond_with_data(
+        (DEDUP / "arxiv-rss.xml").read_bytes(), content_type="application/rss+xml"
+    )
+    body = (
+        "fetch: {allow_networks: [127.0.0.0/8]}\nsources:\n  - {name: venue, url: 'file:venue.atom'}\n"
+        f"  - {{name: rss, url: '{httpserver.url_for('/rss')}'}}\n"
+    )
+    config = make_config(tmp_path, body, database_url)
+    store = open_store(config)
+    try:
+        assert Scheduler(Pipeline(config, store, clock=Clock(T0))).run_once() == 2
+        assert fetched_at(store, "venue") is not None and fetched_at(store, "rss") is not None
+    finally:
+        store.close()
+
+
+def test_no_other_worker_can_claim_a_source_while_it_is_fetched(
+    local_store: tuple[Store, Watched, Clock],
+) -> None:
+    _, pipeline, _ = local_store
+    assert Scheduler(pipeline).run_once() == 1
+    assert pipeline.rival_claims == [False]
+
+
+def test_each_fetch_is_logged_with_its_source_and_outcome(
+    local_store: tuple[Store, Watched, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, pipeline, _ = local_store
+    with caplog.at_level(logging.INFO, logger="aggregator.scheduler"):
+        Scheduler(pipeline).run_once()
+    [outcome] = pipeline.outcomes
+    assert [r.getMessage() for r in caplog.records if r.name == "aggregator.scheduler"] == [
+        f"venue: {outcome}"
+    ]
+
+
+def test_a_stopped_worker_starts_no_fetch(local_store: tuple[Store, Watched, Clock]) -> None:
+    store, pipeline, _ = local_store
+    scheduler = Scheduler(pipeline)
+    scheduler.stopping.set()
+    assert scheduler.run_once() == 0
+    assert fetched_at(store, "venue") is None
+
+
+def test_the_background_loop_fetches_what_falls_due_until_stopped(
+    local_store: tuple[Store, Watched, Clock],
+) -> None:
+    store, pipeline, clock = local_store
+    scheduler = Scheduler(pipeline, poll=0.01)
+    thread = scheduler.start()
+    try:
+        assert thread.daemon  # a fetch in progress never keeps the process from exiting
+        eventually(lambda: fetched_at(store, "venue") is not None)
+        first = fetched_at(store, "venue")
+        clock.now = T0 + timedelta(days=1)  # due again: the next poll fetches it
+        eventually(lambda: fetched_at(store, "venue") != first)
+    finally:
+        scheduler.stop(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_a_failed_pass_is_logged_and_the_loop_goes_on(
+    local_store: tuple[Store, Watched, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, pipeline, _ = local_store
+    pipeline.failing_passes = 1
+    scheduler = Scheduler(pipeline, poll=0.01)
+    scheduler.start()
+    try:
+        eventually(lambda: fetched_at(store, "venue") is not None)
+    finally:
+        scheduler.stop(timeout=10)
+    [failure] = [r for r in caplog.records if r.name == "aggregator.scheduler" and r.levelno == logging.ERROR]
+    assert failure.getMessage() == "scheduler: pass failed" and failure.exc_info is not None
+
+
+def test_stop_waits_no_longer_than_its_timeout_for_a_fetch_in_progress(
+    local_store: tuple[Store, Watched, Clock],
+) -> None:
+    _, pipeline, _ = local_store
+    fetching, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        fetching.set()
+        release.wait(5)
+
+    pipeline.before_refresh = hold
+    scheduler = Scheduler(pipeline, poll=0.01)
+    thread = scheduler.start()
+    try:
+        assert fetching.wait(20)
+        started = time.monotonic()
+        scheduler.stop(timeout=0.1)
+        assert time.monotonic() - started < 2.5 and thread.is_alive()
+    finally:
+        release.set()
+    thread.join(10)
+    assert not thread.is_alive()  # and the fetch in progress, once done, ended the loop

@@ -23,7 +23,7 @@ from aggregator.records import PaperText
 from aggregator.runtime import open_store
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
-from aggregator.topics.index_query import AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
+from aggregator.topics.index_query import MAX_ATOM, AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import parse_query
 from tests.conftest import shared_database_url
@@ -227,6 +227,12 @@ def test_pages_continue_after_a_cursor(corpus: tuple[Config, Store]) -> None:
         ('"--"', None),  # no atoms: nothing the index could look for
         ("topic:llm", AnyOf((Tokens("text", ("language", "model"), True), Tokens("text", ("llm",), True)))),
         ("topic:nope", None),
+        ("-a -b", None),  # nothing to narrow on
+        ("LLM OR llm", Tokens("text", ("llm",))),  # one term written twice
+        ("ab*", Tokens("text", ("ab",), prefix=True)),  # the shortest prefix the index is asked
+        ("category:cs*", Tokens("facet", (facet_token("category", "cs"),), prefix=True)),
+        ("w" * MAX_ATOM, Tokens("text", ("w" * MAX_ATOM,))),  # the longest atom the index keeps whole
+        ("w" * (MAX_ATOM + 1), None),
     ],
 )
 def test_narrowing_each_form(query: str, expected: object) -> None:
@@ -245,6 +251,8 @@ def test_narrowing_each_form(query: str, expected: object) -> None:
         ("x*", False),  # not narrowed at all
         ("LLM -vision", False),
         ("topic:llm", False),
+        ("w" * (MAX_ATOM - 1), True),
+        ("w" * MAX_ATOM, False),  # a longer atom is cut to this one in the index: candidates, not matches
     ],
 )
 def test_which_queries_the_index_answers_exactly(query: str, exact: bool) -> None:
