@@ -40,3 +40,11 @@ def post_fork(server: Any, worker: Any) -> None:
     services = getattr(app, "extensions", {}).get("aggregator")
     if services is not None:
         services.store.engine.dispose(close=False)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR set (aggregator/metrics.py), a worker that ends is dropped
+    from the gauges /metrics sums; its counts stay."""
+    from aggregator.metrics import forget_process
+
+    forget_process(worker.pid)

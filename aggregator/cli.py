@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -36,9 +37,14 @@ from aggregator.types import ANNOUNCE_TYPES, SourceOutcome
 
 
 class _State:
-    def __init__(self, path: str | None) -> None:
-        self.path = config_path(path)
+    def __init__(self) -> None:
+        self.path = config_path(None)
+        self.verbose = False
         self._config: Config | None = None
+
+    def use(self, path: str) -> None:
+        self.path = config_path(path)
+        self._config = None
 
     @property
     def config(self) -> Config:
@@ -47,25 +53,61 @@ class _State:
         return self._config
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(_State).use(value)
+
+
+def _set_verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(_State).verbose = True
+        _configure_logging(logging.DEBUG)
+
+
+def _global_options(command: Any, *, envvar: str | None = None) -> Any:
+    """--config and -v, accepted before the subcommand or after it (the environment is read
+    once, before it, so that an option after the subcommand wins over it)."""
+    command = click.option(
+        "--config",
+        "path",
+        envvar=envvar,
+        metavar="PATH",
+        expose_value=False,
+        callback=_set_config,
+        help="Config file (default config/aggregator.yaml).",
+    )(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbose,
+        help="Log everything, debugging detail included.",
+    )(command)
+
+
+def _configure_logging(level: int) -> None:
+    """Warnings and errors (with their tracebacks) always; `level` for this package's own logs."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aggregator").setLevel(level)
+    if level <= logging.DEBUG:
+        logging.getLogger().setLevel(level)
+
+
+def _log_fetches(state: _State) -> None:
+    """`serve` and `worker` run unattended: one line per fetch (INFO) unless -v asked for more."""
+    if not state.verbose:
+        _configure_logging(logging.INFO)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "path",
-    envvar="AGGREGATOR_CONFIG",
-    metavar="PATH",
-    help="Config file (default config/aggregator.yaml).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens, including tracebacks of bugs.")
+@functools.partial(_global_options, envvar="AGGREGATOR_CONFIG")
 @click.pass_context
-def cli(ctx: click.Context, path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """Paper feeds: ingest papers, deduplicate them, republish one feed per topic."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:  # one line per failing source is enough; tracebacks are for -v
-        logging.getLogger("aggregator.ingest.pipeline").setLevel(logging.CRITICAL)
-    ctx.obj = _State(path)
+    state = ctx.ensure_object(_State)
+    if not state.verbose:
+        _configure_logging(logging.WARNING)
 
 
 def _announce_new_store(config: Config) -> None:
@@ -87,6 +129,7 @@ def _store(state: _State, *, apply_topics: bool = True, read_only: bool = False)
 
 
 @cli.command("check-config")
+@_global_options
 @click.pass_obj
 def check_config(state: _State) -> None:
     """Validate the config and explain what it sets up."""
@@ -103,11 +146,13 @@ def check_config(state: _State) -> None:
 
 
 @cli.group()
+@_global_options
 def db() -> None:
     """Database maintenance."""
 
 
 @db.command("upgrade")
+@_global_options
 @click.pass_obj
 def db_upgrade(state: _State) -> None:
     """Apply pending migrations (also done at every start)."""
@@ -116,6 +161,7 @@ def db_upgrade(state: _State) -> None:
 
 
 @cli.command()
+@_global_options
 @click.option("--source", "names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="Every source, due or not.")
 @click.option("--force", is_flag=True, help="Fetch even sources backing off after failures, or gone (410).")
@@ -124,6 +170,8 @@ def ingest(state: _State, names: tuple[str, ...], everything: bool, force: bool)
     """One pass over the due sources (or --all, or --source NAME), then a summary. A source
     whose server asked us to wait (Retry-After), that is backing off after failures, or that is
     gone is left alone unless --force: a cron job must not hammer a server that said no."""
+    if not state.verbose:  # the summary below names every failing source; tracebacks still show
+        logging.getLogger("aggregator.ingest.pipeline").setLevel(logging.ERROR)
     config = state.config
     unknown = [n for n in names if n not in {s.name for s in config.sources}]
     if unknown:
@@ -188,6 +236,7 @@ def _count(n: int, noun: str) -> str:
 
 
 @cli.command()
+@_global_options
 @click.pass_obj
 def retag(state: _State) -> None:
     """Re-apply every topic to every stored paper (nothing is fetched)."""
@@ -207,6 +256,7 @@ def retag(state: _State) -> None:
 
 
 @cli.command()
+@_global_options
 @click.argument("query")
 @click.option("--sample", default=10, show_default=True, type=click.IntRange(0, 500), help="Titles to show.")
 @click.option("--exclude", metavar="QUERY", help="Leave out papers this matches, as a topic's exclude does.")
@@ -253,12 +303,14 @@ def preview(state: _State, query: str, sample: int, exclude: str | None, announc
 
 
 @cli.command()
+@_global_options
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-fetch", is_flag=True, help="Serve what is stored; fetch nothing.")
 @click.pass_obj
 def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
     """Web server with the fetch scheduler in the same process (one machine)."""
+    _log_fetches(state)
     from werkzeug.serving import make_server
 
     config = served_config(state.config, host, port)
@@ -287,9 +339,11 @@ def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
 
 
 @cli.command()
+@_global_options
 @click.pass_obj
 def worker(state: _State) -> None:
     """The fetch scheduler alone; several may share one PostgreSQL store."""
+    _log_fetches(state)
     with _store(state) as store:
         scheduler = Scheduler(Pipeline(state.config, store))
         _stop_on_sigterm(scheduler.stopping.set)

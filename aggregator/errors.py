@@ -35,3 +35,7 @@ class StoreError(AggregatorError):
 
 class BudgetExceeded(AggregatorError):
     """A query that would take longer than a request may: the reader is asked to narrow it."""
+
+
+class LeaseLost(AggregatorError):
+    """store: another worker took over the source being recorded; this worker's work is void."""

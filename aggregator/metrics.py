@@ -1,20 +1,34 @@
-"""Prometheus metrics: fetches and their errors, papers stored, requests and their latency.
+"""Prometheus metrics: fetches by outcome, papers stored, requests and their latency.
 
-Counters live in this process; with several gunicorn workers, each exports its own (scrape
-them per worker, or run prometheus_client's multiprocess mode).
+With PROMETHEUS_MULTIPROC_DIR set (to one empty folder for the gunicorn workers and the fetch
+workers of a deployment), every process writes its counts there and `/metrics` sums them all:
+prometheus_client's multiprocess mode. Without it, each process exports its own.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from aggregator.types import SourceOutcome
 
 FETCHES = Counter("aggregator_fetches_total", "Source fetches, by source and outcome", ["source", "outcome"])
 FETCH_ERRORS = Counter("aggregator_fetch_errors_total", "Source fetches that failed", ["source"])
 PAPERS_WRITTEN = Counter("aggregator_papers_written_total", "Papers created or changed by ingest", ["kind"])
-PAPERS = Gauge("aggregator_papers", "Papers in the store")
-SOURCES_FAILING = Gauge("aggregator_sources_failing", "Configured sources whose last fetch failed")
+# Read off the store when scraped: the latest reading is the value, whichever process took it.
+PAPERS = Gauge("aggregator_papers", "Papers in the store", multiprocess_mode="mostrecent")
+SOURCES_FAILING = Gauge(
+    "aggregator_sources_failing", "Configured sources whose last fetch failed", multiprocess_mode="mostrecent"
+)
 REQUESTS = Counter(
     "aggregator_http_requests_total", "HTTP requests, by endpoint and status", ["endpoint", "status"]
 )
@@ -27,7 +41,9 @@ LATENCY = Histogram(
 
 
 def record_fetch(outcome: SourceOutcome) -> None:
-    if outcome.failed:
+    if outcome.discarded:
+        FETCHES.labels(outcome.source, "discarded").inc()
+    elif outcome.failed:
         FETCHES.labels(outcome.source, "failed").inc()
         FETCH_ERRORS.labels(outcome.source).inc()
     elif outcome.not_modified:
@@ -46,4 +62,14 @@ def record_request(endpoint: str, status: int, seconds: float) -> None:
 def exposition(papers: int, failing: int) -> tuple[bytes, str]:
     PAPERS.set(papers)
     SOURCES_FAILING.set(failing)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def forget_process(pid: int) -> None:
+    """A process of the deployment ended (gunicorn's child_exit): its live gauges go with it."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -63,7 +63,10 @@ class FetchSettings:
     max_redirects: int = 5
     allow_networks: tuple[IPv4Network | IPv6Network, ...] = ()
     user_agent: str = USER_AGENT
-    min_host_interval: float = 3.0  # seconds between two requests to one host
+    # Seconds from the end of one request to a host to the start of the next, across every
+    # worker sharing the store (arXiv's hosts count as one); 0: no spacing.
+    per_host_delay: float = 3.0
+    concurrency: int = 8  # sources one worker fetches at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class FetchedBody:
     content_type: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    fresh_for: float | None = None  # seconds the server says the response stays fresh (max-age, Expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class NotModified:
 
     etag: str | None = None
     last_modified: str | None = None
+    fresh_for: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +151,17 @@ class ParsedFeed:
     entries: tuple[ParsedEntry, ...]
     authority: Authority = Authority.OTHER
     problem: str | None = None
+    hints: FeedHints | None = None  # what the feed says about when to come back
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHints:
+    """When a feed says it is worth fetching again: RSS `ttl` (minutes), `skipHours` (0-23, UTC)
+    and `skipDays` (0 Monday .. 6 Sunday)."""
+
+    ttl: float | None = None  # seconds
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,10 +264,31 @@ class SourceOutcome:
     not_modified: bool = False
     error: str | None = None
     warning: str | None = None
+    discarded: bool = False  # another worker took the source over: nothing was written
+    seconds: float = 0.0  # fetch, parse and store, as the worker timed it
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    def describe(self) -> str:
+        """One line for a log or a summary."""
+        if self.discarded:
+            return "discarded: the lease passed to another worker"
+        if self.error is not None:
+            return f"failed: {self.error}"
+        if self.not_modified:
+            return f"not modified ({self.unchanged} entries unchanged)"
+        done = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged"
+        return done + (f"; warning: {self.warning}" if self.warning else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a source: only the holder of `token` may record its fetch."""
+
+    source: str
+    token: str
 
 
 @dataclass(frozen=True, slots=True)

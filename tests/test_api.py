@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,3 +204,28 @@ def test_the_api_answers_with_etags_and_304s(client: FlaskClient, path: str) -> 
     again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and not again.data
     assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_metrics_sum_every_process_of_a_deployment(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR, fetches counted by two worker processes show in the
+    /metrics of a third (a gunicorn worker), summed."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = (
+        "from aggregator.metrics import record_fetch\n"
+        "from aggregator.types import SourceOutcome\n"
+        "record_fetch(SourceOutcome('arxiv', new=2))\n"
+        "record_fetch(SourceOutcome('blog', error='fetch: down'))\n"
+    )
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", count], env=env, check=True)
+    show = "from aggregator.metrics import exposition\nprint(exposition(7, 1)[0].decode())"
+    text = subprocess.run(
+        [sys.executable, "-c", show], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert 'aggregator_fetches_total{outcome="ok",source="arxiv"} 2.0' in text
+    assert 'aggregator_fetches_total{outcome="failed",source="blog"} 2.0' in text
+    assert 'aggregator_papers_written_total{kind="new"} 4.0' in text
+    assert "aggregator_papers 7.0" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -375,3 +376,29 @@ def test_check_config_reports_a_local_source_that_is_not_there(tmp_path: Path) -
     assert "ok" not in result.output.splitlines()[-1]
     (tmp_path / "gone.xml").write_text("<rss/>")
     assert run(config, "check-config").exit_code == 0
+
+
+def test_global_options_work_after_the_subcommand_too(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url, HEALTHY)
+    aggregator_logger = logging.getLogger("aggregator")
+    before = aggregator_logger.level
+    try:
+        result = CliRunner().invoke(cli, ["check-config", "--config", str(config), "-v"])
+        assert result.exit_code == 0, result.output
+        assert f"{config}: ok" in result.output
+        assert aggregator_logger.level == logging.DEBUG
+        result = CliRunner().invoke(cli, ["-v", "--config", str(config), "check-config"])
+        assert result.exit_code == 0 and f"{config}: ok" in result.output
+    finally:
+        aggregator_logger.setLevel(before)
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def test_ingest_fetches_sources_at_once_and_reports_them_in_config_order(
+    tmp_path: Path, database_url: str
+) -> None:
+    sources = {f"copy{n}": "blog.xml" for n in range(6)} | {"venue": "venue.atom"}
+    config = write_config(tmp_path, database_url, sources)
+    result = run(config, "ingest", "--all")
+    assert result.exit_code == 0, result.output
+    assert list(source_lines(result.output)) == list(sources)

@@ -25,7 +25,6 @@ from aggregator.errors import FetchError
 from aggregator.ingest.addresses import address_allowed
 from aggregator.ingest.fetch import (
     _INFLATE_STEP,
-    HostThrottle,
     RetryLater,
     _inflate,
     check_host,
@@ -497,59 +496,6 @@ def test_refused_connection_is_a_clean_error() -> None:
 
 
 # --- per-host pacing -------------------------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def test_throttle_sleeps_the_remainder_for_the_same_host() -> None:
-    fake = FakeTime()
-    throttle = HostThrottle(3.0, clock=fake.clock, sleep=fake.sleep)
-    throttle.wait("https://export.arxiv.org/api/query?id_list=1")
-    assert fake.slept == []
-    fake.now += 1.0
-    throttle.wait("https://EXPORT.arxiv.org/api/query?id_list=2")
-    assert fake.slept == [2.0]
-    fake.now += 5.0
-    throttle.wait("https://export.arxiv.org/api/query?id_list=3")
-    assert fake.slept == [2.0]
-
-
-def test_throttle_does_not_hold_back_other_hosts_or_files() -> None:
-    fake = FakeTime()
-    throttle = HostThrottle(3.0, clock=fake.clock, sleep=fake.sleep)
-    throttle.wait("https://rss.arxiv.org/rss/cs.CL")
-    throttle.wait("https://huggingface.co/api/daily_papers")
-    throttle.wait("file:///srv/samples/a.xml")
-    throttle.wait("file:///srv/samples/b.xml")
-    assert fake.slept == []
-
-
-def test_throttle_spaces_concurrent_callers() -> None:
-    slept: list[float] = []
-    lock = threading.Lock()
-
-    def sleep(seconds: float) -> None:
-        with lock:
-            slept.append(seconds)
-
-    throttle = HostThrottle(3.0, clock=lambda: 50.0, sleep=sleep)
-    threads = [threading.Thread(target=throttle.wait, args=("https://rss.arxiv.org/x",)) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(slept) == [3.0, 6.0]
 
 
 def test_a_304_to_a_request_without_validators_is_an_error(server: HTTPServer) -> None:

@@ -26,7 +26,7 @@ ALLOWED = {
     "config": {"topics.query"},
     "metrics": set(),
     "runtime": {"config", "store", "topics"},
-    "scheduler": {"ingest", "metrics"},
+    "scheduler": {"config", "ingest", "metrics"},
     "web": {"config", "runtime", "store", "topics", "publish", "metrics"},
     "cli": {"config", "runtime", "store", "topics", "ingest", "scheduler", "web"},
     "__init__": {"config", "runtime", "web"},

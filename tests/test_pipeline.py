@@ -216,3 +216,53 @@ def test_a_truncated_document_keeps_what_it_read_and_is_read_again(
     assert not again.not_modified and again.new > 0 and again.warning is None
     state = store.source_state("blog")
     assert state is not None and state.last_warning is None and state.etag == '"same"'
+
+
+def _fetch_once(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> tuple[Pipeline, datetime]:
+    config = make_config(
+        tmp_path, config_for(tmp_path, database_url, {"hinted": httpserver.url_for("/feed")}), database_url
+    )
+    pipeline = Pipeline(config, store, clock=clock)
+    [outcome] = pipeline.run(pipeline.select())
+    assert not outcome.failed, outcome.error
+    state = store.source_state("hinted")
+    assert state is not None and state.next_fetch_at is not None
+    return pipeline, state.next_fetch_at
+
+
+def test_a_server_that_says_fresh_for_three_hours_is_asked_again_in_three(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    httpserver.expect_request("/feed").respond_with_data(
+        LISTING, content_type="application/rss+xml", headers={"Cache-Control": "public, max-age=10800"}
+    )
+    pipeline, next_at = _fetch_once(httpserver, tmp_path, database_url, store, clock)
+    assert next_at == clock.now + timedelta(hours=3)  # not after its `every` of 1 h
+    clock.now += timedelta(hours=2)
+    assert pipeline.due() == []  # a restart would not fetch it early either: the time is stored
+    clock.now = next_at
+    assert [s.name for s in pipeline.due()] == ["hinted"]
+
+
+def test_a_feed_with_a_ttl_is_asked_again_after_it(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    body = LISTING.replace(b"<channel>", b"<channel><ttl>300</ttl>", 1)
+    assert body != LISTING
+    httpserver.expect_request("/feed").respond_with_data(body, content_type="application/rss+xml")
+    _, next_at = _fetch_once(httpserver, tmp_path, database_url, store, clock)
+    assert next_at == clock.now + timedelta(hours=5)
+
+
+def test_a_feed_that_skips_the_weekend_is_not_asked_on_saturday(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    weekend = b"<skipDays><day>Saturday</day><day>Sunday</day></skipDays>"
+    httpserver.expect_request("/feed").respond_with_data(
+        LISTING.replace(b"<channel>", b"<channel>" + weekend, 1), content_type="application/rss+xml"
+    )
+    clock.now = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)  # Friday night; every 1 h is Saturday
+    _, next_at = _fetch_once(httpserver, tmp_path, database_url, store, clock)
+    assert next_at == clock.now + timedelta(hours=24)  # as far as a hint may push it

@@ -18,7 +18,7 @@ from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
 from aggregator.scheduler import LEASE, Scheduler
 from aggregator.store.repository import Store
-from aggregator.types import SourceOutcome
+from aggregator.types import Lease, SourceOutcome
 from tests.conftest import make_config
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
@@ -92,11 +92,11 @@ class Watched(Pipeline):
             raise RuntimeError("the store is away")
         return super().due(names)
 
-    def refresh(self, source: SourceConfig) -> SourceOutcome:
+    def refresh(self, source: SourceConfig, lease: Lease | None = None) -> SourceOutcome:
         now = self.clock()
-        self.rival_claims.append(self.store.claim(source.name, now=now, until=now + LEASE))
+        self.rival_claims.append(self.store.claim(source.name, now=now, until=now + LEASE) is not None)
         self.before_refresh()
-        outcome = super().refresh(source)
+        outcome = super().refresh(source, lease)
         self.outcomes.append(outcome)
         return outcome
 
@@ -159,8 +159,9 @@ def test_each_fetch_is_logged_with_its_source_and_outcome(
         Scheduler(pipeline).run_once()
     [outcome] = pipeline.outcomes
     assert [r.getMessage() for r in caplog.records if r.name == "aggregator.scheduler"] == [
-        f"venue: {outcome}"
+        f"venue: {outcome.new} new, 0 updated, 0 unchanged in {outcome.seconds:.2f} s"
     ]
+    assert outcome.new > 0 and outcome.seconds > 0
 
 
 def test_a_stopped_worker_starts_no_fetch(local_store: tuple[Store, Watched, Clock]) -> None:

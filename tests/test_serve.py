@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -244,6 +245,12 @@ def test_worker_fetches_due_sources_and_stops_on_sigterm(tmp_path: Path, databas
                 os.killpg(process.pid, signal.SIGKILL)
                 raise
     assert code in (0, -signal.SIGTERM)
+    # unattended, it says what each fetch did (INFO is its default level)
+    log = (tmp_path / "worker.log").read_text()
+    for name in HEALTHY:
+        assert re.search(
+            rf"INFO aggregator.scheduler: {name}: \d+ new, \d+ updated, \d+ unchanged in [\d.]+ s", log
+        ), log
 
 
 def test_gunicorn_with_the_repository_settings_serves_and_stops(tmp_path: Path, database_url: str) -> None:

@@ -19,8 +19,14 @@ def explain(config: Config) -> str:
         f"database: {_mask(config.database_url)}",
         f"site: {config.site.title!r} at {config.site.base_url}",
         f"fetch: timeout {every(f.timeout)}, at most {format_size(f.max_bytes)}, networks: {networks}",
+        f"  {f.concurrency} sources at once; {_spacing(f.per_host_delay)} between requests to one host "
+        "(arXiv's hosts count as one; files and loopback are not spaced)",
         f"sources ({len(config.sources)}, default every {every(config.default_every)}):",
-        *(f"  {s.name}: {s.kind or 'auto'}, every {every(s.every)}, {s.url}" for s in config.sources),
+        *(
+            f"  {s.name}: {s.kind or 'auto'}, every {every(s.every)}, {s.url}"
+            + ("" if s.per_host_delay is None else f" ({_spacing(s.per_host_delay)} between requests)")
+            for s in config.sources
+        ),
         f"topics ({len(config.topics)}):",
     ]
     for t in config.topics:
@@ -40,3 +46,7 @@ def _mask(url: str) -> str:
     if ":" not in userinfo:
         return url
     return parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}").geturl()
+
+
+def _spacing(seconds: float) -> str:
+    return format_duration(seconds) if seconds > 0 else "no wait"

@@ -179,9 +179,11 @@ def _build(root: RootSchema, base_dir: Path, path: Path | None) -> Config:
         connect_timeout=min(FETCH_DEFAULTS.connect_timeout, fetch.timeout),
         max_bytes=fetch.max_bytes,
         allow_networks=tuple(ip_network(n) for n in fetch.allow_networks or ()),
+        per_host_delay=fetch.per_host_delay,
+        concurrency=fetch.concurrency,
     )
     sources = tuple(
-        SourceConfig(s.name, file_url_absolute(s.url, base_dir), s.kind, s.every or every)
+        SourceConfig(s.name, file_url_absolute(s.url, base_dir), s.kind, s.every or every, s.per_host_delay)
         for s in root.sources or ()
     )
     topics = tuple(_topic(t) for t in root.topics or ())

@@ -15,6 +15,7 @@ class SourceConfig:
     url: str  # http(s) or an absolute file:/// URL
     kind: str | None  # None: detect from the body
     every: float  # seconds between fetches
+    per_host_delay: float | None = None  # seconds between requests to its host; None: fetch.per_host_delay
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -128,6 +128,13 @@ _positive = _check(lambda value: value > 0, "must be more than 0")
 Duration = Annotated[float, BeforeValidator(parse_duration), _positive]
 Every = Annotated[Duration, _at_most(MAX_EVERY, "a year (366d)", format_duration)]
 Timeout = Annotated[Duration, _at_most(MAX_TIMEOUT, "an hour", format_duration)]
+Delay = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    _check(lambda value: value >= 0, "must be 0 or more"),
+    _at_most(MAX_TIMEOUT, "an hour", format_duration),
+]
+Concurrency = Annotated[int, Field(ge=1, le=64)]
 Size = Annotated[int, BeforeValidator(parse_size), _positive]
 Bytes = Annotated[Size, _at_most(MAX_BYTES, "1GiB", lambda n: f"{n:,} bytes")]
 Text = Annotated[str, AfterValidator(_filled)]
@@ -154,6 +161,7 @@ class SourceSchema(_Model):
     url: Annotated[str, AfterValidator(_source_url)]
     kind: Kind | None = None
     every: Every | None = None
+    per_host_delay: Delay | None = None
 
 
 class TopicSchema(_Model):
@@ -181,6 +189,8 @@ class FetchSchema(_Model):
     timeout: Timeout = FETCH_DEFAULTS.timeout
     max_bytes: Bytes = FETCH_DEFAULTS.max_bytes
     allow_networks: list[Annotated[str, AfterValidator(_network)]] | None = None
+    per_host_delay: Delay = FETCH_DEFAULTS.per_host_delay
+    concurrency: Concurrency = FETCH_DEFAULTS.concurrency
 
 
 class RootSchema(_Model):

@@ -4,7 +4,7 @@ It sends conditional GETs over httpcore, follows redirects by hand, connects onl
 checked (transport.py: private ones refused unless the config allows them; one deadline for the
 whole exchange, redirects included, enforced on every socket operation), caps the size counted
 after decompression, and turns every failure into a FetchError whose message starts with
-"fetch: ". HostThrottle paces requests per host; the scheduler calls it before `fetch`.
+"fetch: ". How often a host may be asked is the pipeline's business (schedule.py, with the store).
 
 It must not parse feeds (beyond pulling the message out of an arXiv error document), touch the
 store, or decide when a source is due.
@@ -16,7 +16,6 @@ import html
 import mimetypes
 import re
 import ssl
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -172,7 +171,7 @@ def _redirect_target(response: _Response, url: str) -> str | None:
 def _outcome(response: _Response, hop: _Hop) -> FetchedBody | NotModified:
     headers = response.headers
     if response.status_code == 304:
-        return NotModified(headers.get("etag"), headers.get("last-modified"))
+        return NotModified(headers.get("etag"), headers.get("last-modified"), fresh_for(headers))
     if not 200 <= response.status_code < 300:
         _raise_http_error(response, hop)
     length = headers.get("content-length", "")
@@ -184,7 +183,34 @@ def _outcome(response: _Response, hop: _Hop) -> FetchedBody | NotModified:
         content_type=headers.get("content-type"),
         etag=headers.get("etag"),
         last_modified=headers.get("last-modified"),
+        fresh_for=fresh_for(headers),
     )
+
+
+def fresh_for(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+    """Seconds the server says this response stays fresh: Cache-Control max-age, else Expires
+    less the server's Date; None when it says nothing (or no-cache, no-store)."""
+    directives = [d.strip().lower() for d in headers.get("cache-control", "").split(",")]
+    if "no-cache" in directives or "no-store" in directives:
+        return None
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return float(value.strip().strip('"')) or None
+    expires = _http_date(headers.get("expires"))
+    if expires is None:
+        return None
+    served = _http_date(headers.get("date")) or now or datetime.now(UTC)
+    seconds = (expires - served).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _raise_http_error(response: _Response, hop: _Hop) -> NoReturn:
@@ -217,12 +243,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = (value or "").strip()
     if _SECONDS.fullmatch(value):
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = _http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
@@ -302,7 +325,7 @@ def check_host(host: str, port: int, allow_networks: tuple[Network, ...]) -> Non
         raise FetchError(f"fetch: cannot reach {host}: {exc}") from exc
 
 
-# --- errors, files, pacing -----------------------------------------------------------------------
+# --- errors, files -------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -339,35 +362,3 @@ def _read_file(url: str, max_bytes: int) -> FetchedBody:
     if len(body) > max_bytes:
         raise FetchError(f"fetch: file {path} is larger than {format_size(max_bytes)}")
     return FetchedBody(body=body, url=url, content_type=mimetypes.guess_type(path.name)[0])
-
-
-class HostThrottle:
-    """At most one request per `min_interval` seconds to each host; thread-safe.
-
-    `wait` reserves the host's next slot under a lock and sleeps outside it, so threads bound for
-    other hosts never wait on each other. file: URLs have no host and never wait.
-    """
-
-    def __init__(
-        self,
-        min_interval: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = time.sleep,
-    ) -> None:
-        self.min_interval = min_interval
-        self._clock = clock
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, url: str) -> None:
-        """Block until this URL's host may be asked again, then record the request."""
-        host = (urlsplit(url).hostname or "").lower()
-        if not host:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next.get(host, now))
-            self._next[host] = start + self.min_interval
-        if start > now:
-            self._sleep(start - now)

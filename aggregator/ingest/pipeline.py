@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from aggregator.config import Config, SourceConfig
-from aggregator.errors import SourceError
+from aggregator.errors import LeaseLost, SourceError
 from aggregator.ingest.dedupe import plan_ingest, stubs_to_load
-from aggregator.ingest.fetch import Gone, HostThrottle, RetryLater, fetch
+from aggregator.ingest.fetch import Gone, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.parse import parse_feed
+from aggregator.ingest.parse.hints import feed_hints
+from aggregator.ingest.schedule import host_budget, next_fetch
+from aggregator.ingest.turns import TurnQueue
 from aggregator.records import Candidate
 from aggregator.store.repository import Store
 from aggregator.types import (
     STOPPED,
     FetchDone,
     FetchedBody,
+    Lease,
     NotModified,
     Sighting,
     SourceOutcome,
@@ -55,12 +62,19 @@ def retry_delay(errors: int, every: timedelta, retry_after: float | None = None)
 
 
 def store_batch(
-    store: Store, name: str, batch: Sequence[Sighting], done: FetchDone, *, now: datetime
+    store: Store,
+    name: str,
+    batch: Sequence[Sighting],
+    done: FetchDone,
+    *,
+    now: datetime,
+    lease: Lease | None = None,
 ) -> SourceOutcome:
     """One source's normalised sightings into the store, merged into papers, with its fetch
     state, in one transaction: the store reads the papers they may touch, dedupe decides how
-    they merge, the store writes the plans (and tags and indexes what changed)."""
-    with store.source_batch(name, batch, done, now=now) as source:
+    they merge, the store writes the plans (and tags and indexes what changed). With a lease,
+    nothing is written unless it is still this worker's (LeaseLost)."""
+    with store.source_batch(name, batch, done, now=now, lease=lease) as source:
         if source.changed:
             full, stubs = source.candidates()
             # Same-titled papers come as stubs; those a sighting could join are read in full.
@@ -84,12 +98,12 @@ class Pipeline:
         store: Store,
         *,
         clock: Callable[[], datetime] = utcnow,
-        throttle: HostThrottle | None = None,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.config = config
         self.store = store
-        self.clock = clock
-        self.throttle = throttle or HostThrottle(config.fetch.min_host_interval)
+        self.clock = clock  # what fetch times are recorded and compared with
+        self.sleep = sleep
         store.sync_sources((s.name, s.url) for s in config.sources)
 
     def due(self, names: Iterable[str] | None = None) -> list[SourceConfig]:
@@ -108,59 +122,115 @@ class Pipeline:
     def run(
         self, sources: Sequence[SourceConfig], on_done: Callable[[SourceOutcome], None] | None = None
     ) -> list[SourceOutcome]:
-        outcomes = []
-        for source in sources:
-            outcome = self.refresh(source)
-            outcomes.append(outcome)
-            if on_done:
-                on_done(outcome)
-        if any(o.new for o in outcomes):
-            self.store.refresh_statistics()
-        return outcomes
+        """Refresh these sources now (`aggregator ingest`), `fetch.concurrency` at a time; the
+        outcomes in the order of `sources`. No lease: a manual run is the user's own say-so."""
+        sources = list({s.name: s for s in sources}.values())  # a source named twice runs once
+        queue, outcomes = TurnQueue(sources), {}
+        reported = threading.Lock()
 
-    def refresh(self, source: SourceConfig) -> SourceOutcome:
-        """Fetch, parse and store one source; failures are recorded, never raised."""
+        def drain() -> None:
+            while (source := queue.take()) is not None:
+                try:
+                    outcome = self.refresh(source)
+                finally:
+                    queue.done(source)
+                with reported:
+                    outcomes[source.name] = outcome
+                    if on_done:
+                        on_done(outcome)
+
+        threads = max(1, min(self.config.fetch.concurrency, len(sources)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="ingest") as pool:
+            for running in [pool.submit(drain) for _ in range(threads)]:
+                running.result()
+        found = [outcomes[s.name] for s in sources if s.name in outcomes]
+        if any(o.new for o in found):
+            self.store.refresh_statistics()
+        return found
+
+    def refresh(self, source: SourceConfig, lease: Lease | None = None) -> SourceOutcome:
+        """Fetch, parse and store one source; failures are recorded, never raised. With a lease
+        (the scheduler's), nothing is recorded once it has passed to another worker: the outcome
+        is then `discarded`."""
+        started = time.monotonic()
+        try:
+            outcome = self._refresh_or_fail(source, lease)
+        except LeaseLost as exc:
+            log.warning("%s: %s", source.name, exc)
+            outcome = SourceOutcome(source.name, discarded=True)
+        return replace(outcome, seconds=time.monotonic() - started)
+
+    def _refresh_or_fail(self, source: SourceConfig, lease: Lease | None) -> SourceOutcome:
         state = self.store.source_state(source.name) or SourceState(source.name, source.url)
         now = self.clock()
         try:
-            return self._refresh(source, state, now)
+            return self._refresh(source, state, now, lease)
         except RetryLater as exc:
-            return self._fail(source, state, str(exc), now, exc.retry_after)
+            return self._fail(source, state, str(exc), now, lease, exc.retry_after)
         except Gone as exc:  # stopped: due again only once the config gives it another URL
-            self.store.record_failure(source.name, str(exc), now=now, next_fetch_at=STOPPED)
+            self.store.record_failure(source.name, str(exc), now=now, next_fetch_at=STOPPED, lease=lease)
             log.warning("%s: %s", source.name, exc)
             return SourceOutcome(source.name, error=str(exc))
         except SourceError as exc:
-            return self._fail(source, state, str(exc), now)
+            return self._fail(source, state, str(exc), now, lease)
+        except LeaseLost:
+            raise
         except Exception as exc:  # a bug must not take the other sources down; it is logged in full
             log.exception("ingest: unexpected error on source %s", source.name)
-            return self._fail(source, state, f"internal error: {type(exc).__name__}: {exc}", now)
+            return self._fail(source, state, f"internal error: {type(exc).__name__}: {exc}", now, lease)
 
-    def _refresh(self, source: SourceConfig, state: SourceState, now: datetime) -> SourceOutcome:
-        if _needs_throttle(source.url):
-            self.throttle.wait(source.url)
-        response = fetch(
-            source.url, etag=state.etag, last_modified=state.last_modified, settings=self.config.fetch
-        )
-        next_fetch = now + timedelta(seconds=source.every)
+    def _refresh(
+        self, source: SourceConfig, state: SourceState, now: datetime, lease: Lease | None
+    ) -> SourceOutcome:
+        with self._host_turn(source):
+            response = fetch(
+                source.url, etag=state.etag, last_modified=state.last_modified, settings=self.config.fetch
+            )
         if isinstance(response, NotModified):
-            done = FetchDone(response.etag, response.last_modified, state.body_hash, next_fetch)
-            self.store.record_unchanged(source.name, done, now=now)
+            next_at = next_fetch(source.name, now, source.every, fresh_for=response.fresh_for)
+            done = FetchDone(response.etag, response.last_modified, state.body_hash, next_at)
+            self.store.record_unchanged(source.name, done, now=now, lease=lease)
             return SourceOutcome(source.name, unchanged=state.entries, not_modified=True)
         body_hash = _body_hash(response)
-        done = FetchDone(response.etag, response.last_modified, body_hash, next_fetch)
         if body_hash == state.body_hash:
-            self.store.record_unchanged(source.name, done, now=now)
+            hints = feed_hints(response.body)
+            next_at = next_fetch(source.name, now, source.every, hints=hints, fresh_for=response.fresh_for)
+            done = FetchDone(response.etag, response.last_modified, body_hash, next_at)
+            self.store.record_unchanged(source.name, done, now=now, lease=lease)
             return SourceOutcome(source.name, unchanged=state.entries, not_modified=True)
         feed = parse_feed(response.body, kind=source.kind, url=response.url)
+        next_at = next_fetch(source.name, now, source.every, hints=feed.hints, fresh_for=response.fresh_for)
+        done = FetchDone(response.etag, response.last_modified, body_hash, next_at)
         batch = [
             normalize_entry(e, source=source.name, authority=feed.authority, now=now) for e in feed.entries
         ]
         if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
-            done = FetchDone(None, None, None, next_fetch, warning=feed.problem)
+            done = FetchDone(None, None, None, next_at, warning=feed.problem)
             log.warning("%s: %s", source.name, feed.problem)
-        outcome = store_batch(self.store, source.name, batch, done, now=now)
+        outcome = store_batch(self.store, source.name, batch, done, now=now, lease=lease)
         return replace(outcome, warning=feed.problem)
+
+    @contextmanager
+    def _host_turn(self, source: SourceConfig) -> Iterator[None]:
+        """Wait for the source's host to be free in the store (every worker shares it), hold it
+        while the request runs, and put it back spaced by the host's delay."""
+        budget = host_budget(source.url)
+        delay = self.config.fetch.per_host_delay if source.per_host_delay is None else source.per_host_delay
+        if budget is None or delay <= 0:
+            yield
+            return
+        hold = timedelta(seconds=self.config.fetch.timeout + delay)
+        while (
+            frees := self.store.take_host_slot(budget, now=(now := utcnow()), hold_until=now + hold)
+        ) is not None:
+            wait = (frees - now).total_seconds()
+            if wait > delay:  # a request is in flight: its end is not known yet, so look again soon
+                wait = min(delay, 0.5)
+            self.sleep(max(wait, 0.01))
+        try:
+            yield
+        finally:
+            self.store.put_back_host_slot(budget, next_at=utcnow() + timedelta(seconds=delay))
 
     def _fail(
         self,
@@ -168,20 +238,13 @@ class Pipeline:
         state: SourceState,
         error: str,
         now: datetime,
+        lease: Lease | None,
         retry_after: float | None = None,
     ) -> SourceOutcome:
         delay = retry_delay(state.error_count + 1, timedelta(seconds=source.every), retry_after)
-        self.store.record_failure(source.name, error, now=now, next_fetch_at=now + delay)
+        self.store.record_failure(source.name, error, now=now, next_fetch_at=now + delay, lease=lease)
         log.warning("%s: %s (next try in %s)", source.name, error, delay)
         return SourceOutcome(source.name, error=error)
-
-
-def _needs_throttle(url: str) -> bool:
-    """Remote hosts get one request per few seconds; files and the user's own loopback do not."""
-    if not url.startswith(("http://", "https://")):
-        return False
-    host = (urlsplit(url).hostname or "").lower()
-    return not (host == "localhost" or host.startswith("127.") or host == "::1")
 
 
 def held_back(state: SourceState | None, now: datetime) -> str | None:

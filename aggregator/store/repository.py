@@ -7,8 +7,9 @@ A source's papers, sightings, topics and fetch state commit together or not at a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from aggregator.records import (
     StoredSighting,
     TitleStub,
 )
-from aggregator.store import meta
+from aggregator.store import leases, meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
@@ -44,6 +45,7 @@ from aggregator.store.writer import IngestWriter
 from aggregator.types import (
     STOPPED,
     FetchDone,
+    Lease,
     Sighting,
     SourceOutcome,
 )
@@ -95,6 +97,10 @@ class Store(StoreReads):
         self, engine: Engine, *, tag_authority: str = "localhost", tagger: PaperTagger | None = None
     ) -> None:
         self.engine = engine
+        # PostgreSQL orders writers itself; SQLite writers of this process take turns here.
+        self._local_writes: AbstractContextManager[Any] = (
+            nullcontext() if engine.dialect.name == "postgresql" else threading.Lock()
+        )
         self.tag_authority = tag_authority
         self.tagger = tagger  # papers written are tagged with these topics
 
@@ -127,12 +133,14 @@ class Store(StoreReads):
         self.engine.dispose()
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A write transaction. On PostgreSQL, writers (workers, web, CLI) take one advisory lock
-        in turn, as SQLite's BEGIN IMMEDIATE makes them: two sources carrying the same paper
-        must not both decide it is new."""
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            if conn.dialect.name == "postgresql":
+    def _write(self, *, exclusive: bool = True) -> Iterator[Connection]:
+        """A write transaction. On PostgreSQL, writers of papers (workers, web, CLI) take one
+        advisory lock in turn, as SQLite's BEGIN IMMEDIATE makes them: two sources carrying the
+        same paper must not both decide it is new. `exclusive=False`: a short write of one
+        source's or host's row (a lease, a slot), which row locks order on PostgreSQL. In one
+        process, SQLite writers queue on a lock rather than poll the database's busy handler."""
+        with self._local_writes, self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            if exclusive and conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
             yield conn
 
@@ -158,22 +166,34 @@ class Store(StoreReads):
                         .values(url=url, etag=None, last_modified=None, body_hash=None, next_fetch_at=None)
                     )
 
-    def claim(self, name: str, *, now: datetime, until: datetime) -> bool:
-        """Take the lease on a source so that no other worker fetches it meanwhile."""
-        with self._write() as conn:
-            result = conn.execute(
-                update(sources)
-                .where(sources.c.name == name)
-                .where((sources.c.lease_until.is_(None)) | (sources.c.lease_until < now))
-                .where((sources.c.next_fetch_at.is_(None)) | (sources.c.next_fetch_at <= now))
-                .values(lease_until=until)
-            )
-            return result.rowcount == 1
+    def claim(self, name: str, *, now: datetime, until: datetime) -> Lease | None:
+        """Take the lease on a due source so that no other worker fetches it until `until` (or
+        until it is renewed); None if it is not due or another worker holds it."""
+        with self._write(exclusive=False) as conn:
+            return leases.claim(conn, name, now=now, until=until)
 
-    def record_failure(self, name: str, error: str, *, now: datetime, next_fetch_at: datetime) -> None:
+    def renew(self, lease: Lease, *, until: datetime) -> bool:
+        """Extend a lease while its fetch runs; False once it has passed to another worker."""
+        with self._write(exclusive=False) as conn:
+            return leases.renew(conn, lease, until=until)
+
+    def take_host_slot(self, host: str, *, now: datetime, hold_until: datetime) -> datetime | None:
+        """The right to send the next request to `host` now (None), or when it frees."""
+        with self._write(exclusive=False) as conn:
+            return leases.take_host_slot(conn, host, now=now, hold_until=hold_until)
+
+    def put_back_host_slot(self, host: str, *, next_at: datetime) -> None:
+        with self._write(exclusive=False) as conn:
+            leases.put_back_host_slot(conn, host, next_at=next_at)
+
+    def record_failure(
+        self, name: str, error: str, *, now: datetime, next_fetch_at: datetime, lease: Lease | None = None
+    ) -> None:
         """Mark a source as failing; its papers stay as they were. A source stopped for good
-        (next_fetch_at STOPPED) changes what pages say: their caches are renewed."""
+        (next_fetch_at STOPPED) changes what pages say: their caches are renewed. With a lease:
+        only while it is still this worker's (LeaseLost otherwise)."""
         with self._write() as conn:
+            leases.hold_lease(conn, lease)
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
@@ -183,14 +203,18 @@ class Store(StoreReads):
                     error_count=sources.c.error_count + 1,
                     next_fetch_at=next_fetch_at,
                     lease_until=None,
+                    lease_token=None,
                 )
             )
             if next_fetch_at >= STOPPED:
                 self._bump_version(conn)
 
-    def record_unchanged(self, name: str, done: FetchDone, *, now: datetime) -> None:
+    def record_unchanged(
+        self, name: str, done: FetchDone, *, now: datetime, lease: Lease | None = None
+    ) -> None:
         """A 304 or an identical body: only the fetch state moves."""
         with self._write() as conn:
+            leases.hold_lease(conn, lease)
             self._finish_source(conn, name, done, now, entries=None)
 
     def _finish_source(
@@ -207,6 +231,7 @@ class Store(StoreReads):
             "error_count": 0,
             "next_fetch_at": done.next_fetch_at,
             "lease_until": None,
+            "lease_token": None,
         }
         if entries is not None:
             values["entries"] = entries
@@ -216,17 +241,25 @@ class Store(StoreReads):
 
     @contextmanager
     def source_batch(
-        self, name: str, batch: Sequence[Sighting], done: FetchDone, *, now: datetime
+        self,
+        name: str,
+        batch: Sequence[Sighting],
+        done: FetchDone,
+        *,
+        now: datetime,
+        lease: Lease | None = None,
     ) -> Iterator[SourceBatch]:
         """One source's sightings, stored with its fetch state in one transaction: the caller
         reads the stored papers they may touch from the SourceBatch, decides how they merge
         (ingest.dedupe) and hands it the plans; all of it commits when the block ends, nothing
-        if it raises. `outcome` holds the counts afterwards."""
+        if it raises. `outcome` holds the counts afterwards. With a lease: only while it is
+        still this worker's (LeaseLost otherwise, and nothing is written)."""
         encoded: dict[str, tuple[Sighting, str, str]] = {}
         for s in batch:  # a feed listing one entry twice: the last copy wins
             data = encode_sighting(s)
             encoded[s.entry_id] = (s, data, digest(data))
         with self._write() as conn:
+            leases.hold_lease(conn, lease)
             existing = self._existing_sightings(conn, name, list(encoded))
             changed = [
                 StoredSighting(s, existing[eid][2] if eid in existing else now)

@@ -73,7 +73,18 @@ class Source(Base):
     error_count: Mapped[int] = mapped_column(Integer, default=0)
     next_fetch_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # who holds the lease (Lease.token)
     entries: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HostSlot(Base):
+    """When the next request to a host (or to arXiv, whose hosts count as one) may start, shared by
+    every worker of the store: a worker holds the slot while its request runs."""
+
+    __tablename__ = "host_slots"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_at: Mapped[datetime]
 
 
 class Paper(Base):
@@ -188,6 +199,7 @@ class StoreMeta(Base):
 
 # Core handles for the bulk paths (SQLAlchemy types __table__ loosely as a FromClause).
 sources = cast(Table, Source.__table__)
+host_slots = cast(Table, HostSlot.__table__)
 papers = cast(Table, Paper.__table__)
 sightings = cast(Table, Sighting.__table__)
 paper_keys = cast(Table, PaperKey.__table__)

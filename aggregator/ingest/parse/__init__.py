@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import xml.sax
+from dataclasses import replace
 from typing import Any
 
 import feedparser
@@ -31,6 +32,7 @@ from aggregator.errors import ParseError
 from aggregator.ingest.listing_fast import read_listing
 from aggregator.ingest.parse.common import Context, get
 from aggregator.ingest.parse.detect import detect_feed
+from aggregator.ingest.parse.hints import feed_hints
 from aggregator.ingest.parse.kinds import FEED_KINDS, JSON_KINDS
 from aggregator.ingest.prolog import defuse
 from aggregator.types import ParsedFeed
@@ -57,7 +59,7 @@ def parse_feed(
     if fast and (feed := parse_listing_fast(body, kind=kind, url=url)) is not None:
         return feed
     parsed = _feedparser(body)
-    return _read_parsed(parsed, detect_feed(parsed, kind, url or ""), url or "")
+    return _with_hints(_read_parsed(parsed, detect_feed(parsed, kind, url or ""), url or ""), body)
 
 
 def parse_listing_fast(body: bytes, *, kind: str | None = None, url: str | None = None) -> ParsedFeed | None:
@@ -68,7 +70,13 @@ def parse_listing_fast(body: bytes, *, kind: str | None = None, url: str | None 
     parsed = read_listing(defuse(body))
     if parsed is None or detect_feed(parsed, kind, url or "") != "arxiv-rss":
         return None
-    return _read_parsed(parsed, "arxiv-rss", url or "")
+    return _with_hints(_read_parsed(parsed, "arxiv-rss", url or ""), body)
+
+
+def _with_hints(feed: ParsedFeed, body: bytes) -> ParsedFeed:
+    """The feed with what its channel says about when to come back (hints.py)."""
+    hints = feed_hints(body)
+    return feed if hints is None else replace(feed, hints=hints)
 
 
 def _read_parsed(parsed: Any, name: str, url: str) -> ParsedFeed:

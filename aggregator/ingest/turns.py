@@ -1,0 +1,48 @@
+"""Sources handed out to a pool of fetching threads: in order, but never two that share a host
+budget (schedule.host_budget) at once, so that the pool's threads are not all left waiting on
+one polite host while sources elsewhere are due. Local files take turns too, in order: they
+cost nothing to read, and stored in the same order every time they give the same store (which
+source first brings a paper decides, for instance, whether a later one updates it)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from aggregator.config import SourceConfig
+from aggregator.ingest.schedule import host_budget
+
+
+class TurnQueue:
+    def __init__(self, sources: list[SourceConfig]) -> None:
+        self._waiting = deque(sources)
+        self._busy: set[str] = set()
+        self._changed = threading.Condition()
+
+    def take(self) -> SourceConfig | None:
+        """The next source whose host budget no other thread is using, waiting for one to be
+        free if need be; None when every source has been handed out."""
+        with self._changed:
+            while self._waiting:
+                for source in self._waiting:
+                    budget = _turn(source)
+                    if budget is None or budget not in self._busy:
+                        self._waiting.remove(source)
+                        if budget is not None:
+                            self._busy.add(budget)
+                        return source
+                self._changed.wait()
+            return None
+
+    def done(self, source: SourceConfig) -> None:
+        """The source's fetch is over: its host budget is free for the next."""
+        with self._changed:
+            self._busy.discard(_turn(source) or "")
+            self._changed.notify_all()
+
+
+_LOCAL = "file:"  # not a host name: one turn for every local file
+
+
+def _turn(source: SourceConfig) -> str | None:
+    return _LOCAL if source.url.startswith(_LOCAL) else host_budget(source.url)

@@ -1,0 +1,318 @@
+"""Fetching at scale: many sources at once in a worker, leases with owners that every record of a
+fetch checks, and per-host spacing that holds across workers sharing a store."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.config import Config, SourceConfig
+from aggregator.errors import LeaseLost
+from aggregator.ingest import transport
+from aggregator.ingest.parse import parse_feed
+from aggregator.ingest.pipeline import Pipeline, utcnow
+from aggregator.ingest.turns import TurnQueue
+from aggregator.runtime import open_store
+from aggregator.scheduler import IDLE_POLL, LEASE, Scheduler
+from aggregator.store.repository import Store
+from aggregator.types import FetchDone
+from tests.conftest import make_config
+
+DATA = Path(__file__).parent / "data"
+LISTING = (DATA / "dedup-dev" / "arxiv-rss.xml").read_bytes()
+T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def one_item_feed(n: int) -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {n}</title>'
+        f"<item><title>A study of feed number {n} and its many properties</title>"
+        f"<link>https://blog.example.org/{n}</link><guid>post-{n}</guid></item></channel></rss>"
+    ).encode()
+
+
+def served_config(tmp_path: Path, database_url: str, urls: dict[str, str], fetch: str = "") -> Config:
+    lines = ["fetch:", "  allow_networks: [127.0.0.0/8]", "  timeout: 5s", *fetch.splitlines(), "sources:"]
+    for name, url in urls.items():
+        lines += [f"  - name: {name}", f"    url: '{url}'", "    every: 1h"]
+    return make_config(tmp_path, "\n".join(lines) + "\n", database_url)
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[HTTPServer]:
+    """A local server answering many requests at once (pytest-httpserver's default takes one at
+    a time, which would hide what the pool does)."""
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def venue(tmp_path: Path, database_url: str) -> Iterator[tuple[Config, Store, SourceConfig]]:
+    shutil.copy(DATA / "dedup-dev" / "venue.atom", tmp_path / "venue.atom")
+    config = make_config(tmp_path, "sources:\n  - {name: venue, url: 'file:venue.atom'}\n", database_url)
+    store = open_store(config)
+    yield config, store, config.source("venue")
+    store.close()
+
+
+# --- leases with owners ---------------------------------------------------------------------------
+
+
+def test_a_lease_belongs_to_its_token(venue: tuple[Config, Store, SourceConfig]) -> None:
+    _, store, _ = venue
+    mine = store.claim("venue", now=T0, until=T0 + LEASE)
+    assert mine is not None and mine.source == "venue"
+    assert store.claim("venue", now=T0, until=T0 + LEASE) is None  # held
+    assert store.renew(mine, until=T0 + 2 * LEASE)
+    assert (
+        store.claim("venue", now=T0 + LEASE + timedelta(seconds=1), until=T0 + 3 * LEASE) is None
+    )  # renewed
+    later = T0 + 2 * LEASE + timedelta(seconds=1)  # this worker stalled: its lease ran out
+    theirs = store.claim("venue", now=later, until=later + LEASE)
+    assert theirs is not None and theirs.token != mine.token
+    assert not store.renew(mine, until=later + LEASE)
+    done = FetchDone(None, None, None, later + timedelta(hours=1))
+    with pytest.raises(LeaseLost, match="venue"):
+        store.record_unchanged("venue", done, now=later, lease=mine)
+    with pytest.raises(LeaseLost):
+        store.record_failure("venue", "fetch: down", now=later, next_fetch_at=later, lease=mine)
+    [state] = store.source_states()
+    assert state.last_fetch_at is None and state.error_count == 0  # neither was recorded
+    store.record_unchanged("venue", done, now=later, lease=theirs)
+    [state] = store.source_states()
+    assert state.last_fetch_at == later
+
+
+def test_a_worker_that_lost_its_lease_mid_fetch_commits_nothing(
+    venue: tuple[Config, Store, SourceConfig],
+) -> None:
+    config, store, source = venue
+    clock = Clock(T0)
+    mine = store.claim("venue", now=T0, until=T0 + LEASE)
+    assert mine is not None
+    # the fetch stalls past its lease and another worker takes the source over meanwhile
+    clock.now = T0 + LEASE + timedelta(seconds=1)
+    theirs = store.claim("venue", now=clock.now, until=clock.now + LEASE)
+    assert theirs is not None
+    outcome = Pipeline(config, store, clock=clock).refresh(source, mine)
+    assert outcome.discarded and not outcome.failed and outcome.new == 0
+    assert store.paper_count() == 0
+    [state] = store.source_states()
+    assert state.last_fetch_at is None and state.body_hash is None
+    outcome = Pipeline(config, store, clock=clock).refresh(source, theirs)
+    assert outcome.new > 0 and store.paper_count() == outcome.new
+
+
+def test_the_lease_is_renewed_while_a_fetch_runs(
+    tmp_path: Path, database_url: str, httpserver: HTTPServer
+) -> None:
+    """A fetch that outlasts the lease keeps it: no other worker can claim the source meanwhile."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_request: Request) -> Response:
+        started.set()
+        release.wait(10)
+        return Response(one_item_feed(1), content_type="application/rss+xml")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    config = served_config(tmp_path, database_url, {"slow": httpserver.url_for("/slow")})
+    store, rival = open_store(config), open_store(config)
+    lease = timedelta(seconds=0.6)
+    scheduler = Scheduler(Pipeline(config, store), lease=lease)
+    try:
+        worker = threading.Thread(target=scheduler.run_once)
+        worker.start()
+        assert started.wait(10)
+        claims = []
+        for _ in range(4):  # 1.2 s: twice the lease, renewed every 0.2 s
+            time.sleep(0.3)
+            now = utcnow()
+            claims.append(rival.claim("slow", now=now, until=now + lease))
+        release.set()
+        worker.join(10)
+        assert claims == [None] * 4
+        [state] = store.source_states()
+        assert state.last_success_at is not None and store.paper_count() == 1
+    finally:
+        release.set()
+        store.close()
+        rival.close()
+
+
+def test_a_killed_workers_sources_are_due_again_within_a_minute(
+    venue: tuple[Config, Store, SourceConfig],
+) -> None:
+    config, store, _ = venue
+    assert LEASE.total_seconds() + IDLE_POLL <= 60  # its lease runs out, then the next poll finds it
+    dead = store.claim("venue", now=T0, until=T0 + LEASE)  # a worker that never comes back
+    assert dead is not None
+    clock = Clock(T0 + LEASE / 2)
+    other = Scheduler(Pipeline(config, store, clock=clock))
+    assert other.run_once() == 0
+    clock.now = T0 + LEASE + timedelta(seconds=1)
+    assert other.run_once() == 1
+    assert store.paper_count() > 0
+
+
+# --- many sources at once -------------------------------------------------------------------------
+
+
+def test_a_worker_fetches_many_sources_at_once_and_a_stalled_one_holds_no_other(
+    tmp_path: Path, database_url: str, threaded_server: HTTPServer
+) -> None:
+    httpserver = threaded_server
+    in_flight, most = 0, 0
+    lock, stall = threading.Lock(), threading.Event()
+
+    def feed(request: Request) -> Response:
+        nonlocal in_flight, most
+        n = int(request.path.rsplit("/", 1)[1])
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            if n == 0:
+                stall.wait(10)  # the stalled source, answered once every other one is stored
+            else:
+                time.sleep(0.2)
+            return Response(one_item_feed(n), content_type="application/rss+xml")
+        finally:
+            with lock:
+                in_flight -= 1
+
+    httpserver.expect_request("/feed/0").respond_with_handler(feed)
+    for n in range(1, 12):
+        httpserver.expect_request(f"/feed/{n}").respond_with_handler(feed)
+    urls = {f"s{n}": httpserver.url_for(f"/feed/{n}") for n in range(12)}
+    config = served_config(tmp_path, database_url, urls, fetch="  concurrency: 4")
+    store = open_store(config)
+    try:
+        worker = threading.Thread(target=Scheduler(Pipeline(config, store)).run_once)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and store.paper_count() < 11:
+            time.sleep(0.05)
+        assert store.paper_count() == 11  # all but the stalled one, while it still stalls
+        stall.set()
+        worker.join(10)
+        assert store.paper_count() == 12
+        assert most == 4  # the pool, not one at a time
+    finally:
+        stall.set()
+        store.close()
+
+
+def test_overlapping_sources_fetched_at_once_make_no_duplicate(
+    tmp_path: Path, database_url: str, threaded_server: HTTPServer
+) -> None:
+    httpserver = threaded_server
+    """Eight sources serving the same arXiv listing, fetched at once: one paper each."""
+    httpserver.expect_request("/listing").respond_with_data(LISTING, content_type="application/rss+xml")
+    papers = {e.arxiv_id for e in parse_feed(LISTING).entries}
+    assert len(papers) > 10 and None not in papers
+    urls = {f"copy{n}": httpserver.url_for("/listing") + f"?copy={n}" for n in range(8)}
+    config = served_config(tmp_path, database_url, urls, fetch="  concurrency: 8")
+    store = open_store(config)
+    try:
+        assert Scheduler(Pipeline(config, store)).run_once() == 8
+        assert store.paper_count() == len(papers)
+        assert all(s.last_success_at for s in store.source_states())
+    finally:
+        store.close()
+
+
+# --- politeness shared by every worker --------------------------------------------------------------
+
+
+def test_four_workers_space_their_requests_to_one_host(
+    tmp_path: Path, database_url: str, threaded_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 sources on one host name (resolved to 127.0.0.1 here), four workers each with their own
+    store connection, as four processes would have: every gap between requests to the host is at
+    least the configured delay."""
+    real = transport._getaddrinfo
+    monkeypatch.setattr(
+        transport,
+        "_getaddrinfo",
+        lambda host, port: ["127.0.0.1"] if host == "feeds.example.test" else real(host, port),
+    )
+    arrivals: list[float] = []
+    ends: list[float] = []
+
+    def feed(request: Request) -> Response:
+        arrivals.append(time.monotonic())
+        n = int(request.path.rsplit("/", 1)[1])
+        time.sleep(0.02)
+        ends.append(time.monotonic())
+        return Response(one_item_feed(n), content_type="application/rss+xml")
+
+    for n in range(40):
+        threaded_server.expect_request(f"/feed/{n}").respond_with_handler(feed)
+    base = f"http://feeds.example.test:{threaded_server.port}"
+    urls = {f"s{n}": f"{base}/feed/{n}" for n in range(40)}
+    delay = 0.1
+    config = served_config(
+        tmp_path, database_url, urls, fetch=f"  per_host_delay: {delay}s\n  concurrency: 4"
+    )
+    stores = [open_store(config) for _ in range(4)]
+    try:
+        workers = [threading.Thread(target=Scheduler(Pipeline(config, s)).run_once) for s in stores]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert len(arrivals) == 40  # each source once
+        gaps = [b - a for a, b in zip(sorted(arrivals), sorted(arrivals)[1:], strict=False)]
+        assert min(gaps) >= delay, sorted(gaps)[:5]
+        assert stores[0].paper_count() == 40
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_turns_go_in_order_one_source_per_host_budget_and_local_files_one_by_one() -> None:
+    def source(name: str, url: str) -> SourceConfig:
+        return SourceConfig(name, url, None, 3600.0)
+
+    queue = TurnQueue(
+        [
+            source("arxiv-a", "https://rss.arxiv.org/rss/cs.CL"),
+            source("arxiv-b", "https://export.arxiv.org/api/query?q=x"),
+            source("file-a", "file:///srv/a.xml"),
+            source("blog", "https://blog.example.org/feed"),
+            source("file-b", "file:///srv/b.xml"),
+            source("mine", "http://127.0.0.1:8000/feed"),
+        ]
+    )
+    taken = [queue.take() for _ in range(4)]
+    assert [s.name for s in taken if s] == ["arxiv-a", "file-a", "blog", "mine"]
+    later: list[str] = []
+    waiting = threading.Thread(target=lambda: later.append(getattr(queue.take(), "name", "")))
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()  # arXiv and the files are both busy: it waits for one of them
+    queue.done(taken[1])  # file-a
+    waiting.join(5)
+    assert later == ["file-b"]
+    queue.done(taken[0])
+    assert getattr(queue.take(), "name", None) == "arxiv-b"
+    assert queue.take() is None
