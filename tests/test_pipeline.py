@@ -266,3 +266,20 @@ def test_a_feed_that_skips_the_weekend_is_not_asked_on_saturday(
     clock.now = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)  # Friday night; every 1 h is Saturday
     _, next_at = _fetch_once(httpserver, tmp_path, database_url, store, clock)
     assert next_at == clock.now + timedelta(hours=24)  # as far as a hint may push it
+
+
+def test_a_304_that_says_fresh_for_two_hours_is_asked_again_in_two(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"', "Cache-Control": "max-age=7200"})
+        return Response(LISTING, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    pipeline, _ = _fetch_once(httpserver, tmp_path, database_url, store, clock)
+    clock.now += timedelta(hours=2)
+    [outcome] = pipeline.run(pipeline.due())
+    assert outcome.not_modified
+    state = store.source_state("hinted")
+    assert state is not None and state.next_fetch_at == clock.now + timedelta(hours=2)

@@ -96,7 +96,8 @@ def fetch(
         if not (etag or last_modified):  # "not modified" since what? Taken as success, it would
             # keep the source healthy forever without a single paper.
             raise FetchError(f"fetch: HTTP 304 Not Modified from {url}, to a request with no validators")
-        return NotModified(result.etag or etag, result.last_modified or last_modified)  # 304s may omit them
+        # 304s may omit the validators; their freshness is their own
+        return NotModified(result.etag or etag, result.last_modified or last_modified, result.fresh_for)
     return result
 
 

@@ -136,8 +136,9 @@ class Store(StoreReads):
     def _write(self, *, exclusive: bool = True) -> Iterator[Connection]:
         """A write transaction. On PostgreSQL, writers of papers (workers, web, CLI) take one
         advisory lock in turn, as SQLite's BEGIN IMMEDIATE makes them: two sources carrying the
-        same paper must not both decide it is new. `exclusive=False`: a short write of one
-        source's or host's row (a lease, a slot), which row locks order on PostgreSQL. In one
+        same paper must not both decide it is new. `exclusive=False`: a write of one source's or
+        host's row (a lease, a slot, a fetch that stored no paper), which row locks order on
+        PostgreSQL: the common case of a pass (304s, failures) never waits for an ingest. In one
         process, SQLite writers queue on a lock rather than poll the database's busy handler."""
         with self._local_writes, self.engine.connect().execution_options(write=True) as conn, conn.begin():
             if exclusive and conn.dialect.name == "postgresql":
@@ -192,7 +193,7 @@ class Store(StoreReads):
         """Mark a source as failing; its papers stay as they were. A source stopped for good
         (next_fetch_at STOPPED) changes what pages say: their caches are renewed. With a lease:
         only while it is still this worker's (LeaseLost otherwise)."""
-        with self._write() as conn:
+        with self._write(exclusive=False) as conn:  # the source's row only: no paper is written
             leases.hold_lease(conn, lease)
             conn.execute(
                 update(sources)
@@ -213,7 +214,7 @@ class Store(StoreReads):
         self, name: str, done: FetchDone, *, now: datetime, lease: Lease | None = None
     ) -> None:
         """A 304 or an identical body: only the fetch state moves."""
-        with self._write() as conn:
+        with self._write(exclusive=False) as conn:
             leases.hold_lease(conn, lease)
             self._finish_source(conn, name, done, now, entries=None)
 
