@@ -654,6 +654,19 @@ def test_if_none_match_gives_an_empty_304(site: Site) -> None:
     assert site.get("/feeds/all.atom?limit=5", **{"If-None-Match": etag}).status_code == 200
 
 
+def test_uncommon_conditions_get_werkzeugs_whole_answer(site: Site) -> None:
+    """If-Match and ranges are left to Werkzeug's make_conditional; the validators are the same."""
+    first = site.get("/feeds/all.atom")
+    etag, _ = _validators(first)
+    unchanged = site.get("/feeds/all.atom", **{"Range": "bytes=0-9", "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.data == b""
+    for headers in ({"If-Match": etag}, {"If-Match": etag, "If-None-Match": etag}, {"If-Match": '"other"'}):
+        answer = site.get("/feeds/all.atom", **headers)
+        assert answer.status_code in (200, 304, 412) and answer.headers["ETag"] == etag, headers
+    ranged = site.get("/feeds/all.atom", Range="bytes=0-9")
+    assert ranged.status_code == 200 and ranged.data == first.data  # no partial feeds
+
+
 def test_if_modified_since_is_compared_as_a_date(site: Site) -> None:
     response = site.get("/feeds/llm.atom")
     _, modified = _validators(response)
