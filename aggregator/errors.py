@@ -39,3 +39,7 @@ class BudgetExceeded(AggregatorError):
 
 class LeaseLost(AggregatorError):
     """store: another worker took over the source being recorded; this worker's work is void."""
+
+
+class WriteConflict(StoreError):
+    """store: two writers met over the same papers (PostgreSQL); the batch may be tried again."""

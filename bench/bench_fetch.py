@@ -6,8 +6,9 @@
 
 A threaded HTTP server on 127.0.0.1 serves --sources RSS feeds, each answering after --latency
 seconds; --stalled of them never answer before the fetch deadline (--timeout). Each feed holds
-two posts of its own and three arXiv papers drawn from a pool of 200, so the same papers arrive
-through many sources at once. Every run starts from an empty store and lasts until every
+--posts posts of its own (2) and three arXiv papers drawn from a pool of 200, so the same papers
+arrive through many sources at once. `--latency 0 --stalled 0 --posts 100` makes the cycle about
+writing rather than waiting. Every run starts from an empty store and lasts until every
 source has a recorded fetch (the store is polled); the workers are then stopped.
 
 Runs, each timed from the workers' start to the last recorded fetch:
@@ -44,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POOL_PAPERS = 200
 
 
-def feed(n: int) -> bytes:
+def feed(n: int, posts: int = 2) -> bytes:
     rng = random.Random(n)
     items = []
     for paper in sorted(rng.sample(range(POOL_PAPERS), 3)):
@@ -55,7 +56,7 @@ def feed(n: int) -> bytes:
             f"<description>arXiv:{arxiv_id}v1 Announce Type: new Abstract: A study number {paper}."
             "</description></item>"
         )
-    for post in range(2):
+    for post in range(posts):
         items.append(
             f"<item><title>Lab notes {n}-{post}: what we learned from run {n * 7 + post}</title>"
             f"<link>https://blog{n}.example.org/{post}</link><guid>blog-{n}-{post}</guid></item>"
@@ -69,9 +70,9 @@ def feed(n: int) -> bytes:
 class Feeds(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, sources: int, latency: float, stalled: set[int], stall: float) -> None:
+    def __init__(self, sources: int, latency: float, stalled: set[int], stall: float, posts: int = 2) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.bodies = [feed(n) for n in range(sources)]
+        self.bodies = [feed(n, posts) for n in range(sources)]
         self.latency, self.stalled, self.stall = latency, stalled, stall
         self.requests: Counter[int] = Counter()
         self.lock = threading.Lock()
@@ -247,14 +248,14 @@ def main() -> None:
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_fetch")
     parser.add_argument("--skip-sequential", action="store_true", help="run 1 taken as the sum of latencies")
     parser.add_argument("--kill-test", action="store_true")
+    parser.add_argument("--posts", type=int, default=2, help="own posts a feed (more: more to write)")
     args = parser.parse_args()
     stalled = set(random.Random(7).sample(range(args.sources), args.stalled))
-    feeds = Feeds(args.sources, args.latency, stalled, args.timeout + 2)
+    feeds = Feeds(args.sources, args.latency, stalled, args.timeout + 2, args.posts)
     threading.Thread(target=feeds.serve_forever, daemon=True).start()
     port = feeds.server_address[1]
-    expected_papers = len({p for n in range(args.sources) if n not in stalled for p in _pool_of(n)}) + 2 * (
-        args.sources - args.stalled
-    )
+    pooled = {p for n in range(args.sources) if n not in stalled for p in _pool_of(n)}
+    expected_papers = len(pooled) + args.posts * (args.sources - args.stalled)
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as tmp:
         folder = Path(tmp)

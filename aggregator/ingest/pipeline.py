@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator.config import Config, SourceConfig
-from aggregator.errors import LeaseLost, SourceError
+from aggregator.errors import LeaseLost, SourceError, WriteConflict
 from aggregator.ingest.dedupe import plan_ingest, stubs_to_load
 from aggregator.ingest.fetch import Gone, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_RETRY = timedelta(days=1)
+WRITE_ATTEMPTS = 5  # a batch that meets another writer over the same papers is tried again
 
 
 def utcnow() -> datetime:
@@ -73,7 +75,28 @@ def store_batch(
     """One source's normalised sightings into the store, merged into papers, with its fetch
     state, in one transaction: the store reads the papers they may touch, dedupe decides how
     they merge, the store writes the plans (and tags and indexes what changed). With a lease,
-    nothing is written unless it is still this worker's (LeaseLost)."""
+    nothing is written unless it is still this worker's (LeaseLost). Two writers that met over
+    the same papers (WriteConflict, PostgreSQL) make this one start again, a few times."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            return _store_once(store, name, batch, done, now=now, lease=lease)
+        except WriteConflict as exc:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            log.info("%s: %s; trying again", name, exc)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _store_once(
+    store: Store,
+    name: str,
+    batch: Sequence[Sighting],
+    done: FetchDone,
+    *,
+    now: datetime,
+    lease: Lease | None,
+) -> SourceOutcome:
     with store.source_batch(name, batch, done, now=now, lease=lease) as source:
         if source.changed:
             full, stubs = source.candidates()
@@ -171,7 +194,7 @@ class Pipeline:
             self.store.record_failure(source.name, str(exc), now=now, next_fetch_at=STOPPED, lease=lease)
             log.warning("%s: %s", source.name, exc)
             return SourceOutcome(source.name, error=str(exc))
-        except SourceError as exc:
+        except (SourceError, WriteConflict) as exc:  # a conflict that outlasted its retries waits its turn
             return self._fail(source, state, str(exc), now, lease)
         except LeaseLost:
             raise

@@ -59,19 +59,16 @@ def renew(conn: Connection, lease: Lease, *, until: datetime) -> bool:
     return token == lease.token
 
 
-def hold_lease(conn: Connection, lease: Lease | None) -> None:
-    """Inside the transaction that records a fetch: lock the source's row and check the lease is
-    still this worker's. LeaseLost rolls the whole transaction back. No lease (a manual ingest):
-    nothing to check."""
-    if lease is None:
-        return
-    result = conn.execute(
-        update(sources)
-        .where(sources.c.name == lease.source, sources.c.lease_token == lease.token)
-        .values(lease_token=lease.token)
-    )
-    if result.rowcount != 1:
-        raise LeaseLost(f"store: the lease on {lease.source} passed to another worker; its work is discarded")
+def hold_lease(conn: Connection, name: str, lease: Lease | None) -> None:
+    """Inside the transaction that records a fetch of `name`: lock the source's row and check the
+    lease is still this worker's. LeaseLost rolls the whole transaction back. No lease (a manual
+    ingest): the row is locked all the same, for the two writers of one source to take turns."""
+    where = [sources.c.name == name]
+    if lease is not None:
+        where.append(sources.c.lease_token == lease.token)
+    result = conn.execute(update(sources).where(*where).values(name=name))
+    if lease is not None and result.rowcount != 1:
+        raise LeaseLost(f"store: the lease on {name} passed to another worker; its work is discarded")
 
 
 def take_host_slot(conn: Connection, host: str, *, now: datetime, hold_until: datetime) -> datetime | None:

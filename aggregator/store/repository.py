@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 
+from aggregator.errors import WriteConflict
 from aggregator.records import (
     ClusterPlan,
     KnownPaper,
@@ -23,7 +25,7 @@ from aggregator.records import (
     StoredSighting,
     TitleStub,
 )
-from aggregator.store import leases, meta
+from aggregator.store import leases, locks, meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import digest, encode_sighting
 from aggregator.store.database import make_engine, upgrade
@@ -50,9 +52,10 @@ from aggregator.types import (
     SourceOutcome,
 )
 
-__all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
+# deadlock_detected, serialization_failure, unique_violation
+_CONFLICTS = frozenset({"40P01", "40001", "23505"})
 
-WRITE_LOCK = 0x70617065  # "pape": the advisory lock every write transaction takes on PostgreSQL
+__all__ = ["QUERY_BUDGET", "Page", "PageQuery", "Store", "TextQuery"]
 
 
 class SourceBatch:
@@ -134,15 +137,14 @@ class Store(StoreReads):
 
     @contextmanager
     def _write(self, *, exclusive: bool = True) -> Iterator[Connection]:
-        """A write transaction. On PostgreSQL, writers of papers (workers, web, CLI) take one
-        advisory lock in turn, as SQLite's BEGIN IMMEDIATE makes them: two sources carrying the
-        same paper must not both decide it is new. `exclusive=False`: a write of one source's or
-        host's row (a lease, a slot, a fetch that stored no paper), which row locks order on
-        PostgreSQL: the common case of a pass (304s, failures) never waits for an ingest. In one
-        process, SQLite writers queue on a lock rather than poll the database's busy handler."""
+        """A write transaction. `exclusive`: work on papers that no finer lock covers (topics,
+        re-tagging, migrations): on PostgreSQL it takes the store's lock exclusively
+        (store/locks.py). Otherwise the caller takes what locks it needs: a source's batch its
+        dedupe keys, a lease or a host slot its row. In one process, SQLite writers queue on a
+        lock rather than poll the database's busy handler."""
         with self._local_writes, self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            if exclusive and conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
+            if exclusive:
+                locks.lock_store(conn, exclusive=True)
             yield conn
 
     # --- sources -----------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class Store(StoreReads):
         (next_fetch_at STOPPED) changes what pages say: their caches are renewed. With a lease:
         only while it is still this worker's (LeaseLost otherwise)."""
         with self._write(exclusive=False) as conn:  # the source's row only: no paper is written
-            leases.hold_lease(conn, lease)
+            leases.hold_lease(conn, name, lease)
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
@@ -215,7 +217,7 @@ class Store(StoreReads):
     ) -> None:
         """A 304 or an identical body: only the fetch state moves."""
         with self._write(exclusive=False) as conn:
-            leases.hold_lease(conn, lease)
+            leases.hold_lease(conn, name, lease)
             self._finish_source(conn, name, done, now, entries=None)
 
     def _finish_source(
@@ -259,14 +261,15 @@ class Store(StoreReads):
         for s in batch:  # a feed listing one entry twice: the last copy wins
             data = encode_sighting(s)
             encoded[s.entry_id] = (s, data, digest(data))
-        with self._write() as conn:
-            leases.hold_lease(conn, lease)
+        with self._conflicts(), self._write(exclusive=False) as conn:
+            leases.hold_lease(conn, name, lease)
             existing = self._existing_sightings(conn, name, list(encoded))
             changed = [
                 StoredSighting(s, existing[eid][2] if eid in existing else now)
                 for eid, (s, _, h) in encoded.items()
                 if eid not in existing or existing[eid][1] != h
             ]
+            locks.lock_keys(conn, locks.dedupe_keys(s.sighting for s in changed))
             held = {existing[s.sighting.entry_id][0] for s in changed if s.sighting.entry_id in existing}
             writer = IngestWriter(
                 conn,
@@ -284,6 +287,17 @@ class Store(StoreReads):
             self._finish_source(conn, name, done, now, entries=len(encoded))
             if new or updated:
                 self._bump_version(conn)
+
+    @contextmanager
+    def _conflicts(self) -> Iterator[None]:
+        """PostgreSQL's word that two writers met (a deadlock, a key taken meanwhile) as a
+        WriteConflict: the batch is worth trying again from the start."""
+        try:
+            yield
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _CONFLICTS:
+                raise WriteConflict(f"store: another writer got there first ({exc.orig})") from exc
+            raise
 
     def _existing_sightings(
         self, conn: Connection, name: str, entry_ids: list[str]

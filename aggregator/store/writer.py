@@ -97,8 +97,11 @@ class IngestWriter:
             return []
         members: dict[int, list[StoredSighting]] = {}
         loaded: list[int] = []
+        rows = select(papers).order_by(papers.c.id)
+        if self.conn.dialect.name == "postgresql":  # a merge starts from the latest committed paper
+            rows = rows.with_for_update(of=papers)
         for chunk in chunks(sorted(ids)):
-            for row in self.conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings():
+            for row in self.conn.execute(rows.where(papers.c.id.in_(chunk))).mappings():
                 self.rows[row["id"]] = row
                 loaded.append(row["id"])
             query = select(sightings.c.paper_id, sightings.c.first_seen, sightings.c.data)
