@@ -43,8 +43,8 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """With PROMETHEUS_MULTIPROC_DIR set (aggregator/metrics.py), a worker that ends is dropped
-    from the gauges /metrics sums; its counts stay."""
+    """With PROMETHEUS_MULTIPROC_DIR set (aggregator/metrics.py), tell prometheus_client that a
+    worker ended; its counts stay in what /metrics sums."""
     from aggregator.metrics import forget_process
 
     forget_process(worker.pid)

@@ -70,6 +70,7 @@ def exposition(papers: int, failing: int) -> tuple[bytes, str]:
 
 
 def forget_process(pid: int) -> None:
-    """A process of the deployment ended (gunicorn's child_exit): its live gauges go with it."""
+    """A process of the deployment ended (gunicorn's child_exit): prometheus_client drops the
+    gauges it kept "live"; counters and our "mostrecent" gauges keep its last values."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -30,7 +30,10 @@ def open_store(config: Config, *, apply_topics: bool = True, read_only: bool = F
     `read_only`: neither sources nor topics are written (a preview changes nothing)."""
     host = urlsplit(config.site.base_url).hostname or "localhost"
     specs = topic_specs(config)
-    store = Store.open(config.database_url, tag_authority=host, tagger=Tagger(specs) if specs else None)
+    # a connection for each fetch running at once, the lease keeper and a few web requests
+    connections = config.fetch.concurrency + 5
+    tagger = Tagger(specs) if specs else None
+    store = Store.open(config.database_url, tag_authority=host, tagger=tagger, connections=connections)
     if read_only:
         return store
     store.sync_sources((s.name, s.url) for s in config.sources)

@@ -45,7 +45,7 @@ class Scheduler:
         self.poll = poll
         self.concurrency = concurrency or pipeline.config.fetch.concurrency
         self.lease = lease
-        self.stopping = threading.Event()
+        self.stopping = pipeline.stopping  # one event: a stop also ends the waits for hosts
         self._thread: threading.Thread | None = None
 
     def run_once(self, *, local_only: bool = False) -> int:
@@ -54,16 +54,22 @@ class Scheduler:
         due = [s for s in self.pipeline.due() if not local_only or s.url.startswith("file:")]
         if not due or self.stopping.is_set():
             return 0
-        queue = TurnQueue(due)
+        queue = TurnQueue(
+            due, per_host_delay=self.pipeline.config.fetch.per_host_delay, stopping=self.stopping
+        )
         keeper = LeaseKeeper(self.pipeline, self.lease)
         keeper.start()
         try:
             threads = min(self.concurrency, len(due))
-            with ThreadPoolExecutor(threads, thread_name_prefix="fetch") as pool:
-                counts = [pool.submit(self._drain, queue, keeper) for _ in range(threads)]
+            try:
+                with ThreadPoolExecutor(threads, thread_name_prefix="fetch") as pool:
+                    counts = [pool.submit(self._drain, queue, keeper) for _ in range(threads)]
+            except BaseException:  # Ctrl-C: the fetches in flight finish, no new one starts
+                self.stopping.set()
+                raise
             return sum(c.result() for c in counts)
         finally:
-            keeper.stop()
+            keeper.stop()  # after the pool: leases are renewed as long as a fetch runs
 
     def _drain(self, queue: TurnQueue, keeper: LeaseKeeper) -> int:
         ran = 0

@@ -3,6 +3,7 @@ fetch checks, and per-host spacing that holds across workers sharing a store."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -37,6 +38,17 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def name_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """feeds.example.test resolves to 127.0.0.1: a host that is not loopback by its name, so
+    its requests are spaced as any remote host's."""
+    real = transport._getaddrinfo
+
+    def resolve(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"] if host == "feeds.example.test" else real(host, port)
+
+    monkeypatch.setattr(transport, "_getaddrinfo", resolve)
 
 
 def one_item_feed(n: int) -> bytes:
@@ -249,12 +261,7 @@ def test_four_workers_space_their_requests_to_one_host(
     """40 sources on one host name (resolved to 127.0.0.1 here), four workers each with their own
     store connection, as four processes would have: every gap between requests to the host is at
     least the configured delay."""
-    real = transport._getaddrinfo
-    monkeypatch.setattr(
-        transport,
-        "_getaddrinfo",
-        lambda host, port: ["127.0.0.1"] if host == "feeds.example.test" else real(host, port),
-    )
+    name_the_local_server(monkeypatch)
     arrivals: list[float] = []
     ends: list[float] = []
 
@@ -294,14 +301,15 @@ def test_turns_go_in_order_one_source_per_host_budget_and_local_files_one_by_one
         return SourceConfig(name, url, None, 3600.0)
 
     queue = TurnQueue(
-        [
+        per_host_delay=3.0,
+        sources=[
             source("arxiv-a", "https://rss.arxiv.org/rss/cs.CL"),
             source("arxiv-b", "https://export.arxiv.org/api/query?q=x"),
             source("file-a", "file:///srv/a.xml"),
             source("blog", "https://blog.example.org/feed"),
             source("file-b", "file:///srv/b.xml"),
             source("mine", "http://127.0.0.1:8000/feed"),
-        ]
+        ],
     )
     taken = [queue.take() for _ in range(4)]
     assert [s.name for s in taken if s] == ["arxiv-a", "file-a", "blog", "mine"]
@@ -316,3 +324,85 @@ def test_turns_go_in_order_one_source_per_host_budget_and_local_files_one_by_one
     queue.done(taken[0])
     assert getattr(queue.take(), "name", None) == "arxiv-b"
     assert queue.take() is None
+
+
+def test_a_renewal_after_the_fetch_was_recorded_is_no_lost_lease(
+    venue: tuple[Config, Store, SourceConfig],
+) -> None:
+    _, store, _ = venue
+    mine = store.claim("venue", now=T0, until=T0 + LEASE)
+    assert mine is not None
+    store.record_unchanged("venue", FetchDone(None, None, None, T0 + timedelta(hours=1)), now=T0, lease=mine)
+    assert store.renew(mine, until=T0 + LEASE)  # recorded: nobody else holds it
+    later = T0 + timedelta(hours=2)
+    theirs = store.claim("venue", now=later, until=later + LEASE)
+    assert theirs is not None and not store.renew(mine, until=later + LEASE)
+
+
+def test_a_host_slot_is_put_back_only_by_its_holder(store: Store) -> None:
+    assert store.take_host_slot("example.org", now=T0, hold_until=T0 + timedelta(seconds=10)) is None
+    # the request outlived its hold; another worker took the slot
+    later = T0 + timedelta(seconds=11)
+    assert store.take_host_slot("example.org", now=later, hold_until=later + timedelta(seconds=10)) is None
+    store.put_back_host_slot("example.org", next_at=later, held=T0 + timedelta(seconds=10))  # the first
+    assert store.take_host_slot(
+        "example.org", now=later + timedelta(seconds=1), hold_until=later
+    ) == later + timedelta(seconds=10)  # still the second worker's hold
+
+
+def test_a_host_without_delay_is_not_a_turn() -> None:
+    def source(name: str, delay: float | None = None) -> SourceConfig:
+        return SourceConfig(name, f"https://blog.example.org/{name}", None, 3600.0, delay)
+
+    queue = TurnQueue([source("a"), source("b")], per_host_delay=0.0)
+    assert [getattr(queue.take(), "name", None) for _ in range(2)] == ["a", "b"]  # both at once
+    polite = TurnQueue([source("a", 3.0), source("b", 3.0)], per_host_delay=0.0)
+    assert getattr(polite.take(), "name", None) == "a"
+    stopping = threading.Event()
+    waiting = TurnQueue([source("a"), source("b")], per_host_delay=3.0, stopping=stopping)
+    assert getattr(waiting.take(), "name", None) == "a"
+    stopping.set()
+    assert waiting.take() is None  # stopping: b is not handed out, and nothing waits for a
+
+
+def test_stopping_ends_a_pass_at_the_fetches_in_flight(
+    tmp_path: Path, database_url: str, threaded_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight sources on one polite host: a stop half a second in ends the pass once the request
+    in flight is answered, instead of after all eight."""
+    name_the_local_server(monkeypatch)
+
+    def slow(request: Request) -> Response:
+        time.sleep(1.0)
+        return Response(
+            one_item_feed(int(request.path.rsplit("/", 1)[1])), content_type="application/rss+xml"
+        )
+
+    for n in range(8):
+        threaded_server.expect_request(f"/feed/{n}").respond_with_handler(slow)
+    urls = {f"s{n}": f"http://feeds.example.test:{threaded_server.port}/feed/{n}" for n in range(8)}
+    config = served_config(tmp_path, database_url, urls, fetch="  per_host_delay: 0.5s")
+    store = open_store(config)
+    try:
+        scheduler = Scheduler(Pipeline(config, store))
+        ran: list[int] = []
+        worker = threading.Thread(target=lambda: ran.append(scheduler.run_once()))
+        worker.start()
+        time.sleep(0.5)
+        scheduler.stop()
+        worker.join(10)
+        assert not worker.is_alive() and ran and ran[0] <= 2
+        assert len(threaded_server.log) <= 2
+    finally:
+        store.close()
+
+
+def test_a_failed_fetch_is_one_line_of_the_worker_log(
+    venue: tuple[Config, Store, SourceConfig], caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    config, store, _ = venue
+    (tmp_path / "venue.atom").unlink()
+    with caplog.at_level(logging.INFO, logger="aggregator"):
+        Scheduler(Pipeline(config, store)).run_once()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 1 and lines[0].startswith("venue: failed: fetch: no such file"), lines

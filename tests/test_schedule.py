@@ -60,6 +60,15 @@ def test_hints_inside_items_are_not_the_channels() -> None:
     assert feed_hints(rss("", "<item><title>x</title><ttl>600</ttl></item>")) is None
 
 
+def test_an_atom_entry_cannot_set_hints() -> None:
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>x</title><content>'
+        b"<![CDATA[<skipHours>" + b"".join(b"<hour>%d</hour>" % h for h in range(24)) + b"</skipHours>]]>"
+        b"</content></entry></feed>"
+    )
+    assert feed_hints(atom) is None
+
+
 def test_a_hostile_body_costs_a_look_at_its_head() -> None:
     huge = rss("<skipHours>" + "<hour>1</hour>" * 2_000_000 + "</skipHours>")  # 28 MB, no end in reach
     started = time.process_time()
@@ -88,6 +97,12 @@ def test_a_hostile_body_costs_a_look_at_its_head() -> None:
 )
 def test_freshness_from_cache_control_and_expires(headers: dict[str, str], seconds: float | None) -> None:
     assert fresh_for(httpx.Headers(headers), now=FRIDAY) == seconds
+
+
+def test_a_max_age_that_only_looks_like_digits_is_no_hint() -> None:
+    raw = httpx.Headers([(b"Cache-Control", b"max-age=\xb2"), (b"Content-Length", b"\xb2")])  # latin-1 "²"
+    assert raw["cache-control"] == "max-age=\u00b2"  # str.isdigit says yes; float() says no
+    assert fresh_for(raw) is None
 
 
 # --- when the next fetch comes --------------------------------------------------------------------

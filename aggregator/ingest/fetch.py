@@ -41,7 +41,8 @@ _INFLATE_STEP = 64 * 1024  # the most bytes one decompression step may produce
 _ERROR_BODY_LIMIT = 64 * 1024  # how much of an error body is read for its message
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SUMMARY = re.compile(r"<summary[^>]*>(.*?)</summary>", re.S | re.I)
-_SECONDS = re.compile(r"\d+(\.\d+)?")
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
+_DIGITS = re.compile(r"[0-9]{1,15}")
 _TLS = ssl.create_default_context()  # certificates verified against the host named in the URL
 
 
@@ -176,7 +177,12 @@ def _outcome(response: _Response, hop: _Hop) -> FetchedBody | NotModified:
     if not 200 <= response.status_code < 300:
         _raise_http_error(response, hop)
     length = headers.get("content-length", "")
-    if not _encoding(headers) and length.isdigit() and int(length) > hop.settings.max_bytes:
+    if (
+        not _encoding(headers)
+        and length.isascii()
+        and length.isdigit()
+        and int(length) > hop.settings.max_bytes
+    ):
         raise hop.too_large()
     return FetchedBody(
         body=_read_body(response, hop),
@@ -196,8 +202,9 @@ def fresh_for(headers: httpx.Headers, now: datetime | None = None) -> float | No
         return None
     for directive in directives:
         name, _, value = directive.partition("=")
-        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
-            return float(value.strip().strip('"')) or None
+        seconds = value.strip().strip('"')
+        if name.strip() == "max-age" and _DIGITS.fullmatch(seconds):  # not str.isdigit: "²" is a digit
+            return float(seconds) or None
     expires = _http_date(headers.get("expires"))
     if expires is None:
         return None

@@ -50,6 +50,10 @@ LONGEST_RETRY = timedelta(days=1)
 WRITE_ATTEMPTS = 5  # a batch that meets another writer over the same papers is tried again
 
 
+class Stopped(Exception):
+    """The pipeline was stopped before this source's request could be sent."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -121,12 +125,12 @@ class Pipeline:
         store: Store,
         *,
         clock: Callable[[], datetime] = utcnow,
-        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock  # what fetch times are recorded and compared with
-        self.sleep = sleep
+        # Set to give up: no source is handed out any more and no wait for a host goes on.
+        self.stopping = threading.Event()
         store.sync_sources((s.name, s.url) for s in config.sources)
 
     def due(self, names: Iterable[str] | None = None) -> list[SourceConfig]:
@@ -148,7 +152,8 @@ class Pipeline:
         """Refresh these sources now (`aggregator ingest`), `fetch.concurrency` at a time; the
         outcomes in the order of `sources`. No lease: a manual run is the user's own say-so."""
         sources = list({s.name: s for s in sources}.values())  # a source named twice runs once
-        queue, outcomes = TurnQueue(sources), {}
+        turns = TurnQueue(sources, per_host_delay=self.config.fetch.per_host_delay, stopping=self.stopping)
+        queue, outcomes = turns, {}
         reported = threading.Lock()
 
         def drain() -> None:
@@ -178,8 +183,8 @@ class Pipeline:
         started = time.monotonic()
         try:
             outcome = self._refresh_or_fail(source, lease)
-        except LeaseLost as exc:
-            log.warning("%s: %s", source.name, exc)
+        except (LeaseLost, Stopped) as exc:  # the outcome says so: the worker logs it
+            log.debug("%s: %s", source.name, exc)
             outcome = SourceOutcome(source.name, discarded=True)
         return replace(outcome, seconds=time.monotonic() - started)
 
@@ -192,7 +197,7 @@ class Pipeline:
             return self._fail(source, state, str(exc), now, lease, exc.retry_after)
         except Gone as exc:  # stopped: due again only once the config gives it another URL
             self.store.record_failure(source.name, str(exc), now=now, next_fetch_at=STOPPED, lease=lease)
-            log.warning("%s: %s", source.name, exc)
+            log.debug("%s: %s", source.name, exc)
             return SourceOutcome(source.name, error=str(exc))
         except (SourceError, WriteConflict) as exc:  # a conflict that outlasted its retries waits its turn
             return self._fail(source, state, str(exc), now, lease)
@@ -229,31 +234,37 @@ class Pipeline:
         ]
         if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
             done = FetchDone(None, None, None, next_at, warning=feed.problem)
-            log.warning("%s: %s", source.name, feed.problem)
+            log.debug("%s: %s", source.name, feed.problem)
         outcome = store_batch(self.store, source.name, batch, done, now=now, lease=lease)
         return replace(outcome, warning=feed.problem)
 
     @contextmanager
     def _host_turn(self, source: SourceConfig) -> Iterator[None]:
         """Wait for the source's host to be free in the store (every worker shares it), hold it
-        while the request runs, and put it back spaced by the host's delay."""
+        while the request runs, and put it back spaced by the host's delay. Stopped if the
+        pipeline is stopping meanwhile."""
         budget = host_budget(source.url)
         delay = self.config.fetch.per_host_delay if source.per_host_delay is None else source.per_host_delay
         if budget is None or delay <= 0:
             yield
             return
         hold = timedelta(seconds=self.config.fetch.timeout + delay)
-        while (
-            frees := self.store.take_host_slot(budget, now=(now := utcnow()), hold_until=now + hold)
-        ) is not None:
+        while True:
+            now = utcnow()  # the real time: every worker's slots are compared in it
+            frees = self.store.take_host_slot(budget, now=now, hold_until=now + hold)
+            if frees is None:
+                break
             wait = (frees - now).total_seconds()
             if wait > delay:  # a request is in flight: its end is not known yet, so look again soon
                 wait = min(delay, 0.5)
-            self.sleep(max(wait, 0.01))
+            if self.stopping.wait(max(wait, 0.01)):
+                raise Stopped(f"stopped while waiting for {budget}")
         try:
             yield
         finally:
-            self.store.put_back_host_slot(budget, next_at=utcnow() + timedelta(seconds=delay))
+            self.store.put_back_host_slot(
+                budget, next_at=utcnow() + timedelta(seconds=delay), held=now + hold
+            )
 
     def _fail(
         self,
@@ -266,7 +277,7 @@ class Pipeline:
     ) -> SourceOutcome:
         delay = retry_delay(state.error_count + 1, timedelta(seconds=source.every), retry_after)
         self.store.record_failure(source.name, error, now=now, next_fetch_at=now + delay, lease=lease)
-        log.warning("%s: %s (next try in %s)", source.name, error, delay)
+        log.debug("%s: %s (next try in %s)", source.name, error, delay)
         return SourceOutcome(source.name, error=error)
 
 

@@ -14,35 +14,45 @@ from aggregator.ingest.schedule import host_budget
 
 
 class TurnQueue:
-    def __init__(self, sources: list[SourceConfig]) -> None:
+    def __init__(
+        self,
+        sources: list[SourceConfig],
+        *,
+        per_host_delay: float = 0.0,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self._waiting = deque(sources)
         self._busy: set[str] = set()
         self._changed = threading.Condition()
+        self._delay = per_host_delay  # fetch.per_host_delay: a source without its own takes it
+        self._stopping = stopping or threading.Event()
 
     def take(self) -> SourceConfig | None:
         """The next source whose host budget no other thread is using, waiting for one to be
-        free if need be; None when every source has been handed out."""
+        free if need be; None when every source has been handed out, or once stopping."""
         with self._changed:
-            while self._waiting:
+            while self._waiting and not self._stopping.is_set():
                 for source in self._waiting:
-                    budget = _turn(source)
+                    budget = self._turn(source)
                     if budget is None or budget not in self._busy:
                         self._waiting.remove(source)
                         if budget is not None:
                             self._busy.add(budget)
                         return source
-                self._changed.wait()
+                self._changed.wait(0.5)  # and look at `stopping` now and then
             return None
 
     def done(self, source: SourceConfig) -> None:
         """The source's fetch is over: its host budget is free for the next."""
         with self._changed:
-            self._busy.discard(_turn(source) or "")
+            self._busy.discard(self._turn(source) or "")
             self._changed.notify_all()
+
+    def _turn(self, source: SourceConfig) -> str | None:
+        if source.url.startswith(_LOCAL):
+            return _LOCAL
+        delay = self._delay if source.per_host_delay is None else source.per_host_delay
+        return host_budget(source.url) if delay > 0 else None
 
 
 _LOCAL = "file:"  # not a host name: one turn for every local file
-
-
-def _turn(source: SourceConfig) -> str | None:
-    return _LOCAL if source.url.startswith(_LOCAL) else host_budget(source.url)

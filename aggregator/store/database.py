@@ -23,16 +23,18 @@ HEAD_REVISION = "0009"  # the newest file in migrations/versions; a test keeps t
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for this URL; a SQLite file's folder is created if missing."""
+def make_engine(url: str, *, connections: int = 5) -> Engine:
+    """An engine for this URL; a SQLite file's folder is created if missing. On PostgreSQL the
+    pool keeps `connections` (one for each thread that may hold one at once: fetches waiting for
+    their locks hold theirs) and opens up to 10 more when busy."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
+        pool_size=connections,
+        max_overflow=10,
         json_serializer=json_text,
         json_deserializer=orjson.loads,
     )

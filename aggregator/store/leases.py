@@ -43,8 +43,9 @@ def claim(conn: Connection, name: str, *, now: datetime, until: datetime) -> Lea
 
 
 def renew(conn: Connection, lease: Lease, *, until: datetime) -> bool:
-    """Extend a lease; False once another worker holds the source (or its fetch was recorded by
-    someone else). A row locked by this worker's own recording transaction is left as it is."""
+    """Extend a lease; False only once another worker holds the source. A lease whose fetch was
+    just recorded (no holder now) or whose row this worker's own recording transaction has
+    locked counts as still held: nothing to renew, nothing lost."""
     mine = select(sources.c.name).where(sources.c.name == lease.source, sources.c.lease_token == lease.token)
     if conn.dialect.name == "postgresql":
         mine = mine.with_for_update(skip_locked=True)
@@ -56,7 +57,7 @@ def renew(conn: Connection, lease: Lease, *, until: datetime) -> bool:
     if result.rowcount == 1:
         return True
     token = conn.execute(select(sources.c.lease_token).where(sources.c.name == lease.source)).scalar()
-    return token == lease.token
+    return token is None or token == lease.token
 
 
 def hold_lease(conn: Connection, name: str, lease: Lease | None) -> None:
@@ -87,6 +88,12 @@ def take_host_slot(conn: Connection, host: str, *, now: datetime, hold_until: da
     return frees
 
 
-def put_back_host_slot(conn: Connection, host: str, *, next_at: datetime) -> None:
-    """The request is done: the next may start at `next_at`."""
-    conn.execute(update(host_slots).where(host_slots.c.host == host).values(next_at=next_at))
+def put_back_host_slot(conn: Connection, host: str, *, next_at: datetime, held: datetime) -> None:
+    """The request is done: the next may start at `next_at`. Only if the slot is still this
+    worker's hold (`held`, what take_host_slot set): a request that outlived its hold has lost
+    the slot to another, whose spacing stands."""
+    conn.execute(
+        update(host_slots)
+        .where(host_slots.c.host == host, host_slots.c.next_at == held)
+        .values(next_at=next_at)
+    )

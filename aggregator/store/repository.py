@@ -115,8 +115,9 @@ class Store(StoreReads):
         tag_authority: str = "localhost",
         tagger: PaperTagger | None = None,
         migrate: bool = True,
+        connections: int = 5,
     ) -> Store:
-        store = cls(make_engine(url), tag_authority=tag_authority, tagger=tagger)
+        store = cls(make_engine(url, connections=connections), tag_authority=tag_authority, tagger=tagger)
         if migrate:
             store.upgrade()
         return store
@@ -185,9 +186,11 @@ class Store(StoreReads):
         with self._write(exclusive=False) as conn:
             return leases.take_host_slot(conn, host, now=now, hold_until=hold_until)
 
-    def put_back_host_slot(self, host: str, *, next_at: datetime) -> None:
+    def put_back_host_slot(self, host: str, *, next_at: datetime, held: datetime) -> None:
+        """The request is over: the next to `host` may start at `next_at` (if the slot is still
+        held as `held`, what take_host_slot was given)."""
         with self._write(exclusive=False) as conn:
-            leases.put_back_host_slot(conn, host, next_at=next_at)
+            leases.put_back_host_slot(conn, host, next_at=next_at, held=held)
 
     def record_failure(
         self, name: str, error: str, *, now: datetime, next_fetch_at: datetime, lease: Lease | None = None

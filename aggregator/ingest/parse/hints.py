@@ -27,9 +27,14 @@ _DAYS = {
 def feed_hints(body: bytes) -> FeedHints | None:
     """The hints in a feed's channel, or None when it gives none."""
     head = body[:_HEAD]
-    first_item = head.find(b"<item")
-    if first_item >= 0:
-        head = head[:first_item]
+    channel = head.find(b"<channel")
+    if channel < 0:  # RSS only: an Atom or JSON document has no such elements of its own
+        return None
+    head = head[channel:]
+    for entry in (b"<item", b"<entry"):
+        first = head.find(entry)
+        if first >= 0:
+            head = head[:first]
     if b"<ttl" not in head and b"<skip" not in head:
         return None
     ttl = _TTL.search(head)
