@@ -30,6 +30,16 @@ class StoredSighting:
     # stubs' check, the write of sightings.match_keys) and kept: not part of the value.
     _names: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
+    @classmethod
+    def with_names(
+        cls, sighting: Sighting, first_seen: datetime, names: frozenset[str] | None
+    ) -> StoredSighting:
+        """A stored sighting whose family names were read back with it (None: made on first use)."""
+        stored = cls(sighting, first_seen)
+        if names is not None:
+            object.__setattr__(stored, "_names", names)
+        return stored
+
     @property
     def identity(self) -> tuple[str, str]:
         return self.sighting.source, self.sighting.entry_id

@@ -543,3 +543,38 @@ def test_a_merge_that_changes_no_record_still_moves_the_version(sources: Store) 
     store_batch(sources, "blog", [one, moved], done(later), now=later)
     assert len(page(sources)) == 1
     assert sources.version() > version
+
+
+def test_papers_loaded_in_full_bring_their_family_names_back_as_written(
+    sources: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored sighting's family names come back from sightings.match_keys, the same names a
+    title merge would compute from its authors; without match keys they are computed."""
+    from sqlalchemy import text
+
+    from aggregator.ingest import pipeline
+    from aggregator.records import KnownPaper
+    from aggregator.text import author_keys
+
+    handed: list = []
+    plan = pipeline.plan_ingest
+
+    def keeping(incoming: list, known: list, **options: object) -> list:
+        # what the store handed, before planning computes any name
+        handed.extend((p, [s._names for s in p.sightings]) for p in known if isinstance(p, KnownPaper))
+        return plan(incoming, known, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "plan_ingest", keeping)
+    title = "A Study of Repeated Titles in Research Feeds"
+    authors = ("Ada Lovelace", "Charles Babbage", "Émilie du Châtelet")
+    store_batch(sources, "blog", [entry("blog", "b1", title, authors=authors)], done(), now=T0)
+    store_batch(sources, "blog", [entry("blog", "b2", title, authors=authors[:1])], done(), now=T0)
+    [(paper, [read_back])] = handed
+    assert read_back == author_keys(authors)  # read back with the sighting, not computed
+    with sources.engine.begin() as conn:
+        conn.execute(text("UPDATE sightings SET match_keys = NULL"))
+    handed.clear()
+    store_batch(sources, "blog", [entry("blog", "b3", title, authors=authors[1:2])], done(), now=T0)
+    [(paper, read_back)] = handed
+    assert read_back == [None] * len(paper.sightings)  # not known: made on first use
+    assert author_keys(authors) in {s.names for s in paper.sightings}

@@ -104,10 +104,13 @@ class IngestWriter:
             for row in self.conn.execute(rows.where(papers.c.id.in_(chunk))).mappings():
                 self.rows[row["id"]] = row
                 loaded.append(row["id"])
-            query = select(sightings.c.paper_id, sightings.c.first_seen, sightings.c.data)
+            query = select(
+                sightings.c.paper_id, sightings.c.first_seen, sightings.c.data, sightings.c.match_keys
+            )
             for r in self.conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
+                known = decode_match_keys(r.match_keys)  # its family names, as written with it
                 members.setdefault(r.paper_id, []).append(
-                    StoredSighting(decode_sighting(r.data), r.first_seen)
+                    StoredSighting.with_names(decode_sighting(r.data), r.first_seen, known and known[1])
                 )
         for chunk in chunks(sorted(ids)):  # keys already held by these papers need no insert
             for key, pid in self.conn.execute(
@@ -172,6 +175,7 @@ class IngestWriter:
         """Write every plan; returns (papers created, papers changed)."""
         fresh = [p for p in plans if p.survivor is None]
         ids = self._insert_papers(fresh)
+        self._absorb(plans)
         updates: list[dict[str, Any]] = []
         changed = [p for p in plans if p.survivor is not None and self._update_paper(p, updates)]
         self._write_updates(updates)
@@ -235,25 +239,34 @@ class IngestWriter:
                 )
                 row["feed_id"] = self.mint_feed_id(replace(plan.record, arxiv_id=None), first)
 
+    def _absorb(self, plans: list[ClusterPlan]) -> None:
+        """Every paper a plan absorbs handed over to its survivor (sightings and keys) and
+        deleted, for all the plans at once: each absorbed paper has one survivor, which no plan
+        absorbs, so the order does not matter."""
+        survivor_of = {gone: p.survivor for p in plans if p.survivor is not None for gone in p.absorbed}
+        if not survivor_of:
+            return
+        moves = [{"b_gone": gone, "b_survivor": survivor} for gone, survivor in survivor_of.items()]
+        for table in (sightings, paper_keys):
+            self.conn.execute(
+                update(table)
+                .where(table.c.paper_id == bindparam("b_gone"))
+                .values(paper_id=bindparam("b_survivor")),
+                moves,
+            )
+        for chunk in chunks(sorted(survivor_of)):
+            self.conn.execute(delete(papers).where(papers.c.id.in_(chunk)))
+        self.removed += len(survivor_of)
+        if self.conn.dialect.name != "postgresql":  # there, the index row goes by cascade
+            delete_index(self.conn, survivor_of)
+        for key, pid in list(self.keys.items()):
+            if pid in survivor_of:
+                self.keys[key] = survivor_of[pid]
+
     def _update_paper(self, plan: ClusterPlan, updates: list[dict[str, Any]]) -> bool:
-        """Merge absorbed papers into the survivor and queue the refresh of its record in
-        `updates` (for `_write_updates`); True if readers see a change."""
+        """Queue the refresh of the survivor's record in `updates` (for `_write_updates`); True
+        if readers see a change (an absorbed paper is one)."""
         assert plan.survivor is not None
-        if plan.absorbed:
-            absorbed = list(plan.absorbed)
-            self.conn.execute(
-                update(sightings).where(sightings.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
-            )
-            self.conn.execute(
-                update(paper_keys).where(paper_keys.c.paper_id.in_(absorbed)).values(paper_id=plan.survivor)
-            )
-            self.conn.execute(delete(papers).where(papers.c.id.in_(absorbed)))
-            self.removed += len(absorbed)
-            if self.conn.dialect.name != "postgresql":  # there, the index row goes by cascade
-                delete_index(self.conn, absorbed)
-            for key, pid in list(self.keys.items()):
-                if pid in plan.absorbed:
-                    self.keys[key] = plan.survivor
         old = self.rows[plan.survivor]
         values = paper_values(plan.record)
         content_hash = content_digest(plan, values)
