@@ -55,7 +55,10 @@ class Scheduler:
         if not due or self.stopping.is_set():
             return 0
         queue = TurnQueue(
-            due, per_host_delay=self.pipeline.config.fetch.per_host_delay, stopping=self.stopping
+            due,
+            per_host_delay=self.pipeline.config.fetch.per_host_delay,
+            stopping=self.stopping,
+            refill=(lambda: []) if local_only else self.pipeline.due,
         )
         keeper = LeaseKeeper(self.pipeline, self.lease)
         keeper.start()

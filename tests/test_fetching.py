@@ -406,3 +406,20 @@ def test_a_failed_fetch_is_one_line_of_the_worker_log(
         Scheduler(Pipeline(config, store)).run_once()
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert len(lines) == 1 and lines[0].startswith("venue: failed: fetch: no such file"), lines
+
+
+def test_a_source_due_during_a_long_pass_is_taken_while_the_pool_waits_on_a_host() -> None:
+    def source(name: str, url: str) -> SourceConfig:
+        return SourceConfig(name, url, None, 3600.0)
+
+    arxiv = [source(f"arxiv-{n}", f"https://rss.arxiv.org/rss/cs.{n}") for n in range(3)]
+    blog = source("blog", "https://blog.example.org/feed")
+    due_now: list[SourceConfig] = [*arxiv]
+    queue = TurnQueue(list(arxiv), per_host_delay=3.0, refill=lambda: due_now, refill_every=0.0)
+    first = queue.take()
+    assert first is not None and first.name == "arxiv-0"
+    due_now.append(blog)  # falls due while arXiv's turn is taken
+    taken = queue.take()  # does not wait for arXiv: it finds the blog
+    assert taken is not None and taken.name == "blog"
+    queue.done(first)
+    assert [getattr(queue.take(), "name", None) for _ in range(1)] == ["arxiv-1"]

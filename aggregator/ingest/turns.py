@@ -7,10 +7,14 @@ source first brings a paper decides, for instance, whether a later one updates i
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 
 from aggregator.config import SourceConfig
 from aggregator.ingest.schedule import host_budget
+
+REFILL_EVERY = 5.0  # seconds between looks for newly due sources while the pool waits on hosts
 
 
 class TurnQueue:
@@ -20,12 +24,20 @@ class TurnQueue:
         *,
         per_host_delay: float = 0.0,
         stopping: threading.Event | None = None,
+        refill: Callable[[], Sequence[SourceConfig]] | None = None,
+        refill_every: float = REFILL_EVERY,
     ) -> None:
         self._waiting = deque(sources)
+        self._seen = {s.name for s in sources}
         self._busy: set[str] = set()
         self._changed = threading.Condition()
         self._delay = per_host_delay  # fetch.per_host_delay: a source without its own takes it
         self._stopping = stopping or threading.Event()
+        # What is due now: asked while every waiting source is behind a busy host, so that a
+        # source falling due during a long pass does not wait for the next one.
+        self._refill = refill
+        self._refill_every = refill_every
+        self._refilled = time.monotonic()
 
     def take(self) -> SourceConfig | None:
         """The next source whose host budget no other thread is using, waiting for one to be
@@ -39,6 +51,13 @@ class TurnQueue:
                         if budget is not None:
                             self._busy.add(budget)
                         return source
+                if self._refill is not None and time.monotonic() - self._refilled >= self._refill_every:
+                    self._refilled = time.monotonic()
+                    fresh = [s for s in self._refill() if s.name not in self._seen]
+                    self._seen.update(s.name for s in fresh)
+                    self._waiting.extend(fresh)
+                    if fresh:
+                        continue
                 self._changed.wait(0.5)  # and look at `stopping` now and then
             return None
 
