@@ -307,6 +307,7 @@ class SourceState:
     next_fetch_at: datetime | None = None
     entries: int = 0
     last_warning: str | None = None
+    hints: FeedHints | None = None  # what the feed said when its body was last read
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +319,7 @@ class FetchDone:
     body_hash: str | None
     next_fetch_at: datetime
     warning: str | None = None  # read with trouble: papers kept, no validators or hash kept
+    hints: FeedHints | None = None  # the feed's own, kept for the 304s that follow
 
 
 DIGEST_KINDS = ("daily", "weekly")

@@ -283,3 +283,29 @@ def test_a_304_that_says_fresh_for_two_hours_is_asked_again_in_two(
     assert outcome.not_modified
     state = store.source_state("hinted")
     assert state is not None and state.next_fetch_at == clock.now + timedelta(hours=2)
+
+
+def test_a_304_keeps_the_schedule_the_feed_asked_for(
+    httpserver: HTTPServer, tmp_path: Path, database_url: str, store: Store, clock: Clock
+) -> None:
+    """The feed's hints come with its body; a 304 has none, and the last body's hints stand."""
+    weekend = b"<skipDays><day>Saturday</day><day>Sunday</day></skipDays>"
+    body = LISTING.replace(b"<channel>", b"<channel>" + weekend, 1)
+
+    def handler(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    clock.now = datetime(2026, 12, 4, 12, tzinfo=UTC)  # Friday noon: every 1 h is still Friday
+    pipeline, first = _fetch_once(httpserver, tmp_path, database_url, store, clock)
+    assert first < clock.now + timedelta(hours=2)
+    state = store.source_state("hinted")
+    assert state is not None and state.hints is not None and state.hints.skip_days == {5, 6}
+    clock.now = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)  # Friday night: every 1 h is Saturday
+    [outcome] = pipeline.run(pipeline.due())
+    assert outcome.not_modified
+    state = store.source_state("hinted")
+    assert state is not None and state.next_fetch_at == clock.now + timedelta(hours=24)
+    assert state.hints is not None and state.hints.skip_days == {5, 6}  # kept for the next 304

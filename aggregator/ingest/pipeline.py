@@ -214,26 +214,27 @@ class Pipeline:
             response = fetch(
                 source.url, etag=state.etag, last_modified=state.last_modified, settings=self.config.fetch
             )
-        if isinstance(response, NotModified):
-            next_at = next_fetch(source.name, now, source.every, fresh_for=response.fresh_for)
-            done = FetchDone(response.etag, response.last_modified, state.body_hash, next_at)
+        if isinstance(response, NotModified):  # the feed's hints are those of its last body
+            hints = state.hints
+            next_at = next_fetch(source.name, now, source.every, hints=hints, fresh_for=response.fresh_for)
+            done = FetchDone(response.etag, response.last_modified, state.body_hash, next_at, hints=hints)
             self.store.record_unchanged(source.name, done, now=now, lease=lease)
             return SourceOutcome(source.name, unchanged=state.entries, not_modified=True)
         body_hash = _body_hash(response)
         if body_hash == state.body_hash:
             hints = feed_hints(response.body)
             next_at = next_fetch(source.name, now, source.every, hints=hints, fresh_for=response.fresh_for)
-            done = FetchDone(response.etag, response.last_modified, body_hash, next_at)
+            done = FetchDone(response.etag, response.last_modified, body_hash, next_at, hints=hints)
             self.store.record_unchanged(source.name, done, now=now, lease=lease)
             return SourceOutcome(source.name, unchanged=state.entries, not_modified=True)
         feed = parse_feed(response.body, kind=source.kind, url=response.url)
         next_at = next_fetch(source.name, now, source.every, hints=feed.hints, fresh_for=response.fresh_for)
-        done = FetchDone(response.etag, response.last_modified, body_hash, next_at)
+        done = FetchDone(response.etag, response.last_modified, body_hash, next_at, hints=feed.hints)
         batch = [
             normalize_entry(e, source=source.name, authority=feed.authority, now=now) for e in feed.entries
         ]
         if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
-            done = FetchDone(None, None, None, next_at, warning=feed.problem)
+            done = FetchDone(None, None, None, next_at, warning=feed.problem, hints=feed.hints)
             log.debug("%s: %s", source.name, feed.problem)
         outcome = store_batch(self.store, source.name, batch, done, now=now, lease=lease)
         return replace(outcome, warning=feed.problem)

@@ -10,7 +10,7 @@ from typing import Any, get_origin, get_type_hints
 
 import orjson
 
-from aggregator.types import Authority, Sighting
+from aggregator.types import Authority, FeedHints, Sighting
 
 # The Sighting's fields, and those JSON cannot carry as they are, read off the dataclass: a field
 # added to Sighting is stored and read back with no edit here.
@@ -64,6 +64,19 @@ def decode_match_keys(text: str | None) -> tuple[frozenset[str], frozenset[str]]
     if version != MATCH_KEYS_VERSION:
         return None
     return frozenset(keys), frozenset(names)
+
+
+def encode_hints(hints: FeedHints | None) -> str | None:
+    if hints is None:
+        return None
+    return orjson.dumps([hints.ttl, sorted(hints.skip_hours), sorted(hints.skip_days)]).decode()
+
+
+def decode_hints(text: str | None) -> FeedHints | None:
+    if text is None:
+        return None
+    ttl, hours, days = orjson.loads(text)
+    return FeedHints(ttl=ttl, skip_hours=frozenset(hours), skip_days=frozenset(days))
 
 
 def digest(text: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from aggregator.records import PaperText
 from aggregator.store import meta
 from aggregator.store.bulk import chunks
+from aggregator.store.codec import decode_hints
 from aggregator.store.deadline import Deadline
 from aggregator.store.digests import digest_newest, digest_top
 from aggregator.store.meta import STAMP_EPOCH
@@ -212,11 +213,11 @@ class StoreReads:
         return {k: tuple(v) for k, v in found.items()}
 
 
-_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceState))  # each a column of `sources`
+_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceState) if f.name != "hints")  # each a column
 
 
 def _source_state(row: Any) -> SourceState:
-    return SourceState(**{name: row[name] for name in _SOURCE_COLUMNS})
+    return SourceState(**{name: row[name] for name in _SOURCE_COLUMNS}, hints=decode_hints(row["hints"]))
 
 
 def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Iterator[list[int]]:

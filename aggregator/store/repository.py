@@ -27,7 +27,7 @@ from aggregator.records import (
 )
 from aggregator.store import leases, locks, meta
 from aggregator.store.bulk import chunks
-from aggregator.store.codec import digest, encode_sighting
+from aggregator.store.codec import digest, encode_hints, encode_sighting
 from aggregator.store.database import make_engine, upgrade
 from aggregator.store.indexing import index_is_current, rebuild_index
 from aggregator.store.pages import (
@@ -238,6 +238,7 @@ class Store(StoreReads):
             "next_fetch_at": done.next_fetch_at,
             "lease_until": None,
             "lease_token": None,
+            "hints": encode_hints(done.hints),
         }
         if entries is not None:
             values["entries"] = entries

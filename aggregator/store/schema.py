@@ -74,6 +74,7 @@ class Source(Base):
     next_fetch_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     lease_token: Mapped[str | None] = mapped_column(String(32))  # who holds the lease (Lease.token)
+    hints: Mapped[str | None] = mapped_column(Text)  # FeedHints as JSON (codec.encode_hints)
     entries: Mapped[int] = mapped_column(Integer, default=0)
 
 
