@@ -92,6 +92,16 @@ def store(database_url: str) -> Iterator[Store]:
     s.close()
 
 
+class Clock:
+    """A clock a test sets: what a Pipeline calls `now`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
 def now() -> datetime:
     return datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -25,19 +25,11 @@ from aggregator.runtime import open_store
 from aggregator.scheduler import IDLE_POLL, LEASE, Scheduler
 from aggregator.store.repository import Store
 from aggregator.types import FetchDone
-from tests.conftest import make_config
+from tests.conftest import Clock, make_config
 
 DATA = Path(__file__).parent / "data"
 LISTING = (DATA / "dedup-dev" / "arxiv-rss.xml").read_bytes()
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def name_the_local_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,19 +11,11 @@ from werkzeug import Request, Response
 
 from aggregator.ingest.pipeline import Pipeline, retry_delay
 from aggregator.store.repository import PageQuery, Store
-from tests.conftest import make_config
+from tests.conftest import Clock, make_config
 
 DATA = Path(__file__).parent / "data"
 LISTING = (DATA / "dedup-dev" / "arxiv-rss.xml").read_bytes()
 HF = (DATA / "dedup-dev" / "hf-daily.json").read_bytes()
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def config_for(tmp_path: Path, database_url: str, sources: dict[str, str]) -> str:

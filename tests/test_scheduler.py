@@ -19,18 +19,10 @@ from aggregator.runtime import open_store
 from aggregator.scheduler import LEASE, Scheduler
 from aggregator.store.repository import Store
 from aggregator.types import Lease, SourceOutcome
-from tests.conftest import make_config
+from tests.conftest import Clock, make_config
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_source_leased_by_another_worker_is_left_to_it(tmp_path: Path, database_url: str) -> None:
