@@ -137,3 +137,40 @@ def test_a_sighting_is_stored_with_every_field_and_read_back_whole() -> None:
     assert stored == STORED_FULL
     assert sorted(json.loads(stored)) == sorted(f.name for f in dataclasses.fields(Sighting))
     assert decode_sighting(stored) == sighting
+
+
+def test_a_sighting_stored_by_the_first_release_still_reads_back() -> None:
+    """The first release stored each sighting's author keys too; reading such a row drops them
+    (they are computed when needed) instead of failing."""
+    from aggregator.store.codec import decode_sighting
+
+    sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
+    legacy = STORED_FULL.replace('"authors":', '"author_keys":["lovelace","turing"],"authors":', 1)
+    assert '"author_keys"' in legacy
+    assert decode_sighting(legacy) == sighting
+
+
+def test_a_merged_record_becomes_the_text_topic_matching_reads() -> None:
+    """What topics match on, read off the merged record field for field, with the sources of its
+    sightings; `announce` applies only when every sighting is an arXiv listing entry."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import PaperText, StoredSighting
+    from aggregator.store.rows import paper_text
+
+    record = merge_record(
+        [StoredSighting(normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0), T0)]
+    )
+    seen = [("api", Authority.ARXIV_API), ("rss", Authority.ARXIV_LISTING)]
+    assert paper_text(record, seen) == PaperText(
+        title="Sparse Attention for Long-Context Language Models",
+        abstract=record.abstract,
+        authors=("Ada Lovelace", "Alan Turing"),
+        categories=("cs.CL", "cs.LG"),
+        sources={"api", "rss"},
+        ids=["2412.01234", "2412.01234v2", "10.1234/example.5678"],
+        announce_types=("new",),
+        only_listings=False,
+    )
+    assert record.abstract.startswith("We make attention sparse.")
+    assert paper_text(record, [("rss", Authority.ARXIV_LISTING)]).only_listings
+    assert not paper_text(record, []).only_listings  # no sighting: nothing says it is a listing
