@@ -174,3 +174,25 @@ def test_a_merged_record_becomes_the_text_topic_matching_reads() -> None:
     assert record.abstract.startswith("We make attention sparse.")
     assert paper_text(record, [("rss", Authority.ARXIV_LISTING)]).only_listings
     assert not paper_text(record, []).only_listings  # no sighting: nothing says it is a listing
+
+
+def test_the_index_entry_of_a_merged_record_is_the_one_its_paper_text_gives() -> None:
+    """The store indexes a merged record without making its PaperText: the entry must hold the
+    tokens the matcher's own document gives, facets and the listing-only mark included."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import StoredSighting
+    from aggregator.store.rows import index_entry, paper_text
+    from aggregator.topics.index_query import IndexedPaper, indexed_text
+
+    sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
+    announced = merge_record([StoredSighting(sighting, T0)])
+    unannounced = dataclasses.replace(announced, announce_types=())
+    listing, api = ("Listing", Authority.ARXIV_LISTING), ("API", Authority.ARXIV_API)
+
+    def tokens(entry: IndexedPaper) -> tuple[list[str], ...]:
+        return tuple(getattr(entry, f.name).split() for f in dataclasses.fields(entry))
+
+    for record in (announced, unannounced):
+        for seen in ([listing], [listing, api], []):
+            assert tokens(index_entry(record, seen)) == tokens(indexed_text(paper_text(record, seen)))
+    assert index_entry(unannounced, [listing]).facets != index_entry(unannounced, [listing, api]).facets

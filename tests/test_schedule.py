@@ -162,11 +162,14 @@ def test_arxiv_weekend_is_skipped_up_to_a_day() -> None:
         ("https://rss.arxiv.org/rss/cs.CL", ARXIV_BUDGET),
         ("http://export.arxiv.org/api/query?search_query=all:llm", ARXIV_BUDGET),
         ("https://ARXIV.org/a", ARXIV_BUDGET),
+        ("https://static.arxiv.org/a.css", ARXIV_BUDGET),  # any host of arXiv's
         ("https://huggingface.co/api/daily_papers", "huggingface.co"),
         ("https://Blog.Example.org./feed", "blog.example.org"),
         ("https://notarxiv.org/feed", "notarxiv.org"),
         ("http://127.0.0.1:8000/feed", None),
         ("http://localhost/feed", None),
+        ("http://[::1]:8000/feed", None),
+        ("http:///feed", None),  # no host at all
         ("file:///srv/feed.xml", None),
     ],
 )
