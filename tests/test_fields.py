@@ -196,3 +196,23 @@ def test_the_index_entry_of_a_merged_record_is_the_one_its_paper_text_gives() ->
         for seen in ([listing], [listing, api], []):
             assert tokens(index_entry(record, seen)) == tokens(indexed_text(paper_text(record, seen)))
     assert index_entry(unannounced, [listing]).facets != index_entry(unannounced, [listing, api]).facets
+
+
+def test_the_content_digest_changes_with_where_and_when_a_paper_was_seen() -> None:
+    """Readers see a paper's date and its sources (a topic may be restricted to a source): a
+    new source or another date is a real change, the same plan again is not."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import ClusterPlan, StoredSighting
+    from aggregator.store.rows import content_digest, paper_values
+
+    api = StoredSighting(normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0), T0)
+    rss = StoredSighting(dataclasses.replace(api.sighting, source="rss"), T0)
+
+    def digest(*sightings: StoredSighting, **changes: object) -> str:
+        record = dataclasses.replace(merge_record(list(sightings)), **changes)  # type: ignore[arg-type]
+        plan = ClusterPlan(None, (), tuple(sightings), tuple(sightings), record)
+        return content_digest(plan, paper_values(record))
+
+    assert digest(api) == digest(api)
+    assert digest(api, rss) != digest(api)
+    assert digest(api, published=T0) != digest(api)
