@@ -155,7 +155,7 @@ def test_a_merged_record_becomes_the_text_topic_matching_reads() -> None:
     sightings; `announce` applies only when every sighting is an arXiv listing entry."""
     from aggregator.ingest.merge import merge_record
     from aggregator.records import PaperText, StoredSighting
-    from aggregator.store.rows import paper_text
+    from aggregator.store.rows import paper_ids, paper_text
 
     record = merge_record(
         [StoredSighting(normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0), T0)]
@@ -174,6 +174,8 @@ def test_a_merged_record_becomes_the_text_topic_matching_reads() -> None:
     assert record.abstract.startswith("We make attention sparse.")
     assert paper_text(record, [("rss", Authority.ARXIV_LISTING)]).only_listings
     assert not paper_text(record, []).only_listings  # no sighting: nothing says it is a listing
+    assert paper_ids("2412.01234", None, None) == ["2412.01234"]  # no version: no versioned id
+    assert paper_ids(None, 2, "10.1234/x") == ["10.1234/x"]
 
 
 def test_the_index_entry_of_a_merged_record_is_the_one_its_paper_text_gives() -> None:

@@ -60,6 +60,16 @@ def test_hints_inside_items_are_not_the_channels() -> None:
     assert feed_hints(rss("", "<item><title>x</title><ttl>600</ttl></item>")) is None
 
 
+def test_a_ttl_alone_is_a_hint() -> None:
+    assert feed_hints(rss("<ttl>60</ttl>")) == FeedHints(ttl=3600.0)
+
+
+@pytest.mark.parametrize(("hour", "skipped"), [("24", frozenset({0})), ("25", None)])
+def test_hour_24_is_midnight_and_later_hours_are_ignored(hour: str, skipped: frozenset[int] | None) -> None:
+    hints = feed_hints(rss(f"<skipHours><hour>{hour}</hour></skipHours>"))
+    assert (hints.skip_hours if hints else None) == skipped
+
+
 def test_hints_inside_any_item_are_not_the_channels() -> None:
     items = "<item><title>x</title><ttl>600</ttl></item><item><title>y</title></item>"
     assert feed_hints(rss("", items)) is None
