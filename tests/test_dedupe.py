@@ -618,6 +618,12 @@ def test_a_cut_short_abstract_ending_in_a_spaced_ellipsis_gives_way_to_the_full_
     assert abstract_of("We study structured pruning of large language models …", full) == full
 
 
+def test_a_cut_short_abstract_with_a_stem_of_forty_characters_gives_way_to_the_full_one() -> None:
+    """Forty characters of stem are the least that is trusted to recognise a fuller copy."""
+    full = "We study structured pruning of large language models, and find that most heads can go."
+    assert abstract_of(full[:40] + "...", full) == full
+
+
 def test_a_placeholder_abstract_gives_way_to_the_longest_one() -> None:
     full = "An increasing number of web articles engage the reader with the feeling of being immersed."
     assert abstract_of("No abstract.", full, full[:50]) == full
@@ -628,6 +634,7 @@ def test_a_placeholder_abstract_gives_way_to_the_longest_one() -> None:
     [
         "A complete abstract from the most authoritative source, kept.",
         "A cut abstract whose stem is too short [...]",  # too short a stem to recognise a fuller copy
+        "A cut abstract whose stem is short [...]",  # the same, 40 characters in all: kept
     ],
 )
 def test_an_authoritative_abstract_gives_way_only_to_a_fuller_copy_of_itself(top: str) -> None:

@@ -106,6 +106,29 @@ def test_a_lease_belongs_to_its_token(venue: tuple[Config, Store, SourceConfig])
     assert state.last_fetch_at == later
 
 
+def test_a_lease_holds_until_the_moment_it_ends(venue: tuple[Config, Store, SourceConfig]) -> None:
+    """A source is claimable once its lease has ended, not at the very instant it ends."""
+    _, store, _ = venue
+    assert store.claim("venue", now=T0, until=T0 + LEASE)
+    assert store.claim("venue", now=T0 + LEASE, until=T0 + 2 * LEASE) is None
+    assert store.claim("venue", now=T0 + LEASE + timedelta(microseconds=1), until=T0 + 2 * LEASE)
+
+
+def test_a_source_is_due_at_the_moment_its_next_fetch_comes(
+    venue: tuple[Config, Store, SourceConfig],
+) -> None:
+    _, store, _ = venue
+    lease = store.claim("venue", now=T0, until=T0 + LEASE)
+    assert lease is not None
+    next_fetch_at = T0 + timedelta(hours=1)
+    store.record_unchanged("venue", FetchDone(None, None, None, next_fetch_at), now=T0, lease=lease)
+    assert (
+        store.claim("venue", now=next_fetch_at - timedelta(microseconds=1), until=next_fetch_at + LEASE)
+        is None
+    )
+    assert store.claim("venue", now=next_fetch_at, until=next_fetch_at + LEASE)
+
+
 def test_a_worker_that_lost_its_lease_mid_fetch_commits_nothing(
     venue: tuple[Config, Store, SourceConfig],
 ) -> None:
@@ -245,6 +268,22 @@ def test_overlapping_sources_fetched_at_once_make_no_duplicate(
 
 
 # --- politeness shared by every worker --------------------------------------------------------------
+
+
+def test_each_host_has_its_own_slot(venue: tuple[Config, Store, SourceConfig]) -> None:
+    """Taking one host's slot neither takes nor frees another's; a slot put back is free from
+    the time it was put back to, not before."""
+    _, store, _ = venue
+    hold = T0 + timedelta(seconds=30)
+    assert store.take_host_slot("a.example.org", now=T0, hold_until=hold) is None
+    assert store.take_host_slot("b.example.org", now=T0, hold_until=hold) is None
+    assert store.take_host_slot("a.example.org", now=T0, hold_until=hold) == hold  # held
+    store.put_back_host_slot("a.example.org", next_at=T0 + timedelta(seconds=1), held=hold)
+    store.put_back_host_slot("b.example.org", next_at=T0 + timedelta(seconds=1), held=hold)
+    assert store.take_host_slot("a.example.org", now=T0 + timedelta(seconds=1), hold_until=hold) is None
+    # b's slot is free too, and taking it leaves a's as a left it
+    assert store.take_host_slot("b.example.org", now=T0 + timedelta(seconds=2), hold_until=hold) is None
+    assert store.take_host_slot("a.example.org", now=T0 + timedelta(seconds=2), hold_until=hold) == hold
 
 
 def test_four_workers_space_their_requests_to_one_host(

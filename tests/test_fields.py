@@ -137,3 +137,84 @@ def test_a_sighting_is_stored_with_every_field_and_read_back_whole() -> None:
     assert stored == STORED_FULL
     assert sorted(json.loads(stored)) == sorted(f.name for f in dataclasses.fields(Sighting))
     assert decode_sighting(stored) == sighting
+
+
+def test_a_sighting_stored_by_the_first_release_still_reads_back() -> None:
+    """The first release stored each sighting's author keys too; reading such a row drops them
+    (they are computed when needed) instead of failing."""
+    from aggregator.store.codec import decode_sighting
+
+    sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
+    legacy = STORED_FULL.replace('"authors":', '"author_keys":["lovelace","turing"],"authors":', 1)
+    assert '"author_keys"' in legacy
+    assert decode_sighting(legacy) == sighting
+
+
+def test_a_merged_record_becomes_the_text_topic_matching_reads() -> None:
+    """What topics match on, read off the merged record field for field, with the sources of its
+    sightings; `announce` applies only when every sighting is an arXiv listing entry."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import PaperText, StoredSighting
+    from aggregator.store.rows import paper_ids, paper_text
+
+    record = merge_record(
+        [StoredSighting(normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0), T0)]
+    )
+    seen = [("api", Authority.ARXIV_API), ("rss", Authority.ARXIV_LISTING)]
+    assert paper_text(record, seen) == PaperText(
+        title="Sparse Attention for Long-Context Language Models",
+        abstract=record.abstract,
+        authors=("Ada Lovelace", "Alan Turing"),
+        categories=("cs.CL", "cs.LG"),
+        sources={"api", "rss"},
+        ids=["2412.01234", "2412.01234v2", "10.1234/example.5678"],
+        announce_types=("new",),
+        only_listings=False,
+    )
+    assert record.abstract.startswith("We make attention sparse.")
+    assert paper_text(record, [("rss", Authority.ARXIV_LISTING)]).only_listings
+    assert not paper_text(record, []).only_listings  # no sighting: nothing says it is a listing
+    assert paper_ids("2412.01234", None, None) == ["2412.01234"]  # no version: no versioned id
+    assert paper_ids(None, 2, "10.1234/x") == ["10.1234/x"]
+
+
+def test_the_index_entry_of_a_merged_record_is_the_one_its_paper_text_gives() -> None:
+    """The store indexes a merged record without making its PaperText: the entry must hold the
+    tokens the matcher's own document gives, facets and the listing-only mark included."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import StoredSighting
+    from aggregator.store.rows import index_entry, paper_text
+    from aggregator.topics.index_query import IndexedPaper, indexed_text
+
+    sighting = normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0)
+    announced = merge_record([StoredSighting(sighting, T0)])
+    unannounced = dataclasses.replace(announced, announce_types=())
+    listing, api = ("Listing", Authority.ARXIV_LISTING), ("API", Authority.ARXIV_API)
+
+    def tokens(entry: IndexedPaper) -> tuple[list[str], ...]:
+        return tuple(getattr(entry, f.name).split() for f in dataclasses.fields(entry))
+
+    for record in (announced, unannounced):
+        for seen in ([listing], [listing, api], []):
+            assert tokens(index_entry(record, seen)) == tokens(indexed_text(paper_text(record, seen)))
+    assert index_entry(unannounced, [listing]).facets != index_entry(unannounced, [listing, api]).facets
+
+
+def test_the_content_digest_changes_with_where_and_when_a_paper_was_seen() -> None:
+    """Readers see a paper's date and its sources (a topic may be restricted to a source): a
+    new source or another date is a real change, the same plan again is not."""
+    from aggregator.ingest.merge import merge_record
+    from aggregator.records import ClusterPlan, StoredSighting
+    from aggregator.store.rows import content_digest, paper_values
+
+    api = StoredSighting(normalize_entry(FULL, source="api", authority=Authority.ARXIV_API, now=T0), T0)
+    rss = StoredSighting(dataclasses.replace(api.sighting, source="rss"), T0)
+
+    def digest(*sightings: StoredSighting, **changes: object) -> str:
+        record = dataclasses.replace(merge_record(list(sightings)), **changes)  # type: ignore[arg-type]
+        plan = ClusterPlan(None, (), tuple(sightings), tuple(sightings), record)
+        return content_digest(plan, paper_values(record))
+
+    assert digest(api) == digest(api)
+    assert digest(api, rss) != digest(api)
+    assert digest(api, published=T0) != digest(api)

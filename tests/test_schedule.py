@@ -69,6 +69,32 @@ def test_an_atom_entry_cannot_set_hints() -> None:
     assert feed_hints(atom) is None
 
 
+def test_a_ttl_alone_is_a_hint() -> None:
+    assert feed_hints(rss("<ttl>60</ttl>")) == FeedHints(ttl=3600.0)
+
+
+@pytest.mark.parametrize(("hour", "skipped"), [("24", frozenset({0})), ("25", None)])
+def test_hour_24_is_midnight_and_later_hours_are_ignored(hour: str, skipped: frozenset[int] | None) -> None:
+    hints = feed_hints(rss(f"<skipHours><hour>{hour}</hour></skipHours>"))
+    assert (hints.skip_hours if hints else None) == skipped
+
+
+def test_hints_inside_any_item_are_not_the_channels() -> None:
+    items = "<item><title>x</title><ttl>600</ttl></item><item><title>y</title></item>"
+    assert feed_hints(rss("", items)) is None
+
+
+def test_hints_after_a_long_channel_description_are_read() -> None:
+    """The bound is on each list, not on where it starts in the channel's head."""
+    body = rss(f"<description>{'words ' * 2000}</description><skipDays><day>Saturday</day></skipDays>")
+    assert feed_hints(body) == FeedHints(skip_days=frozenset({5}))
+
+
+def test_a_skip_list_longer_than_its_bound_is_not_read() -> None:
+    body = rss("<skipHours>" + "<hour>1</hour>" * 400 + "</skipHours>")  # 5.6 kB, past _BLOCK
+    assert feed_hints(body) is None
+
+
 def test_a_hostile_body_costs_a_look_at_its_head() -> None:
     huge = rss("<skipHours>" + "<hour>1</hour>" * 2_000_000 + "</skipHours>")  # 28 MB, no end in reach
     started = time.process_time()
@@ -114,6 +140,7 @@ def test_the_interval_comes_with_a_little_jitter_never_early() -> None:
         THURSDAY + timedelta(hours=6) <= t <= THURSDAY + timedelta(hours=6 * (1 + JITTER)) for t in times
     )
     assert len(set(times)) > 40  # spread, so that sources configured together drift apart
+    assert max(times) > THURSDAY + timedelta(hours=6 * (1 + JITTER / 2))  # over the whole jitter
     assert next_fetch("a", THURSDAY, 6 * HOUR) == next_fetch("a", THURSDAY, 6 * HOUR)  # repeatable
 
 
@@ -138,6 +165,11 @@ def test_skipped_hours_move_the_fetch_to_the_next_open_hour() -> None:
     assert next_fetch("a", THURSDAY, HOUR, hints=hints) == datetime(2026, 12, 3, 23, tzinfo=UTC)
 
 
+def test_one_skipped_hour_moves_the_fetch_to_the_hour_after_it() -> None:
+    hints = FeedHints(skip_hours=frozenset({21}))
+    assert next_fetch("a", THURSDAY, HOUR, hints=hints) == datetime(2026, 12, 3, 22, tzinfo=UTC)
+
+
 def test_arxiv_weekend_is_skipped_up_to_a_day() -> None:
     weekend = FeedHints(skip_days=frozenset({5, 6}))
     # Thursday evening + 6 h is Friday: fetched then
@@ -155,11 +187,14 @@ def test_arxiv_weekend_is_skipped_up_to_a_day() -> None:
         ("https://rss.arxiv.org/rss/cs.CL", ARXIV_BUDGET),
         ("http://export.arxiv.org/api/query?search_query=all:llm", ARXIV_BUDGET),
         ("https://ARXIV.org/a", ARXIV_BUDGET),
+        ("https://static.arxiv.org/a.css", ARXIV_BUDGET),  # any host of arXiv's
         ("https://huggingface.co/api/daily_papers", "huggingface.co"),
         ("https://Blog.Example.org./feed", "blog.example.org"),
         ("https://notarxiv.org/feed", "notarxiv.org"),
         ("http://127.0.0.1:8000/feed", None),
         ("http://localhost/feed", None),
+        ("http://[::1]:8000/feed", None),
+        ("http:///feed", None),  # no host at all
         ("file:///srv/feed.xml", None),
     ],
 )

@@ -218,3 +218,56 @@ def test_stop_waits_no_longer_than_its_timeout_for_a_fetch_in_progress(
         release.set()
     thread.join(10)
     assert not thread.is_alive()  # and the fetch in progress, once done, ended the loop
+
+
+def test_one_thread_drains_every_due_source_and_counts_each(tmp_path: Path, database_url: str) -> None:
+    """With a pool of one, the single thread takes the sources one after another: the pass
+    counts every fetch it made, not only the last."""
+    for name in ("arxiv-rss.xml", "venue.atom"):
+        shutil.copy(DEDUP / name, tmp_path / name)
+    body = "sources:\n  - {name: rss, url: 'file:arxiv-rss.xml'}\n  - {name: venue, url: 'file:venue.atom'}\n"
+    config = make_config(tmp_path, body, database_url)
+    store = open_store(config)
+    try:
+        assert Scheduler(Pipeline(config, store, clock=Clock(T0)), concurrency=1).run_once() == 2
+        assert fetched_at(store, "rss") is not None and fetched_at(store, "venue") is not None
+    finally:
+        store.close()
+
+
+def test_a_failed_fetch_is_logged_as_a_warning_a_good_one_as_info(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Operators watch for WARNING: a fetch that failed says so at that level, one that
+    worked stays at INFO."""
+    shutil.copy(DEDUP / "venue.atom", tmp_path / "venue.atom")
+    body = "sources:\n  - {name: venue, url: 'file:venue.atom'}\n  - {name: gone, url: 'file:missing.xml'}\n"
+    config = make_config(tmp_path, body, database_url)
+    store = open_store(config)
+    try:
+        with caplog.at_level(logging.INFO, logger="aggregator.scheduler"):
+            assert Scheduler(Pipeline(config, store, clock=Clock(T0))).run_once() == 2
+    finally:
+        store.close()
+    levels = {
+        r.getMessage().split(":")[0]: r.levelno for r in caplog.records if r.name == "aggregator.scheduler"
+    }
+    assert levels == {"venue": logging.INFO, "gone": logging.WARNING}
+
+
+def test_a_fetch_whose_lease_passed_to_another_worker_is_discarded(
+    local_store: tuple[Store, Watched, Clock],
+) -> None:
+    """The scheduler hands its lease to the pipeline: a fetch that stalled past its lease while
+    another worker took the source over writes nothing."""
+    store, pipeline, clock = local_store
+
+    def stall_and_be_taken_over() -> None:
+        clock.now = T0 + LEASE + timedelta(seconds=1)
+        assert store.claim("venue", now=clock.now, until=clock.now + LEASE)
+
+    pipeline.before_refresh = stall_and_be_taken_over
+    assert Scheduler(pipeline).run_once() == 1
+    [outcome] = pipeline.outcomes
+    assert outcome.discarded and outcome.new == 0
+    assert store.paper_count() == 0 and fetched_at(store, "venue") is None
