@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.errors import WriteConflict
@@ -26,7 +26,7 @@ from aggregator.records import (
     TitleStub,
 )
 from aggregator.store import leases, locks, meta
-from aggregator.store.bulk import chunks
+from aggregator.store.bulk import chunks, insert_ignore
 from aggregator.store.codec import digest, encode_hints, encode_sighting
 from aggregator.store.database import make_engine, upgrade
 from aggregator.store.indexing import index_is_current, rebuild_index
@@ -153,7 +153,9 @@ class Store(StoreReads):
     def sync_sources(self, configured: Iterable[tuple[str, str]]) -> None:
         """Make sure every configured (name, url) has a row; a changed URL resets its validators."""
         wanted = dict(configured)
-        with self._write() as conn:
+        # Sources' rows only: under the store's lock it could wait on a row a writer holds while
+        # that writer waits for the store.
+        with self._write(exclusive=False) as conn:
             have = dict(conn.execute(select(sources.c.name, sources.c.url)).all())
             new = [
                 {"name": n, "url": u, "error_count": 0, "entries": 0}
@@ -161,7 +163,7 @@ class Store(StoreReads):
                 if n not in have
             ]
             if new:
-                conn.execute(insert(sources), new)
+                conn.execute(insert_ignore(conn, sources), new)  # another process may add it meanwhile
             for name, url in wanted.items():
                 if name in have and have[name] != url:
                     conn.execute(
