@@ -25,11 +25,16 @@ DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 T0 = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
 
-def test_a_source_leased_by_another_worker_is_left_to_it(tmp_path: Path, database_url: str) -> None:
+def two_local_sources(tmp_path: Path, database_url: str) -> Config:
+    """`rss` and `venue`, both files."""
     for name in ("arxiv-rss.xml", "venue.atom"):
         shutil.copy(DEDUP / name, tmp_path / name)
     body = "sources:\n  - {name: rss, url: 'file:arxiv-rss.xml'}\n  - {name: venue, url: 'file:venue.atom'}\n"
-    config = make_config(tmp_path, body, database_url)
+    return make_config(tmp_path, body, database_url)
+
+
+def test_a_source_leased_by_another_worker_is_left_to_it(tmp_path: Path, database_url: str) -> None:
+    config = two_local_sources(tmp_path, database_url)
     store = open_store(config)
     try:
         clock = Clock(T0)
@@ -223,10 +228,7 @@ def test_stop_waits_no_longer_than_its_timeout_for_a_fetch_in_progress(
 def test_one_thread_drains_every_due_source_and_counts_each(tmp_path: Path, database_url: str) -> None:
     """With a pool of one, the single thread takes the sources one after another: the pass
     counts every fetch it made, not only the last."""
-    for name in ("arxiv-rss.xml", "venue.atom"):
-        shutil.copy(DEDUP / name, tmp_path / name)
-    body = "sources:\n  - {name: rss, url: 'file:arxiv-rss.xml'}\n  - {name: venue, url: 'file:venue.atom'}\n"
-    config = make_config(tmp_path, body, database_url)
+    config = two_local_sources(tmp_path, database_url)
     store = open_store(config)
     try:
         assert Scheduler(Pipeline(config, store, clock=Clock(T0)), concurrency=1).run_once() == 2
