@@ -59,16 +59,8 @@ TIMEOUT = 5.0
 EVERY = timedelta(hours=1)
 MAX_BYTES = 10 * 1024 * 1024  # the default fetch.max_bytes
 RSS = "application/rss+xml"
-ARXIV_ERROR = b"""<?xml version="1.0" encoding="UTF-8"?>
-<feed xmlns="http://www.w3.org/2005/Atom">
-  <title>arXiv Query: search_query=&amp;id_list=abc</title>
-  <entry>
-    <id>http://arxiv.org/api/errors#incorrect_id_format_for_abc</id>
-    <title>Error</title>
-    <summary>incorrect id format for abc</summary>
-  </entry>
-</feed>
-"""
+# The error document the arXiv API answers to a malformed id, as it served it (tests/data).
+ARXIV_ERROR = (ROOT / "tests/data/arxiv-api/arxiv-py-2026/id_abc_s0_m100_b79c8dcf6bc3.xml").read_bytes()
 
 
 def channel(items: str, head: str = "", prolog: str = "") -> bytes:

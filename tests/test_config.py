@@ -156,6 +156,15 @@ def test_source_every_falls_back_to_defaults() -> None:
     assert config.source("a").every == 2 * 86400
 
 
+def test_fetch_spacing_and_pool_are_read() -> None:
+    config = load(
+        "fetch: {concurrency: 16, per_host_delay: 0}\n"
+        "sources: [{name: a, url: 'https://x.org/f', per_host_delay: 5s}, {name: b, url: 'https://y.org/f'}]"
+    )
+    assert (config.fetch.concurrency, config.fetch.per_host_delay) == (16, 0.0)
+    assert [s.per_host_delay for s in config.sources] == [5.0, None]
+
+
 def test_short_timeout_lowers_connect_timeout() -> None:
     assert load("fetch: {timeout: 5s}").fetch.connect_timeout == 5.0
 
@@ -383,6 +392,18 @@ def test_unknown_keys_at_every_level(text: str, expected: str) -> None:
             " (use B, KB, MB, GB, KiB, MiB or GiB, e.g. 10MiB)",
         ),
         ("fetch: {max_bytes: 0}", "fetch.max_bytes (line 1): must be more than 0"),
+        ("fetch: {concurrency: 0}", "fetch.concurrency (line 1): 0 sources at once: use 1 to 64"),
+        ("fetch: {concurrency: 65}", "fetch.concurrency (line 1): 65 sources at once: use 1 to 64"),
+        ("fetch: {concurrency: lots}", 'fetch.concurrency (line 1): expected a whole number, got "lots"'),
+        ("fetch: {per_host_delay: 2h}", "fetch.per_host_delay (line 1): 2h is more than an hour"),
+        (
+            "fetch: {per_host_delay: -1s}",
+            'fetch.per_host_delay (line 1): "-1s" is not a duration (use s, m, h or d, e.g. 6h)',
+        ),
+        (
+            "sources: [{name: a, url: 'file:a.xml', per_host_delay: soon}]",
+            'sources[0].per_host_delay (line 1): "soon" is not a duration (use s, m, h or d, e.g. 6h)',
+        ),
         # sources
         ("sources: [{url: 'https://a.example'}]", "sources[0].name (line 1): required"),
         (

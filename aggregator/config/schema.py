@@ -134,7 +134,7 @@ Delay = Annotated[
     _check(lambda value: value >= 0, "must be 0 or more"),
     _at_most(MAX_TIMEOUT, "an hour", format_duration),
 ]
-Concurrency = Annotated[int, Field(ge=1, le=64)]
+Concurrency = Annotated[int, _check(lambda n: 1 <= n <= 64, "{} sources at once: use 1 to 64")]
 Size = Annotated[int, BeforeValidator(parse_size), _positive]
 Bytes = Annotated[Size, _at_most(MAX_BYTES, "1GiB", lambda n: f"{n:,} bytes")]
 Text = Annotated[str, AfterValidator(_filled)]
