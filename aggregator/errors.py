@@ -37,6 +37,10 @@ class BudgetExceeded(AggregatorError):
     """A query that would take longer than a request may: the reader is asked to narrow it."""
 
 
+class SearchesBusy(BudgetExceeded):
+    """Every search slot of this process stayed taken while the request waited: try again soon."""
+
+
 class LeaseLost(AggregatorError):
     """store: another worker took over the source being recorded; this worker's work is void."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import Config, load_config
+from aggregator.errors import SearchesBusy
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.records import PaperText
 from aggregator.runtime import open_store
+from aggregator.store.deadline import Deadline, SearchTurns
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
 from aggregator.topics.index_query import MAX_ATOM, AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
@@ -516,7 +520,6 @@ def test_the_database_itself_stops_at_the_deadline(corpus: tuple[Config, Store])
     from sqlalchemy import text
 
     from aggregator.errors import BudgetExceeded
-    from aggregator.store.deadline import Deadline
 
     _, store = corpus
     slow = (
@@ -534,7 +537,6 @@ def test_a_search_of_the_index_gets_only_the_budget_left(corpus: tuple[Config, S
     """PostgreSQL's work is not this thread's CPU: the one statement that may run long, the
     search of the index, is stopped by the database once the budget left has passed."""
     from aggregator.errors import BudgetExceeded
-    from aggregator.store.deadline import Deadline
     from aggregator.store.pages import candidate_ids
 
     _, store = corpus
@@ -566,6 +568,110 @@ def test_the_api_answers_503_past_the_budget(
     wildcards = " OR ".join(f"w{n}*" for n in range(20))
     refused = client.get("/api/papers", query_string={"q": wildcards})
     assert refused.status_code == 400 and "wildcards" in refused.get_json()["error"]
+
+
+def test_on_postgresql_this_process_keeps_to_its_share_of_the_budget(corpus: tuple[Config, Store]) -> None:
+    """The server's own work (reading the papers a walk visits) is not this thread's CPU: on
+    PostgreSQL the deadline leaves room for it, so that both stay within the budget together."""
+    from aggregator.store.reads import OWN_SHARE_ON_POSTGRESQL
+
+    _, store = corpus
+    deadline = store._deadline(1.0)
+    postgresql = store.engine.dialect.name == "postgresql"
+    assert deadline.cpu == (OWN_SHARE_ON_POSTGRESQL if postgresql else 1.0)
+    assert deadline.work == 1.0  # what the query may cost in all, whoever does the work
+    assert 0.5 <= OWN_SHARE_ON_POSTGRESQL < 1
+
+
+def test_searches_take_turns_and_a_search_kept_waiting_is_told_to_retry() -> None:
+    turns = SearchTurns(1, wait=0.05)
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.turn():
+            started.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert started.wait(5)
+        waited = time.monotonic()
+        with pytest.raises(SearchesBusy, match="try again"), turns.turn():
+            pass
+        assert time.monotonic() - waited >= 0.05  # it waited its time first
+    finally:
+        release.set()
+        holder.join()
+    with turns.turn():  # the slot came back
+        pass
+    with pytest.raises(ValueError):
+        SearchTurns(0)
+
+
+def test_no_more_searches_wait_than_allowed_the_rest_are_told_at_once() -> None:
+    """A waiting search holds a server thread: past `waiting` of them, the next is refused
+    without waiting, so threads stay free for /healthz and feeds."""
+    turns = SearchTurns(1, waiting=1, wait=5)
+    running, release = threading.Event(), threading.Event()
+    entered: list[str] = []
+
+    def search(name: str, started: threading.Event | None = None) -> None:
+        with turns.turn():
+            entered.append(name)
+            if started is not None:
+                started.set()
+            release.wait(5)
+
+    first = threading.Thread(target=search, args=("first", running))
+    first.start()
+    assert running.wait(5)
+    second = threading.Thread(target=search, args=("second",))  # waits its turn
+    second.start()
+    deadline = time.monotonic() + 5
+    while turns._holding < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    refused = time.monotonic()
+    with pytest.raises(SearchesBusy, match="running or waiting"), turns.turn():
+        pass
+    assert time.monotonic() - refused < 1  # at once, not after `wait`
+    release.set()
+    first.join()
+    second.join()
+    assert entered == ["first", "second"]
+    assert turns._holding == 0
+
+
+def test_the_database_gets_the_work_this_thread_has_not_spent() -> None:
+    cpu = iter([10.0, 10.3, 10.3, 10.3])
+    deadline = Deadline(0.5, wall=30, cpu_clock=lambda: next(cpu), wall_clock=lambda: 0.0, work=0.8)
+    assert deadline.database_left() == pytest.approx(0.5)  # 0.8 of work, 0.3 spent here
+    assert deadline.left() == pytest.approx(0.2)  # this thread's own share: 0.5
+    assert "0.8 s of work" in str(deadline.exceeded())
+    alone = Deadline(0.5, wall=0.1, cpu_clock=lambda: 0.0, wall_clock=lambda: 0.0)
+    assert alone.database_left() == pytest.approx(0.1)  # never past the wall-clock cap
+
+
+def test_only_searches_wait_for_a_turn_and_a_busy_one_answers_503_with_retry_after(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While this process's search slot is taken, `q=` requests (feed, API, page, preview) get a
+    503 with Retry-After; the same URLs without `q=`, and /healthz, answer as usual."""
+    from aggregator import create_app
+
+    config, store = corpus
+    client = create_app(config, store=store).test_client()
+    monkeypatch.setattr(store, "searches", SearchTurns(1, wait=0.01))
+    with store.searches.turn():
+        for url in ("/api/papers", "/feeds/all.atom", "/search", "/api/preview"):
+            busy = client.get(url, query_string={"q": "model*"})
+            assert busy.status_code == 503, url
+            assert busy.headers["Retry-After"] == "5"
+            assert "try again" in busy.get_data(as_text=True)
+        assert client.get("/api/papers").status_code == 200
+        assert client.get("/feeds/all.atom").status_code == 200
+        assert client.get("/healthz").status_code == 200
+    assert client.get("/api/papers", query_string={"q": "model*"}).status_code == 200
 
 
 def test_q_pages_walk_the_matches_with_offset_and_cursor(tmp_path: Path, database_url: str) -> None:

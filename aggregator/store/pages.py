@@ -232,7 +232,7 @@ def candidate_ids(
     """Ids the index finds for the query, or None past `cap` (more than this use could take).
     One statement, which may be long (a query ORing many common prefixes): on PostgreSQL it is
     given only the `deadline`'s work left (SQLite's progress handler watches every statement)."""
-    left = deadline.left() if deadline is not None else math.inf
+    left = deadline.database_left() if deadline is not None else math.inf
     if conn.dialect.name == "postgresql" and math.isfinite(left):
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
     found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))

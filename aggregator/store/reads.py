@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, get_origin, get_type_hints
@@ -19,7 +19,7 @@ from aggregator.records import PaperText
 from aggregator.store import meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import decode_hints
-from aggregator.store.deadline import Deadline
+from aggregator.store.deadline import Deadline, SearchTurns
 from aggregator.store.digests import digest_newest, digest_top
 from aggregator.store.meta import STAMP_EPOCH
 from aggregator.store.pages import (
@@ -42,6 +42,14 @@ from aggregator.types import (
 )
 
 QUERY_BUDGET = 0.8  # CPU seconds a page may take to find (and 4x that in all): then a 503
+# Searches one process runs at once (deadline.SearchTurns): one, as Python runs one thread at a
+# time anyway; gunicorn.conf.py starts a process per core, so a machine searches on every core.
+SEARCHES_AT_ONCE = 1
+# On PostgreSQL the server does part of a query's work outside this process (reading the papers a
+# walk visits: up to about 45 % of what this process spends on them, at 1M papers), so
+# this process keeps to this share of the budget: the two together stay under a second, with
+# room for the work between two checks of the deadline.
+OWN_SHARE_ON_POSTGRESQL = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,7 @@ class StoreReads:
     """The read half of `Store` (repository.py): everything here only reads."""
 
     engine: Engine
+    searches: SearchTurns  # searches (`q=`, previews) take turns: at most so many at once
 
     def source_states(self) -> list[SourceState]:
         with self.engine.connect() as conn:
@@ -88,11 +97,13 @@ class StoreReads:
 
     def papers_page(self, query: PageQuery, *, budget: float | None = None) -> Page:
         """Papers in feed order (newest published first, ties by id); BudgetExceeded when
-        finding them would take more than `budget` CPU seconds (default QUERY_BUDGET)."""
-        deadline = Deadline(QUERY_BUDGET if budget is None else budget)
-        with self._reading(deadline) as conn:
-            found = page_ids(conn, query, deadline)
-            views = self._views(conn, found.ids)
+        finding them would take more than `budget` CPU seconds (default QUERY_BUDGET). A search
+        (`query.text`) first waits for its turn (SearchesBusy when none comes in time)."""
+        with self.searches.turn() if query.text is not None else nullcontext():
+            deadline = self._deadline(QUERY_BUDGET if budget is None else budget)
+            with self._reading(deadline) as conn:
+                found = page_ids(conn, query, deadline)
+                views = self._views(conn, found.ids)
         return Page(views, found.more, found.last, found.total, found.exact)
 
     def digest(
@@ -101,7 +112,7 @@ class StoreReads:
         """The last `periods` periods of `kind` that ended before `now` and hold papers of the
         topic (`None`: of all papers), newest first, each with its `top` papers: by score, then
         upvotes, then date. Two index reads a period and its own papers, never the store."""
-        deadline = Deadline(QUERY_BUDGET)
+        deadline = self._deadline(QUERY_BUDGET)
         found: list[tuple[Period, list[int]]] = []
         with self._reading(deadline) as conn:
             before = Period.of(kind, now).start  # the running period is not over: not yet digested
@@ -134,6 +145,13 @@ class StoreReads:
         for chunk in chunks(ids):
             found += conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings().all()
         return found
+
+    def _deadline(self, budget: float) -> Deadline:
+        """A request's deadline for `budget` CPU seconds of work in all: on PostgreSQL, this
+        process's share of it (OWN_SHARE_ON_POSTGRESQL)."""
+        if self.engine.dialect.name == "postgresql":
+            return Deadline(budget * OWN_SHARE_ON_POSTGRESQL, work=budget)
+        return Deadline(budget)
 
     @contextmanager
     def _reading(self, deadline: Deadline) -> Iterator[Connection]:
@@ -168,8 +186,15 @@ class StoreReads:
         self, narrowed: IndexQuery | None = None, *, budget: float | None = None
     ) -> Iterator[tuple[str, str, datetime, PaperText]]:
         """Stored papers as (id, title, published, PaperText), for previews of a query: those
-        the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds."""
-        deadline = Deadline(budget if budget is not None else float("inf"))
+        the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds.
+        Like any search, it waits for its turn first."""
+        with self.searches.turn():
+            yield from self._documents(narrowed, budget)
+
+    def _documents(
+        self, narrowed: IndexQuery | None, budget: float | None
+    ) -> Iterator[tuple[str, str, datetime, PaperText]]:
+        deadline = self._deadline(budget if budget is not None else math.inf)
         with self._reading(deadline) as conn:
             ids = candidate_ids(conn, narrowed, deadline=deadline) if narrowed is not None else None
             if ids is None:
@@ -180,6 +205,7 @@ class StoreReads:
                 deadline.check()
                 seen = sources_of(conn, batch)
                 for row in conn.execute(select(papers).where(papers.c.id.in_(batch)).order_by(papers.c.id)):
+                    deadline.check()  # the caller's work on each paper (matching it) is ours too
                     yield row.feed_id, row.title, row.published, paper_text(row, seen.get(row.id, []))
 
     def paper_count(self) -> int:

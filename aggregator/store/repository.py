@@ -29,12 +29,13 @@ from aggregator.store import leases, locks, meta
 from aggregator.store.bulk import chunks, insert_ignore
 from aggregator.store.codec import digest, encode_hints, encode_sighting
 from aggregator.store.database import make_engine, upgrade
+from aggregator.store.deadline import SearchTurns
 from aggregator.store.indexing import index_is_current, rebuild_index
 from aggregator.store.pages import (
     PageQuery,
     TextQuery,
 )
-from aggregator.store.reads import QUERY_BUDGET, Page, StoreReads
+from aggregator.store.reads import QUERY_BUDGET, SEARCHES_AT_ONCE, Page, StoreReads
 from aggregator.store.schema import sightings, sources
 from aggregator.store.tagging import (
     RetagResult,
@@ -97,9 +98,15 @@ class Store(StoreReads):
     """A database holding papers, their sightings and the sources' fetch state."""
 
     def __init__(
-        self, engine: Engine, *, tag_authority: str = "localhost", tagger: PaperTagger | None = None
+        self,
+        engine: Engine,
+        *,
+        tag_authority: str = "localhost",
+        tagger: PaperTagger | None = None,
+        searches_at_once: int = SEARCHES_AT_ONCE,
     ) -> None:
         self.engine = engine
+        self.searches = SearchTurns(searches_at_once)
         # PostgreSQL orders writers itself; SQLite writers of this process take turns here.
         self._local_writes: AbstractContextManager[Any] = (
             nullcontext() if engine.dialect.name == "postgresql" else threading.Lock()
@@ -116,8 +123,14 @@ class Store(StoreReads):
         tagger: PaperTagger | None = None,
         migrate: bool = True,
         connections: int = 5,
+        searches_at_once: int = SEARCHES_AT_ONCE,
     ) -> Store:
-        store = cls(make_engine(url, connections=connections), tag_authority=tag_authority, tagger=tagger)
+        store = cls(
+            make_engine(url, connections=connections),
+            tag_authority=tag_authority,
+            tagger=tagger,
+            searches_at_once=searches_at_once,
+        )
         if migrate:
             store.upgrade()
         return store

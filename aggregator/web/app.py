@@ -8,13 +8,15 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aggregator.config import Config, load_config
-from aggregator.errors import BudgetExceeded
+from aggregator.errors import BudgetExceeded, SearchesBusy
 from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
 from aggregator.web import api, feeds, health, pages
 from aggregator.web.headers import secure
 from aggregator.web.services import Services
+
+BUSY_RETRY_AFTER = 5  # seconds: a search slot frees within a budget (under a second) or so
 
 
 def create_app(config: Config | str | None = None, *, store: Store | None = None) -> Flask:
@@ -43,11 +45,16 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
 
     @app.errorhandler(BudgetExceeded)
     def _too_costly(exc: BudgetExceeded) -> tuple[Response, int]:
-        """A query past its time budget: the worker is free again, the reader told to narrow it."""
+        """A query past its time budget: the worker is free again, the reader told to narrow it;
+        or one that found every search slot taken: the reader told when to come back."""
         message = f"store: {exc}"
         if request.path.startswith("/api/"):
-            return jsonify(error=message), 503
-        return Response(f"503 Service Unavailable: {message}\n", mimetype="text/plain"), 503
+            response = jsonify(error=message)
+        else:
+            response = Response(f"503 Service Unavailable: {message}\n", mimetype="text/plain")
+        if isinstance(exc, SearchesBusy):
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response, 503
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
