@@ -4,12 +4,14 @@ a store of its own for a module's read-only fixtures, a config built from text."
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Connection, create_engine, make_url, text
 
 from aggregator.config import Config, config_from_text
 from aggregator.store.repository import Store
@@ -22,7 +24,7 @@ REQUIRE_POSTGRES = os.environ.get("AGGREGATOR_REQUIRE_POSTGRES") == "1"
 
 
 def reset_postgres(url: str) -> None:
-    """An empty public schema: each test starts from nothing and migrates from scratch."""
+    """An empty public schema: the test starts from nothing (and migrates from scratch)."""
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
@@ -30,6 +32,54 @@ def reset_postgres(url: str) -> None:
             conn.execute(text("CREATE SCHEMA public"))
     finally:
         engine.dispose()
+
+
+# What a PostgreSQL database migrated to head looks like, by URL: its schema's fingerprint.
+_MIGRATED: dict[str, str] = {}
+_FINGERPRINT = """
+SELECT md5(string_agg(x, ';' ORDER BY x)) FROM (
+  SELECT 'c ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+         || ' ' || coalesce(column_default, '') AS x
+    FROM information_schema.columns WHERE table_schema = 'public'
+  UNION ALL SELECT 'i ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+  UNION ALL SELECT 'v ' || viewname || ' ' || definition FROM pg_views WHERE schemaname = 'public'
+  UNION ALL SELECT 'k ' || conname || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+) AS parts
+"""
+
+
+def reset_postgres_to_head(url: str) -> None:
+    """A store migrated to head and empty: every table emptied when the schema is still the one
+    this session migrated (a test may have changed it, or left the revision elsewhere), else
+    dropped and migrated again. Migrating from scratch for every test took most of the suite."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            known = _MIGRATED.get(url)
+            if known is not None and conn.scalar(text(_FINGERPRINT)) == known and _at_head(conn):
+                tables = conn.scalars(
+                    text(
+                        "SELECT tablename FROM pg_tables "
+                        "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                ).all()
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+        reset_postgres(url)
+        Store.open(url).close()
+        with engine.connect() as conn:
+            _MIGRATED[url] = conn.scalar(text(_FINGERPRINT))
+    finally:
+        engine.dispose()
+
+
+def _at_head(conn: Connection) -> bool:
+    from aggregator.store.database import HEAD_REVISION
+
+    if conn.scalar(text("SELECT to_regclass('public.alembic_version')")) is None:
+        return False
+    return conn.scalars(text("SELECT version_num FROM alembic_version")).all() == [HEAD_REVISION]
 
 
 def postgres_available(url: str = POSTGRES_URL) -> bool:
@@ -44,17 +94,50 @@ def postgres_available(url: str = POSTGRES_URL) -> bool:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The store every test uses: a fresh SQLite file, or the PostgreSQL CI names, emptied."""
-    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL")
-    if url and url.startswith("postgresql"):
-        if not postgres_available(url):
-            if REQUIRE_POSTGRES:
-                pytest.fail(f"PostgreSQL required but not reachable at {url}")
-            pytest.skip("PostgreSQL not reachable")
+def database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The store every test uses, migrated to head and empty: a copy of a SQLite file migrated
+    once a session, or the PostgreSQL database CI names, emptied (`empty_database_url`: one
+    with no schema at all, for the tests of migrations)."""
+    url = _postgres_url()
+    if url is not None:
+        reset_postgres_to_head(url)
+        return url
+    path = tmp_path / "store.db"
+    shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> str:
+    """A database with nothing in it, not even the schema: a new SQLite file, or the PostgreSQL
+    database CI names with its public schema dropped."""
+    url = _postgres_url()
+    if url is not None:
         reset_postgres(url)
         return url
     return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to head, with nothing in it: what each test's store is copied from."""
+    path = tmp_path_factory.mktemp("migrated") / "store.db"
+    Store.open(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:  # everything in the main file, none of it in the WAL
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def _postgres_url() -> str | None:
+    """The PostgreSQL database under test (AGGREGATOR_TEST_DATABASE_URL), or None for SQLite."""
+    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL")
+    if not (url and url.startswith("postgresql")):
+        return None
+    if not postgres_available(url):
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but not reachable at {url}")
+        pytest.skip("PostgreSQL not reachable")
+    return url
 
 
 def shared_database_url(folder: Path, name: str) -> str:

@@ -266,7 +266,8 @@ def test_missing_config_file_is_reported(
 # --- db upgrade ------------------------------------------------------------------------------
 
 
-def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path, database_url: str) -> None:
+def test_db_upgrade_creates_the_schema_and_is_idempotent(tmp_path: Path, empty_database_url: str) -> None:
+    database_url = empty_database_url
     config = write_config(tmp_path, database_url, HEALTHY)
     engine = create_engine(database_url)
     try:

@@ -325,7 +325,8 @@ def test_head_revision_constant_names_the_newest_migration() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
 
 
-def test_upgrade_from_the_first_revision_reaches_head(database_url: str) -> None:
+def test_upgrade_from_the_first_revision_reaches_head(empty_database_url: str) -> None:
+    database_url = empty_database_url
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
