@@ -14,13 +14,16 @@ import pytest
 from sqlalchemy import Connection, create_engine, make_url, text
 
 from aggregator.config import Config, config_from_text
+from aggregator.store import reads
 from aggregator.store.repository import Store
+from aggregator.web import api
 
 DATA = Path(__file__).parent / "data"
 POSTGRES_URL = os.environ.get(
     "AGGREGATOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("AGGREGATOR_REQUIRE_POSTGRES") == "1"
+TEST_QUERY_BUDGET = 10.0  # seconds of work a search may take in tests (_generous_query_budget)
 
 
 def reset_postgres(url: str) -> None:
@@ -129,7 +132,8 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _postgres_url() -> str | None:
-    """The PostgreSQL database under test (AGGREGATOR_TEST_DATABASE_URL), or None for SQLite."""
+    """The PostgreSQL database under test (AGGREGATOR_TEST_DATABASE_URL), or None for SQLite.
+    Under pytest-xdist each worker has a database of its own beside it, `<name>_<worker>`."""
     url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL")
     if not (url and url.startswith("postgresql")):
         return None
@@ -137,35 +141,46 @@ def _postgres_url() -> str | None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but not reachable at {url}")
         pytest.skip("PostgreSQL not reachable")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _beside(url, worker) if worker else url
+
+
+def _beside(url: str, suffix: str) -> str:
+    """The database `<name>_<suffix>` on the same server as `url`, made when missing."""
+    main = make_url(url)
+    other = main.set(database=f"{main.database}_{suffix}")
+    admin = create_engine(main, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": other.database}
+            )
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{other.database}"'))
+    finally:
+        admin.dispose()
+    return other.render_as_string(hide_password=False)
 
 
 def shared_database_url(folder: Path, name: str) -> str:
     """The store of a module-scoped fixture (a site many read-only tests share), which the per-test
     resets of the main PostgreSQL database must leave alone: a SQLite file in `folder`, or the
     PostgreSQL database `<main database>_<name>` beside the main one (made when missing), emptied."""
-    url = os.environ.get("AGGREGATOR_TEST_DATABASE_URL")
-    if not (url and url.startswith("postgresql")):
+    url = _postgres_url()
+    if url is None:
         return f"sqlite:///{folder / 'store.db'}"
-    if not postgres_available(url):
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL required but not reachable at {url}")
-        pytest.skip("PostgreSQL not reachable")
-    main = make_url(url)
-    shared = main.set(database=f"{main.database}_{name}")
-    admin = create_engine(main, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            found = conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": shared.database}
-            )
-            if not found:
-                conn.execute(text(f'CREATE DATABASE "{shared.database}"'))
-    finally:
-        admin.dispose()
-    shared_url = shared.render_as_string(hide_password=False)
+    shared_url = _beside(url, name)
     reset_postgres(shared_url)
     return shared_url
+
+
+@pytest.fixture(autouse=True)
+def _generous_query_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches in tests may take 10 s of work, not the 0.8 s a server gives them: on a loaded
+    machine (test processes side by side with PostgreSQL) a query of 50 ms could run out, and
+    the budget is not what they test. The tests of the budget set their own."""
+    monkeypatch.setattr(reads, "QUERY_BUDGET", TEST_QUERY_BUDGET)
+    monkeypatch.setattr(api, "QUERY_BUDGET", TEST_QUERY_BUDGET)
 
 
 @pytest.fixture
