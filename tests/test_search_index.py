@@ -500,6 +500,38 @@ def test_every_strategy_gives_the_same_pages(
         assert [p.id for p in cursor.papers + rest.papers] == [p.id for p in page.papers], query
 
 
+@pytest.mark.parametrize("limits", [{"PROBE": 5}, {"PROBE": 5, "SORT_LIMIT": 10}, {"CANDIDATE_CAP": 10}])
+def test_a_prefix_is_looked_up_in_the_index_once_a_page(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch, limits: dict[str, int]
+) -> None:
+    """Expanding a short prefix is the costliest step of a search (FTS5 merges the posting
+    lists of every token it stands for in one step no deadline can interrupt): a page asks the
+    index for it once, whether its candidates are few, many or too many to hold."""
+    from sqlalchemy import event
+
+    from aggregator.store import pages
+
+    config, store = corpus
+    for name, value in limits.items():
+        monkeypatch.setattr(pages, name, value)
+    searches: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if ("paper_index MATCH" in statement or "@@" in statement) and not statement.startswith("EXPLAIN"):
+            searches.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        for query in ("mo* AND NOT model*", "mo*", "la* AND title:agent*"):
+            searches.clear()
+            page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=20))
+            walked = store.papers_page(PageQuery(text=text_query(config, query, indexed=False), limit=20))
+            assert [p.id for p in page.papers] == [p.id for p in walked.papers], query
+            assert len(searches) <= 1, (query, searches)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+
+
 # --- budgets -----------------------------------------------------------------------------------
 
 
