@@ -75,7 +75,7 @@ class SearchTurns:
 
     def __init__(self, at_once: int, waiting: int = 8, wait: float = 5.0) -> None:
         if at_once < 1 or waiting < 0:
-            raise ValueError("at least one search must be able to run, and no fewer than none wait")
+            raise ValueError("at_once must be at least 1 and waiting at least 0")
         self.at_once, self.waiting, self.wait = at_once, waiting, wait
         self._slots = threading.BoundedSemaphore(at_once)
         self._lock = threading.Lock()
