@@ -2,9 +2,10 @@
 
 Threaded workers, because a request spends much of its time waiting on the database and a slow
 one must not hold up the rest; one process per core, because Python runs one thread at a time
-per process, and each process runs one search at a time (store/deadline.py SearchTurns), so
-more processes is how a machine runs more searches at once. Every query carries its own time
-budget (under a second), so `timeout` only catches a worker that is truly stuck. Each setting can be overridden from the environment.
+per process, and each process runs one search at a time (store/search_turns.py), so more
+processes is how a machine runs more searches at once. Every query carries its own time budget
+(under a second), so `timeout` only catches a worker that is truly stuck. Each setting can be
+overridden from the environment.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ bind = (
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
 # Enough that /healthz and cached feeds find a thread free while searches hold theirs (one
-# running and at most 8 waiting per process: store/deadline.py SearchTurns).
+# running and at most 8 waiting per process: store/search_turns.py).
 threads = int(os.environ.get("GUNICORN_THREADS") or 16)
 timeout = 30  # seconds without a heartbeat before a worker is replaced (requests stop long before)
 graceful_timeout = 20

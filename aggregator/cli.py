@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from types import FrameType
 from typing import Any
 
@@ -283,10 +283,10 @@ def preview(state: _State, query: str, sample: int, exclude: str | None, announc
     if file is not None and not file.exists():  # a preview creates nothing, not even an empty store
         raise click.ClickException(f"no store at {file}: run `aggregator ingest --all` first")
     narrowed = narrow(tree, {t.slug: t.query for t in state.config.topics})
-    with _store(state, read_only=True) as store:
+    with _store(state, read_only=True) as store, closing(store.documents(narrowed)) as documents:
         found = run_preview(
             query,
-            store.documents(narrowed),
+            documents,
             sample=sample,
             topics=topic_specs(state.config),
             exclude=exclude,

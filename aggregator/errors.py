@@ -33,12 +33,16 @@ class StoreError(AggregatorError):
     """store: the database could not be reached or migrated."""
 
 
-class BudgetExceeded(AggregatorError):
+class Unavailable(AggregatorError):
+    """The store cannot answer this request now (a 503)."""
+
+
+class BudgetExceeded(Unavailable):
     """A query that would take longer than a request may: the reader is asked to narrow it."""
 
 
-class SearchesBusy(BudgetExceeded):
-    """Every search slot of this process stayed taken while the request waited: try again soon."""
+class SearchesBusy(Unavailable):
+    """Every search turn of this process stayed taken while the request waited: try again soon."""
 
 
 class LeaseLost(AggregatorError):

@@ -8,6 +8,7 @@ on PostgreSQL. Table tests pin the translation of each query form.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import threading
@@ -24,9 +25,10 @@ from aggregator.errors import SearchesBusy
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.records import PaperText
 from aggregator.runtime import open_store
-from aggregator.store.deadline import Deadline, SearchTurns
+from aggregator.store.deadline import Deadline
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
+from aggregator.store.search_turns import SearchTurns
 from aggregator.topics.index_query import MAX_ATOM, AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import parse_query
@@ -615,30 +617,79 @@ def test_on_postgresql_this_process_keeps_to_its_share_of_the_budget(corpus: tup
     assert 0.5 <= OWN_SHARE_ON_POSTGRESQL < 1
 
 
-def test_searches_take_turns_and_a_search_kept_waiting_is_told_to_retry() -> None:
-    turns = SearchTurns(1, wait=0.05)
-    started, release = threading.Event(), threading.Event()
+@contextlib.contextmanager
+def turn_taken_elsewhere(turns: SearchTurns) -> Iterator[None]:
+    """While this runs, another thread (another request) holds a turn, in the middle of its search."""
+    taken, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
+    def search_elsewhere() -> None:
         with turns.turn():
-            started.set()
+            taken.set()
             release.wait(5)
 
-    holder = threading.Thread(target=hold)
-    holder.start()
+    other = threading.Thread(target=search_elsewhere)
+    other.start()
     try:
-        assert started.wait(5)
+        assert taken.wait(5)
+        yield
+    finally:
+        release.set()
+        other.join()
+
+
+def test_searches_take_turns_and_a_search_kept_waiting_is_told_to_retry() -> None:
+    turns = SearchTurns(1, wait=0.05)
+    with turn_taken_elsewhere(turns):
         waited = time.monotonic()
         with pytest.raises(SearchesBusy, match="try again"), turns.turn():
             pass
         assert time.monotonic() - waited >= 0.05  # it waited its time first
-    finally:
-        release.set()
-        holder.join()
     with turns.turn():  # the slot came back
         pass
     with pytest.raises(ValueError):
         SearchTurns(0)
+
+
+def test_a_search_inside_a_search_goes_on_at_once() -> None:
+    turns = SearchTurns(1, wait=5)
+    started = time.monotonic()
+    with turns.turn(), turns.turn():  # the same thread: not a wait for itself
+        pass
+    assert time.monotonic() - started < 1
+    assert turns._holding == 0
+    with turns.turn():  # and the turn came back
+        pass
+
+
+def test_a_preview_that_fails_gives_its_turn_back_at_once(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preview's documents hold the search turn while they are read: a preview that fails
+    halfway must not keep it until the garbage collector comes by (every search of the process
+    would wait and get a 503 meanwhile)."""
+    import gc
+
+    from aggregator import create_app
+    from aggregator.web import api
+
+    config, store = corpus
+
+    def failing(query: str, documents: Iterator[object], **options: object) -> None:
+        next(iter(documents))
+        raise RuntimeError("a preview that fails halfway")
+
+    monkeypatch.setattr(api, "run_preview", failing)
+    monkeypatch.setattr(store, "searches", SearchTurns(1, wait=0.05))
+    client = create_app(config, store=store).test_client()
+    gc.disable()  # what would otherwise give the turn back, some time later
+    try:
+        with contextlib.suppress(RuntimeError):  # a testing app lets it through
+            assert client.get("/api/preview", query_string={"q": "model*"}).status_code == 500
+        assert store.searches._holding == 0
+    finally:
+        gc.enable()
+    monkeypatch.undo()
+    assert client.get("/api/papers", query_string={"q": "model*"}).status_code == 200
 
 
 def test_no_more_searches_wait_than_allowed_the_rest_are_told_at_once() -> None:
@@ -694,7 +745,7 @@ def test_only_searches_wait_for_a_turn_and_a_busy_one_answers_503_with_retry_aft
     config, store = corpus
     client = create_app(config, store=store).test_client()
     monkeypatch.setattr(store, "searches", SearchTurns(1, wait=0.01))
-    with store.searches.turn():
+    with turn_taken_elsewhere(store.searches):
         for url in ("/api/papers", "/feeds/all.atom", "/search", "/api/preview"):
             busy = client.get(url, query_string={"q": "model*"})
             assert busy.status_code == 503, url

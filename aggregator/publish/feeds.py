@@ -97,24 +97,18 @@ def web_link(paper: PaperView) -> str | None:
     return link if is_http(link) else None
 
 
-def content_html(
-    paper: PaperView,
-    topics_url: str,
-    *,
-    authors: list[str] | None = None,
-    abstract_html: str | None = None,
-) -> str:
-    """The entry's HTML body: abstract, authors, links, upvotes, and why it is in its topics.
-    `authors` (author_names) and `abstract_html` (the escaped abstract), when the caller has
-    made them already: an entry needs each twice.
+def content_html(paper: PaperView, topics_url: str) -> str:
+    """The entry's HTML body: abstract, authors, links, upvotes, and why it is in its topics."""
+    return _content_html(paper, topics_url, author_names(paper), str(escape(xml_text(paper.abstract))))
+
+
+def _content_html(paper: PaperView, topics_url: str, authors: list[str], abstract_html: str) -> str:
+    """content_html from the author names and the escaped abstract, which an Atom or RSS entry
+    has made already for its own elements.
 
     Every value from a feed goes through `escape` (markupsafe's, in C); f-strings put the pieces
     together, several times faster than `Markup.format`, which was 40 % of a cold render."""
-    if abstract_html is None:
-        abstract_html = escape(xml_text(paper.abstract))
     parts = [f"<p>{abstract_html}</p>"] if paper.abstract else []
-    if authors is None:
-        authors = author_names(paper)
     if authors:
         parts.append(f"<p><b>Authors:</b> {escape(', '.join(authors))}</p>")
     links = [(name, paper.links[key]) for key, name in LINK_NAMES if is_http(paper.links.get(key))]
@@ -198,7 +192,7 @@ def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -
     # An HTML summary (escaped text), since RSS readers take <description> as HTML whatever it holds.
     abstract_html = str(escape(xml_text(paper.abstract)))
     fe.summary(abstract_html or str(escape(xml_text(paper.title))), type="html")
-    fe.content(content_html(paper, topics_url, authors=authors, abstract_html=abstract_html), type="html")
+    fe.content(_content_html(paper, topics_url, authors, abstract_html), type="html")
     categories = [{"term": t.slug, "scheme": topics_url, "label": t.slug} for t in paper.topics]
     categories += ({"term": category, "scheme": ARXIV_SCHEME} for category in paper.categories)
     if categories:

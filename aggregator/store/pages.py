@@ -13,14 +13,14 @@ every candidate confirmed by the exact matcher:
   from the share that matched. A sparser one stops after PROBE papers and walks on through the
   set of its candidate ids (up to CANDIDATE_CAP; past that, on matching every paper); the total
   is then the index's count (exact or an upper bound, as above). A query with a prefix asks the
-  index once, for its ids, before anything else: expanding the prefix is the costly part.
+  index once a page: expanding the prefix is the costly part.
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,22 +30,18 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
-    Select,
     any_,
     bindparam,
     func,
     select,
-    tuple_,
 )
 
 from aggregator.records import PaperText
-from aggregator.store.bulk import chunks
 from aggregator.store.deadline import Deadline
 from aggregator.store.meta import paper_count
-from aggregator.store.rows import paper_text
-from aggregator.store.schema import paper_order_keys, paper_topics, papers, sightings
+from aggregator.store.schema import paper_topics
 from aggregator.store.search import candidates, estimated_candidates
-from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
+from aggregator.store.walks import Walk, Walked, confirmed_walk, matching
 from aggregator.topics.index_query import IndexQuery, Tokens
 
 SORT_LIMIT = 5_000
@@ -56,9 +52,6 @@ CANDIDATE_CAP = 100_000
 DENSE_SHARE, DENSE_MIN = 0.1, 1_000
 PROBE = 600  # papers walked and matched before a query with many candidates reads their ids
 COUNT_CAP = 100_000  # a filtered count stops here: "more than 100,000" is all a reader needs
-FIRST_BATCH, LAST_BATCH = 64, 4_096
-MIN_BATCH = 16  # the least a walk reads at a time
-WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +91,7 @@ class PageIds:
 
 def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
     """The ids of the papers on this page, in feed order."""
-    walk = _Walk(conn, query)
+    walk = Walk(conn, query)
     wanted = query.offset + query.limit + 1  # one more tells whether a next page exists
     if query.text is None:
         found = walk.keys(wanted, deadline)
@@ -106,21 +99,42 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
         return _page(found, query, total, exact)
     narrowed = query.text.narrowed
     asked = _candidates(conn, narrowed, deadline) if narrowed is not None else None
+    try:
+        return _text_page(conn, query, walk, narrowed, asked, wanted, deadline)
+    finally:
+        if asked is not None and asked.pending is not None:
+            asked.pending.close()
+
+
+def _text_page(
+    conn: Connection,
+    query: PageQuery,
+    walk: Walk,
+    narrowed: IndexQuery | None,
+    asked: _Found | None,
+    wanted: int,
+    deadline: Deadline,
+) -> PageIds:
+    """A `q=` page, from what the index said of its candidates (`asked`)."""
+    assert query.text is not None
     if asked is not None and asked.few is not None:
-        among = _Walk(conn, query, among=asked.few)
+        among = Walk(conn, query, among=asked.few)
         unfiltered = not (query.topic or query.source or query.since or query.min_score)
         total = asked.count if unfiltered else _count_all(conn, among)
         return _from_candidates(conn, among, query, query.text, total, wanted, deadline)
     # Many candidates, or no narrowing: walk and match. A dense query fills its page within
     # PROBE papers; a sparse one then walks on through the set of candidate ids.
     ids = asked.ids if asked is not None else None
-    walked = _Walked([])
+    walked = Walked([])
     if ids is None:
-        walked = _confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
-        if narrowed is not None and asked is None and len(walked.found) < wanted and not walked.ended:
-            ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
+        walked = confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
+        if narrowed is not None and len(walked.found) < wanted and not walked.ended:
+            if asked is None:
+                ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
+            elif asked.pending is not None:
+                ids = asked.pending.rest()
     if len(walked.found) < wanted and not walked.ended:
-        walked = _confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked)
+        walked = confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked)
     if ids is not None:  # the index's candidates, before the filters: exact only without them
         unfiltered = not (query.topic or query.source or query.since or query.min_score)
         return _page(walked.found, query, len(ids), exact=query.text.exact and unfiltered)
@@ -129,7 +143,7 @@ def page_ids(conn: Connection, query: PageQuery, deadline: Deadline) -> PageIds:
     return _page(walked.found, query, _estimate(conn, query, walked), exact=False)
 
 
-def _estimate(conn: Connection, query: PageQuery, walked: _Walked) -> int:
+def _estimate(conn: Connection, query: PageQuery, walked: Walked) -> int:
     """About how many papers match, from the share that matched in the walk so far (the
     matches found, at least, where filters leave the scope unknown)."""
     unfiltered = not (query.topic or query.source or query.since or query.min_score or query.after)
@@ -149,84 +163,6 @@ def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None
     )
 
 
-class _Walk:
-    """The feed order of the papers a query's filters allow (and `among` holds), read in keyset
-    batches."""
-
-    def __init__(
-        self,
-        conn: Connection,
-        query: PageQuery,
-        among: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None,
-    ) -> None:
-        self.conn = conn
-        self.published: ColumnElement[datetime]
-        self.id: ColumnElement[int]
-        where: list[ColumnElement[bool]] = []
-        keys: Any = paper_topics
-        if query.topic:  # straight off the (slug, published, paper_id) index
-            self.published, self.id = paper_topics.c.published, paper_topics.c.paper_id
-            where.append(paper_topics.c.slug == query.topic)
-            if query.min_score:
-                where.append(paper_topics.c.score >= query.min_score)
-        else:  # a few ids' keys from the (id, published) index; all in order from (published, id)
-            keys = paper_order_keys if among is not None else papers
-            self.published, self.id = keys.c.published, keys.c.id
-            if query.min_score:
-                scored = select(paper_topics.c.paper_id).where(paper_topics.c.score >= query.min_score)
-                where.append(self.id.in_(scored))
-        if among is not None:
-            where.append(among(self.id))
-        if query.source:
-            where.append(self.id.in_(select(sightings.c.paper_id).where(sightings.c.source == query.source)))
-        base = select(self.published, self.id).where(*where)
-        if query.since:
-            if keys is not papers:
-                base = base.join(papers, papers.c.id == self.id)
-            base = base.where(papers.c.updated >= query.since)
-        self.base: Select[Any] = base
-        self.start = query.after
-
-    def batches(
-        self,
-        deadline: Deadline,
-        size: int = FIRST_BATCH,
-        after: tuple[datetime, int] | None = None,
-        *,
-        from_start: bool = False,
-        grow: Callable[[int], int] = lambda size: min(size * 4, LAST_BATCH),
-    ) -> Iterator[list[tuple[datetime, int]]]:
-        """(published, id) in feed order, a batch at a time (each `grow`n from the last): after
-        `after`, else after the query's cursor (or from the very start)."""
-        last = None if from_start else after or self.start
-        while True:
-            deadline.check()
-            statement = self.base
-            if last is not None:
-                statement = statement.where(tuple_(self.published, self.id) < tuple_(*last))
-            rows = self.conn.execute(
-                statement.order_by(self.published.desc(), self.id.desc()).limit(size)
-            ).all()
-            if rows:
-                yield [(r[0], r[1]) for r in rows]
-            if len(rows) < size:
-                return
-            last = (rows[-1][0], rows[-1][1])
-            size = grow(size)
-
-    def keys(
-        self, wanted: int, deadline: Deadline, *, from_start: bool = False
-    ) -> list[tuple[datetime, int]]:
-        """The first `wanted` (published, id) after the query's cursor (or `from_start`)."""
-        found: list[tuple[datetime, int]] = []
-        size = min(max(wanted, 1), LAST_BATCH)
-        for batch in self.batches(deadline, size=size, from_start=from_start):
-            found += batch[: wanted - len(found)]
-            if len(found) >= wanted:
-                break
-        return found
-
-
 def candidate_ids(
     conn: Connection, narrowed: IndexQuery, cap: int = CANDIDATE_CAP, deadline: Deadline | None = None
 ) -> set[int] | None:
@@ -244,12 +180,32 @@ def candidate_ids(
 @dataclass(frozen=True, slots=True)
 class _Found:
     """What the index said of a query's candidates: how many (exact up to where it stopped
-    counting), and either a test of an id column for them (at most SORT_LIMIT) or their ids (up
-    to CANDIDATE_CAP: on PostgreSQL, and on SQLite for a prefix); neither when there are more."""
+    counting), and either a test of an id column for them (at most SORT_LIMIT), or, on
+    PostgreSQL, their ids (up to CANDIDATE_CAP), or, on SQLite, those still to read."""
 
     count: int
     few: Callable[[ColumnElement[int]], ColumnElement[bool]] | None = None
     ids: set[int] | None = None
+    pending: _PendingIds | None = None  # SQLite, a prefix: the rest of its ids, read if needed
+
+
+class _PendingIds:
+    """The ids of a query's candidates past the first SORT_LIMIT, left in the open result: read
+    only when a walk needs them (a broad prefix fills its page first, and reading 100,000 ids
+    it never needed cost more than the page)."""
+
+    def __init__(self, result: Any, first: list[int]) -> None:
+        self._result, self._first = result, first
+
+    def rest(self) -> set[int] | None:
+        """All the ids, or None past CANDIDATE_CAP."""
+        ids = set(self._first)
+        ids.update(self._result.scalars())
+        self.close()
+        return ids if len(ids) <= CANDIDATE_CAP else None
+
+    def close(self) -> None:
+        self._result.close()
 
 
 def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _Found | None:
@@ -271,15 +227,17 @@ def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _
         return _Found(len(ids), few=lambda column: column == any_(listed))
     if _has_prefix(narrowed):
         # FTS5 merges the posting lists of every token a prefix stands for before its first
-        # candidate comes out, in one step that the progress handler cannot interrupt (0.2 s for
-        # a two-letter prefix at 1M papers): its ids are read once, here, and never asked again.
-        ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
-        if ids is None:
-            return _Found(CANDIDATE_CAP + 1)  # too many to use: walk, without asking again
-        if len(ids) > SORT_LIMIT:
-            return _Found(len(ids), ids=ids)
-        found_ids = sorted(ids)
-        return _Found(len(ids), few=lambda column: column.in_(found_ids))
+        # candidate comes out (0.7 s and more for a two-letter prefix at 1M papers): the index is
+        # asked once, and the ids past the first SORT_LIMIT are read only if a walk needs them.
+        result = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
+        first = list(result.scalars().fetchmany(min(SORT_LIMIT, CANDIDATE_CAP) + 1))
+        if len(first) > CANDIDATE_CAP:  # too many to use: walk, without asking again
+            result.close()
+            return _Found(len(first))
+        if len(first) > SORT_LIMIT:
+            return _Found(len(first), pending=_PendingIds(result, first))
+        result.close()
+        return _Found(len(first), few=lambda column: column.in_(first))
     capped = select(candidates(conn, narrowed).subquery().c.id).limit(SORT_LIMIT + 1).subquery()
     count = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
     if count > SORT_LIMIT:
@@ -294,13 +252,13 @@ def _has_prefix(query: IndexQuery) -> bool:
     return any(_has_prefix(child) for child in query.children)
 
 
-def _count_all(conn: Connection, walk: _Walk) -> int:
+def _count_all(conn: Connection, walk: Walk) -> int:
     return int(conn.execute(select(func.count()).select_from(walk.base.subquery())).scalar_one())
 
 
 def _from_candidates(
     conn: Connection,
-    walk: _Walk,
+    walk: Walk,
     query: PageQuery,
     text: TextQuery,
     total: int,
@@ -313,75 +271,14 @@ def _from_candidates(
     if text.exact:  # the candidates are the matches: nothing to confirm
         return _page(walk.keys(wanted, deadline), query, total, exact=True)
     if total <= CONFIRM_ALL:  # so few that all are confirmed, for an exact total
-        matched = _matching(conn, walk.keys(total, deadline, from_start=True), text, deadline)
+        matched = matching(conn, walk.keys(total, deadline, from_start=True), text, deadline)
         following = [k for k in matched if query.after is None or k < query.after]
         return _page(following[:wanted], query, len(matched), exact=True)
-    found = _confirmed_walk(conn, walk, None, text, wanted, deadline).found
+    found = confirmed_walk(conn, walk, None, text, wanted, deadline).found
     return _page(found, query, total, exact=False)
 
 
-@dataclass(slots=True)
-class _Walked:
-    """How far a walk went: what matched, the last key it read, and how many it read."""
-
-    found: list[tuple[datetime, int]]
-    last: tuple[datetime, int] | None = None
-    read: int = 0
-    ended: bool = False  # it reached the end of the feed
-
-
-def _confirmed_walk(
-    conn: Connection,
-    walk: _Walk,
-    ids: set[int] | None,
-    text: TextQuery,
-    wanted: int,
-    deadline: Deadline,
-    *,
-    so_far: _Walked | None = None,
-    at_most: int | None = None,
-) -> _Walked:
-    """Walk the feed order (through the candidate set, if any) until `wanted` papers match,
-    the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk."""
-    done = so_far or _Walked([])
-
-    def grow(size: int) -> int:
-        """The next batch: what the share matched so far says the page still needs, with a
-        margin (a broad query reads a third of what growing fourfold read), or four times more."""
-        if ids is not None:
-            return WALK_BATCH
-        if not done.found:
-            return min(size * 4, LAST_BATCH)
-        needed = (wanted - len(done.found)) * done.read / len(done.found)
-        return max(MIN_BATCH, min(math.ceil(needed * 1.25), LAST_BATCH))
-
-    size = WALK_BATCH if ids is not None else FIRST_BATCH
-    for batch in walk.batches(deadline, size=size, after=done.last, grow=grow):
-        keys = [k for k in batch if k[1] in ids] if ids is not None else batch
-        done.found += _matching(conn, keys, text, deadline)
-        done.last, done.read = batch[-1], done.read + len(batch)
-        if len(done.found) >= wanted or (at_most is not None and done.read >= at_most):
-            done.found = done.found[:wanted]
-            return done
-    done.ended = True
-    return done
-
-
-def _matching(
-    conn: Connection, keys: Sequence[tuple[datetime, int]], text: TextQuery, deadline: Deadline
-) -> list[tuple[datetime, int]]:
-    """The keys whose papers the matcher accepts, in the order given."""
-    accepted: set[int] = set()
-    for chunk in chunks(list(keys)):
-        deadline.check()
-        ids = [i for _, i in chunk]
-        rows = conn.execute(select(*DOCUMENT_COLUMNS).where(papers.c.id.in_(ids))).all()
-        seen = sources_of(conn, ids)
-        accepted.update(r.id for r in rows if text.matches(paper_text(r, seen.get(r.id, []))))
-    return [k for k in keys if k[1] in accepted]
-
-
-def _count(conn: Connection, query: PageQuery, walk: _Walk) -> tuple[int, bool]:
+def _count(conn: Connection, query: PageQuery, walk: Walk) -> tuple[int, bool]:
     """How many papers the filters allow, and whether that is exact: from paper_topics alone
     for a topic, from the store's own count for everything; capped at COUNT_CAP when other
     filters make it a walk over papers."""

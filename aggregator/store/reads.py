@@ -6,7 +6,7 @@ request can make costly runs under a deadline the database itself enforces.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -19,7 +19,7 @@ from aggregator.records import PaperText
 from aggregator.store import meta
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import decode_hints
-from aggregator.store.deadline import Deadline, SearchTurns
+from aggregator.store.deadline import Deadline
 from aggregator.store.digests import digest_newest, digest_top
 from aggregator.store.meta import STAMP_EPOCH
 from aggregator.store.pages import (
@@ -29,6 +29,7 @@ from aggregator.store.pages import (
 )
 from aggregator.store.rows import paper_text
 from aggregator.store.schema import paper_topics, papers, sightings, sources, store_meta
+from aggregator.store.search_turns import SearchTurns
 from aggregator.store.tagging import sources_of, topic_counts, topics_of
 from aggregator.topics.index_query import IndexQuery
 from aggregator.types import (
@@ -42,9 +43,6 @@ from aggregator.types import (
 )
 
 QUERY_BUDGET = 0.8  # CPU seconds a page may take to find (and 4x that in all): then a 503
-# Searches one process runs at once (deadline.SearchTurns): one, as Python runs one thread at a
-# time anyway; gunicorn.conf.py starts a process per core, so a machine searches on every core.
-SEARCHES_AT_ONCE = 1
 # On PostgreSQL the server does part of a query's work outside this process (reading the papers a
 # walk visits: up to about 45 % of what this process spends on them, at 1M papers), so
 # this process keeps to this share of the budget: the two together stay under a second, with
@@ -184,10 +182,11 @@ class StoreReads:
 
     def documents(
         self, narrowed: IndexQuery | None = None, *, budget: float | None = None
-    ) -> Iterator[tuple[str, str, datetime, PaperText]]:
+    ) -> Generator[tuple[str, str, datetime, PaperText], None, None]:
         """Stored papers as (id, title, published, PaperText), for previews of a query: those
         the index finds for `narrowed`, or every one; BudgetExceeded past `budget` seconds.
-        Like any search, it waits for its turn first."""
+        Like any search, it waits for its turn first, and holds it until the iteration ends:
+        close it (contextlib.closing) when stopping early or on an error."""
         with self.searches.turn():
             yield from self._documents(narrowed, budget)
 

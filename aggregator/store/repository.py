@@ -29,14 +29,14 @@ from aggregator.store import leases, locks, meta
 from aggregator.store.bulk import chunks, insert_ignore
 from aggregator.store.codec import digest, encode_hints, encode_sighting
 from aggregator.store.database import make_engine, upgrade
-from aggregator.store.deadline import SearchTurns
 from aggregator.store.indexing import index_is_current, rebuild_index
 from aggregator.store.pages import (
     PageQuery,
     TextQuery,
 )
-from aggregator.store.reads import QUERY_BUDGET, SEARCHES_AT_ONCE, Page, StoreReads
+from aggregator.store.reads import QUERY_BUDGET, Page, StoreReads
 from aggregator.store.schema import sightings, sources
+from aggregator.store.search_turns import SEARCHES_AT_ONCE, SearchTurns
 from aggregator.store.tagging import (
     RetagResult,
     changed_topics,

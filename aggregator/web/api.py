@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import fields
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -163,14 +164,16 @@ def preview() -> Response:
 def _preview(
     raw: str, narrowed: IndexQuery | None, sample: int, exclude: str | None, announce: tuple[str, ...]
 ) -> dict[str, Any]:
-    found = run_preview(
-        raw,
-        services().store.documents(narrowed, budget=QUERY_BUDGET),
-        sample=sample,
-        topics=topic_specs(services().config),
-        exclude=exclude,
-        announce=announce,
-    )
+    # Closed at once, even when the preview fails: the documents hold this process's search turn.
+    with closing(services().store.documents(narrowed, budget=QUERY_BUDGET)) as documents:
+        found = run_preview(
+            raw,
+            documents,
+            sample=sample,
+            topics=topic_specs(services().config),
+            exclude=exclude,
+            announce=announce,
+        )
     return dict(
         query=found.query,
         exclude=exclude,

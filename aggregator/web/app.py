@@ -8,15 +8,16 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from aggregator.config import Config, load_config
-from aggregator.errors import BudgetExceeded, SearchesBusy
+from aggregator.errors import SearchesBusy, Unavailable
 from aggregator.metrics import record_request
 from aggregator.runtime import config_path, open_store
 from aggregator.store.repository import Store
+from aggregator.store.search_turns import SEARCH_WAIT
 from aggregator.web import api, feeds, health, pages
 from aggregator.web.headers import secure
 from aggregator.web.services import Services
 
-BUSY_RETRY_AFTER = 5  # seconds: a search slot frees within a budget (under a second) or so
+BUSY_RETRY_AFTER = round(SEARCH_WAIT)  # seconds: as long as a search may wait for its turn
 
 
 def create_app(config: Config | str | None = None, *, store: Store | None = None) -> Flask:
@@ -43,8 +44,8 @@ def create_app(config: Config | str | None = None, *, store: Store | None = None
             record_request(endpoint, response.status_code, time.perf_counter() - g.started)
         return secure(response)
 
-    @app.errorhandler(BudgetExceeded)
-    def _too_costly(exc: BudgetExceeded) -> tuple[Response, int]:
+    @app.errorhandler(Unavailable)
+    def _unavailable(exc: Unavailable) -> tuple[Response, int]:
         """A query past its time budget: the worker is free again, the reader told to narrow it;
         or one that found every search slot taken: the reader told when to come back."""
         message = f"store: {exc}"
