@@ -271,14 +271,16 @@ def test_overlapping_sources_fetched_at_once_make_no_duplicate(
 
 
 def test_each_host_has_its_own_slot(venue: tuple[Config, Store, SourceConfig]) -> None:
-    """Taking one host's slot neither takes nor frees another's; a slot put back is free from
-    the time it was put back to, not before."""
+    """Taking or putting back one host's slot neither takes nor frees another's; a slot put back
+    is free from the time it was put back to, not before."""
     _, store, _ = venue
     hold = T0 + timedelta(seconds=30)
     assert store.take_host_slot("a.example.org", now=T0, hold_until=hold) is None
     assert store.take_host_slot("b.example.org", now=T0, hold_until=hold) is None
     assert store.take_host_slot("a.example.org", now=T0, hold_until=hold) == hold  # held
     store.put_back_host_slot("a.example.org", next_at=T0 + timedelta(seconds=1), held=hold)
+    # b, held until the same moment, is not put back with a
+    assert store.take_host_slot("b.example.org", now=T0 + timedelta(seconds=1), hold_until=hold) == hold
     store.put_back_host_slot("b.example.org", next_at=T0 + timedelta(seconds=1), held=hold)
     assert store.take_host_slot("a.example.org", now=T0 + timedelta(seconds=1), hold_until=hold) is None
     # b's slot is free too, and taking it leaves a's as a left it
@@ -454,3 +456,41 @@ def test_a_source_due_during_a_long_pass_is_taken_while_the_pool_waits_on_a_host
     assert taken is not None and taken.name == "blog"
     queue.done(first)
     assert [getattr(queue.take(), "name", None) for _ in range(1)] == ["arxiv-1"]
+
+
+def test_a_source_due_while_every_thread_waits_on_a_host_is_taken_without_a_fetch_ending() -> None:
+    """A thread waiting for a busy host looks for newly due sources again and again, not only
+    when a fetch ends: the blog falling due a second into the wait is taken soon after."""
+    arxiv = [SourceConfig(f"arxiv-{n}", f"https://rss.arxiv.org/rss/cs.{n}", None, 3600.0) for n in range(2)]
+    due_now = [*arxiv]
+    queue = TurnQueue(list(arxiv), per_host_delay=3.0, refill=lambda: list(due_now), refill_every=0.0)
+    assert getattr(queue.take(), "name", None) == "arxiv-0"  # its fetch never ends here
+    taken: list[str] = []
+    waiting = threading.Thread(target=lambda: taken.append(getattr(queue.take(), "name", "")), daemon=True)
+    waiting.start()
+    waiting.join(1.2)  # meanwhile it has looked more than once and found nothing new
+    assert waiting.is_alive()
+    due_now.append(SourceConfig("blog", "https://blog.example.org/feed", None, 3600.0))
+    waiting.join(5)
+    assert taken == ["blog"]
+
+
+def test_the_queue_asks_for_due_sources_at_most_once_per_refill_interval() -> None:
+    """Looking for due sources reads the store: while a thread waits on a host, not more often
+    than `refill_every`."""
+    arxiv = [SourceConfig(f"arxiv-{n}", f"https://rss.arxiv.org/rss/cs.{n}", None, 3600.0) for n in range(2)]
+    asked: list[int] = []
+
+    def due() -> list[SourceConfig]:
+        asked.append(1)
+        return arxiv
+
+    stopping = threading.Event()
+    queue = TurnQueue(list(arxiv), per_host_delay=3.0, stopping=stopping, refill=due, refill_every=60.0)
+    assert getattr(queue.take(), "name", None) == "arxiv-0"
+    waiting = threading.Thread(target=queue.take, daemon=True)
+    waiting.start()
+    waiting.join(1.2)  # two or three looks at `stopping`, no minute gone by
+    stopping.set()
+    waiting.join(5)
+    assert not waiting.is_alive() and asked == []

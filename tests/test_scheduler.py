@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from aggregator.config import Config, SourceConfig
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.runtime import open_store
-from aggregator.scheduler import LEASE, Scheduler
+from aggregator.scheduler import LEASE, LeaseKeeper, Scheduler
 from aggregator.store.repository import Store
 from aggregator.types import Lease, SourceOutcome
 from tests.conftest import Clock, make_config
@@ -273,3 +273,26 @@ def test_a_fetch_whose_lease_passed_to_another_worker_is_discarded(
     [outcome] = pipeline.outcomes
     assert outcome.discarded and outcome.new == 0
     assert store.paper_count() == 0 and fetched_at(store, "venue") is None
+
+
+def test_a_lease_lost_to_another_worker_is_warned_about_once_and_let_go(
+    local_store: tuple[Store, Watched, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The keeper stops renewing a lease another worker took over: one warning naming the
+    source, not one at every renewal until the fetch ends."""
+    store, pipeline, clock = local_store
+    mine = store.claim("venue", now=T0, until=T0 + LEASE)
+    assert mine is not None
+    keeper = LeaseKeeper(pipeline, LEASE)
+    keeper.hold(mine)
+    clock.now = T0 + LEASE / 2
+    keeper.renew()  # still this worker's: renewed until T0 + 1.5 LEASE
+    assert store.claim("venue", now=T0 + LEASE + timedelta(seconds=1), until=T0 + 2 * LEASE) is None
+    clock.now = T0 + 2 * LEASE  # the worker stalled; its lease ran out and a rival took it
+    assert store.claim("venue", now=clock.now, until=clock.now + LEASE) is not None
+    with caplog.at_level(logging.INFO, logger="aggregator.scheduler"):
+        keeper.renew()
+        keeper.renew()
+    lines = [r.getMessage() for r in caplog.records if r.name == "aggregator.scheduler"]
+    assert lines == ["venue: the lease passed to another worker"]
+    assert [r.levelno for r in caplog.records if r.name == "aggregator.scheduler"] == [logging.WARNING]
