@@ -103,6 +103,31 @@ def test_a_hostile_body_costs_a_look_at_its_head() -> None:
     assert time.process_time() - started < 1.0
 
 
+def test_a_feed_that_starts_with_its_channel_keeps_its_hints() -> None:
+    """The parser takes a bare `<channel>` (no `<rss>` around it, no XML declaration) as RSS;
+    its ttl counts as any channel's."""
+    body = b"<channel><title>T</title><ttl>60</ttl><item><title>A paper</title></item></channel>"
+    assert feed_hints(body) == FeedHints(ttl=3600.0)
+    assert parse_feed(body).hints == feed_hints(body)
+
+
+def test_an_item_cannot_open_a_channel_of_its_own() -> None:
+    """The hints are the first channel's: a `<channel>` written inside an item's text does not
+    start another one whose ttl would count."""
+    items = "<item><description><![CDATA[<channel><ttl>5</ttl>]]></description></item>"
+    assert feed_hints(rss("<ttl>60</ttl>", items)) == FeedHints(ttl=3600.0)
+
+
+def test_atom_entries_cannot_set_hints_even_after_a_channel_in_the_feeds_text() -> None:
+    """An Atom feed that mentions `<channel>` (here in its subtitle) still ends its head at the
+    first entry: the ttl in the entry's content is not the feed's."""
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><subtitle><![CDATA[<channel>]]>'
+        b"</subtitle><entry><title>x</title><content><![CDATA[<ttl>600</ttl>]]></content></entry></feed>"
+    )
+    assert feed_hints(atom) is None
+
+
 # --- what the server says -------------------------------------------------------------------------
 
 
