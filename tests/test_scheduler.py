@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, SourceConfig
 from aggregator.ingest.pipeline import Pipeline
+from aggregator.ingest.turns import REFILL_EVERY
 from aggregator.runtime import open_store
 from aggregator.scheduler import LEASE, LeaseKeeper, Scheduler
 from aggregator.store.repository import Store
@@ -296,3 +297,68 @@ def test_a_lease_lost_to_another_worker_is_warned_about_once_and_let_go(
     lines = [r.getMessage() for r in caplog.records if r.name == "aggregator.scheduler"]
     assert lines == ["venue: the lease passed to another worker"]
     assert [r.levelno for r in caplog.records if r.name == "aggregator.scheduler"] == [logging.WARNING]
+
+
+EMPTY_FEED = '<?xml version="1.0"?><rss version="2.0"><channel><title>Quiet</title></channel></rss>'
+
+
+def quiet_local_sources(tmp_path: Path, database_url: str, extra: str = "") -> Config:
+    """`a` and `b`, files of empty feeds, fetched every hour (one turn: both are files)."""
+    (tmp_path / "quiet.xml").write_text(EMPTY_FEED)
+    body = "sources:\n" + "".join(f"  - {{name: {n}, url: 'file:quiet.xml', every: 1h}}\n" for n in "ab")
+    return make_config(tmp_path, body + extra, database_url)
+
+
+def test_a_source_falling_due_during_a_long_pass_is_fetched_in_that_pass(
+    tmp_path: Path, database_url: str
+) -> None:
+    """While the pool waits on a fetch that takes long, the pass looks for sources that fell due
+    meanwhile and fetches them too, instead of leaving them to the next pass."""
+    config = quiet_local_sources(
+        tmp_path, database_url, "  - {name: late, url: 'file:quiet.xml', every: 12h}\n"
+    )
+    store = open_store(config)
+    clock = Clock(T0)
+    pipeline = Watched(config, store, clock=clock)
+    scheduler = Scheduler(pipeline, concurrency=2)
+    try:
+        assert scheduler.run_once() == 3
+        clock.now = T0 + timedelta(hours=2)  # a and b are due, `late` is not
+        stalled: list[bool] = []
+
+        def stall_the_first_fetch() -> None:
+            if not stalled:
+                stalled.append(True)
+                clock.now = T0 + timedelta(hours=20)  # `late` falls due while it runs
+                time.sleep(REFILL_EVERY + 0.7)  # long enough for the pool to look again
+
+        pipeline.before_refresh = stall_the_first_fetch
+        assert scheduler.run_once() == 3
+        assert fetched_at(store, "late") == T0 + timedelta(hours=20)
+    finally:
+        store.close()
+
+
+def test_a_local_only_pass_takes_no_remote_source_that_is_due_meanwhile(
+    tmp_path: Path, database_url: str
+) -> None:
+    """serve's first pass reads the local files only: when it looks again for due sources
+    during a long fetch, the remote one (due all along) is still left to the next pass."""
+    config = quiet_local_sources(
+        tmp_path, database_url, "  - {name: remote, url: 'https://feeds.example.invalid/x.xml'}\n"
+    )
+    store = open_store(config)
+    pipeline = Watched(config, store, clock=Clock(T0))
+    stalled: list[bool] = []
+
+    def stall_the_first_fetch() -> None:
+        if not stalled:
+            stalled.append(True)
+            time.sleep(REFILL_EVERY + 0.7)
+
+    pipeline.before_refresh = stall_the_first_fetch
+    try:
+        assert Scheduler(pipeline, concurrency=2).run_once(local_only=True) == 2
+        assert fetched_at(store, "remote") is None
+    finally:
+        store.close()
