@@ -170,6 +170,16 @@ def test_a_stopped_worker_starts_no_fetch(local_store: tuple[Store, Watched, Clo
     assert fetched_at(store, "venue") is None
 
 
+def test_a_pass_with_nothing_due_fetches_nothing(local_store: tuple[Store, Watched, Clock]) -> None:
+    """Right after a pass, at the same moment, no source is due: the next pass is empty and
+    returns 0 without starting a pool (which would refuse zero threads)."""
+    _, pipeline, _ = local_store
+    scheduler = Scheduler(pipeline)
+    assert scheduler.run_once() == 1
+    assert pipeline.due() == []
+    assert scheduler.run_once() == 0
+
+
 def test_the_background_loop_fetches_what_falls_due_until_stopped(
     local_store: tuple[Store, Watched, Clock],
 ) -> None:
