@@ -237,7 +237,7 @@ def _recreate_database(url: str) -> None:
 
 def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) -> dict[str, Any]:
     """A PostgreSQL store of n synthetic papers (the same rows as bench_serve's SQLite builder):
-    schema by the migrations, rows by COPY, the GIN index made after the load, then ANALYZE."""
+    schema by the migrations, rows by COPY, the GIN indexes made after the load, then ANALYZE."""
     import psycopg
     from sqlalchemy import JSON
 
@@ -246,7 +246,7 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
     from aggregator.store.indexing import index_version
     from aggregator.store.repository import Store
     from aggregator.store.schema import paper_topics, papers, sightings
-    from aggregator.store.search import tsvector_text
+    from aggregator.store.search import pairs_text, tsvector_text
     from aggregator.store.tagging import remember_topics
     from aggregator.topics.match import Tagger, fingerprints
 
@@ -275,6 +275,7 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
     raw_url = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(raw_url) as raw:
         raw.execute("DROP INDEX IF EXISTS ix_paper_index_doc")
+        raw.execute("DROP INDEX IF EXISTS ix_paper_index_pairs")
         raw.commit()
         for start in range(0, n, bs.CHUNK):
             rows = bs.synthetic_rows(synth, store, tagger, start, min(n, start + bs.CHUNK))
@@ -282,15 +283,16 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
                 copy(cur, papers, rows.papers)
                 copy(cur, sightings, rows.sightings)
                 copy(cur, paper_topics, rows.topics)
-                with cur.copy("COPY paper_index (paper_id, doc) FROM STDIN") as out:
+                with cur.copy("COPY paper_index (paper_id, doc, pairs) FROM STDIN") as out:
                     for pid, entry in rows.index:
-                        out.write_row((pid, tsvector_text(entry)))
+                        out.write_row((pid, tsvector_text(entry), pairs_text(entry)))
             raw.commit()
             topics.update(r["slug"] for r in rows.topics)
             if (start // bs.CHUNK) % 10 == 9:
                 print(f"    {start + bs.CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
         raw.execute("SET maintenance_work_mem = '1GB'")
-        raw.execute("CREATE INDEX ix_paper_index_doc ON paper_index USING GIN (doc)")
+        for column in ("doc", "pairs"):
+            raw.execute(f"CREATE INDEX ix_paper_index_{column} ON paper_index USING GIN ({column})")
         for table in ("papers", "sightings"):
             raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(n, 1)})")
         raw.commit()

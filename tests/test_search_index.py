@@ -29,6 +29,7 @@ from aggregator.store.deadline import Deadline
 from aggregator.store.pages import PageQuery, TextQuery
 from aggregator.store.repository import Store
 from aggregator.store.search_turns import SearchTurns
+from aggregator.topics.document import atoms
 from aggregator.topics.index_query import MAX_ATOM, AllOf, AnyOf, Tokens, facet_token, is_exact, narrow
 from aggregator.topics.match import AD_HOC, query_tagger
 from aggregator.topics.query import parse_query
@@ -79,7 +80,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, S
 
 @pytest.fixture(scope="module")
 def vocabulary(corpus: tuple[Config, Store]) -> dict[str, list[str]]:
-    """Words, title phrases, authors' family names and categories of the stored papers."""
+    """Words, phrases of titles and abstracts, authors' family names and categories of the stored papers."""
     _, store = corpus
     words: set[str] = set()
     phrases: list[str] = []
@@ -90,6 +91,9 @@ def vocabulary(corpus: tuple[Config, Store]) -> dict[str, list[str]]:
         words.update(title_words)
         if n % 5 == 0 and len(title_words) > 2:
             phrases.append(" ".join(title_words[1:3]))
+        abstract_words = atoms(doc.abstract)
+        if n % 5 == 1 and len(abstract_words) > 12:  # longer phrases, of the abstract's common words
+            phrases.append(" ".join(abstract_words[8 : 10 + n % 3]))
         names.update(a.split()[-1] for a in doc.authors[:2] if a.split())
         categories.update(doc.categories)
     return Vocabulary(
@@ -109,6 +113,9 @@ def queries(vocab: dict[str, list[str]]) -> st.SearchStrategy[str]:
         word.map(lambda w: w[: max(2, len(w) // 2)] + "*"),
         st.sampled_from(vocab["phrases"]).map(lambda p: f'"{p}"'),
         st.sampled_from(vocab["phrases"]).map(lambda p: f'"{p[: max(3, len(p) - 2)]}*"'),
+        st.tuples(st.sampled_from(["title", "abstract"]), st.sampled_from(vocab["phrases"])).map(
+            lambda t: f'{t[0]}:"{t[1]}"'
+        ),
         st.tuples(st.sampled_from(["title", "abstract"]), word).map(lambda t: f"{t[0]}:{t[1]}"),
         st.sampled_from(vocab["names"]).map(lambda n: f'author:"{n}"'),
         st.sampled_from(vocab["categories"]).map(lambda c: f"category:{c}"),
@@ -359,7 +366,18 @@ def test_tsvector_keeps_positions_with_a_gap_between_fields() -> None:
     assert CUT not in tsvector_text(indexed_fields("T", "echo " * 256, [], [], [], []))
 
 
-def test_postgresql_finds_phrases_on_positions_and_never_misses_a_cut_paper(
+def test_pairs_hold_each_pair_of_adjacent_words_of_the_title_and_abstract_once() -> None:
+    from aggregator.store.search import pairs_text
+    from aggregator.topics.index_query import UNMATCHABLE, indexed_fields
+
+    entry = indexed_fields("Sparse models", "Models prune sparse models", ["Ada Lovelace"], ["cs.CL"], [], [])
+    assert pairs_text(entry) == "'sparse_models' 'models_prune' 'prune_sparse'"  # no author, no facet
+    assert pairs_text(indexed_fields("One", "", [], [], [], [])) == ""
+    unmatchable = indexed_fields("A b", "", [], [], [], [], unmatchable=True)
+    assert pairs_text(unmatchable) == f"'a_b' '{UNMATCHABLE}'"
+
+
+def test_postgresql_finds_phrases_by_word_pairs_and_never_misses_a_cut_paper(
     corpus: tuple[Config, Store],
 ) -> None:
     engine = corpus[1].engine
@@ -367,31 +385,47 @@ def test_postgresql_finds_phrases_on_positions_and_never_misses_a_cut_paper(
         pytest.skip("the PostgreSQL store is not under test")
     from sqlalchemy import text
 
-    from aggregator.store.search import tsquery_text, tsvector_text
-    from aggregator.topics.index_query import indexed_fields
+    from aggregator.store.search import pairs_text, tsvector_text, where_matched
+    from aggregator.topics.index_query import IndexedPaper, indexed_fields
 
-    def hit(entry: object, query: str) -> bool:
+    def hit(entry: IndexedPaper, query: str) -> bool:
         narrowed = narrow(parse_query(query))
         assert narrowed is not None
+        where, params = where_matched(narrowed)
+        row = "SELECT CAST(:doc AS tsvector) AS doc, CAST(:pairs AS tsvector) AS pairs"
         with engine.connect() as conn:
-            return bool(
-                conn.execute(
-                    text("SELECT CAST(:v AS tsvector) @@ CAST(:q AS tsquery)"),
-                    {"v": tsvector_text(entry), "q": tsquery_text(narrowed)},  # type: ignore[arg-type]
-                ).scalar()
+            found = conn.execute(
+                text(f"SELECT {where} FROM ({row}) AS paper_index"),
+                {"doc": tsvector_text(entry), "pairs": pairs_text(entry), **params},
             )
+            return bool(found.scalar())
 
     paper = indexed_fields("Sparse language models", "We prune models of language.", ["Ada Love"], [], [], [])
     assert hit(paper, '"language models"') and hit(paper, 'title:"sparse lang*"')
+    assert hit(paper, '"sparse language models"') and hit(paper, 'abstract:"prune models of lang*"')
     assert not hit(paper, '"models language"')  # both words, in the other order
     assert not hit(paper, '"models we"')  # title end, abstract start: fields never join
-    assert not hit(paper, 'abstract:"language models"')  # the phrase is in the title only
+    # Pairs keep no field: a phrase of the title is a candidate of `abstract:` (the matcher decides).
+    assert hit(paper, 'abstract:"language models"') and hit(paper, 'title:"prune models"')
+    assert not hit(paper, '"language mod*" AND "sparse lang"')
     assert hit(paper, 'author:"ada love"') and not hit(paper, 'author:"love ada"')
+    # Three words: every pair present is a candidate (the matcher checks they follow each other).
+    assert hit(indexed_fields("A b x", "b c", [], [], [], []), '"a b c"')
+    assert not hit(indexed_fields("A b x", "c d", [], [], [], []), '"a b c"')
     filler = " ".join(f"w{n}" for n in range(17_000))
     for abstract in (f"{filler} late phrase here", "echo " * 300 + "late phrase"):
         cut = indexed_fields("T", abstract, [], [], [], [])
-        assert hit(cut, '"late phrase"') and hit(cut, '"phrase late"')  # a candidate; the matcher decides
+        assert hit(cut, '"late phrase"') and hit(cut, '"phrase here" OR "echo late"')
+        assert not hit(cut, '"phrase late"')  # a cut paper keeps its pairs: still exact
         assert not hit(cut, '"late absent"')
+    cut = indexed_fields("T", filler, ["Ada Love"], [], [], [])
+    assert hit(cut, 'author:"love ada"')  # no positions, no pairs: a candidate; the matcher decides
+    # Phrases with words and facets, in AND and OR; a paper no ad-hoc query matches is never one.
+    assert hit(paper, '"language models" AND prune') and not hit(paper, '"absent phrase" OR category:cs.cl')
+    assert hit(paper, '("absent phrase" OR "we prune") AND (sparse OR "x y")')
+    hidden = indexed_fields("Sparse language models", "", [], [], [], [], unmatchable=True)
+    assert not hit(hidden, '"language models"') and not hit(hidden, '"language models" OR sparse')
+    assert hit(indexed_fields("Sparse language models", "", [], [], [], []), '"language models" OR sparse')
 
 
 def test_postgresql_statistics_are_refreshed_after_a_bulk_ingest(corpus: tuple[Config, Store]) -> None:
@@ -466,6 +500,29 @@ def test_an_index_made_by_an_older_way_of_cutting_atoms_is_rebuilt_at_start(
     assert indexed() == []
     store.upgrade()  # what every start does
     assert found_ids(store, config, "model*") == before and len(indexed()) >= len(before)
+    store.close()
+
+
+def test_a_postgresql_index_without_word_pairs_is_rebuilt_with_them_at_start(
+    tmp_path: Path, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the PostgreSQL store is not under test")
+    from sqlalchemy import text
+
+    from aggregator.store import meta
+
+    config, store = small_store(tmp_path, database_url)
+    queries = ('"language models"', '"large language mod*"', '"language model" OR "neural network"')
+    before = {query: found_ids(store, config, query) for query in queries}
+    assert all(before.values())
+    with store.engine.begin() as conn:  # as the release before word pairs left it
+        conn.execute(text("ALTER TABLE paper_index DROP COLUMN pairs"))
+        meta.put(conn, "index_version", 3)
+    store.upgrade()  # what every start does
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM paper_index WHERE pairs != ''")).scalar_one()
+    assert {query: found_ids(store, config, query) for query in queries} == before
     store.close()
 
 

@@ -18,7 +18,7 @@ from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 # rebuilt at the next start. Per database, so that a change to one leaves the other alone.
 INDEX_VERSIONS = {
     "sqlite": 2,  # 2: token positions (phrases)
-    "postgresql": 3,  # 3: token positions (phrases), CUT for papers past PostgreSQL's limits
+    "postgresql": 4,  # 3: token positions (phrases), CUT past its limits; 4: `pairs` column
 }
 
 

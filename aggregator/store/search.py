@@ -6,18 +6,27 @@ SQLite: an FTS5 table `paper_index` (rowid = papers.id; columns title, abstract,
 facets) over our own tokens separated by spaces; ':' is part of a token (`n:m`). It keeps token
 positions, so a phrase is found as a phrase: phrases of common words ("language model") are
 what people search for, and narrowing them to their words alone left tens of times more papers
-to confirm. PostgreSQL: `paper_index(paper_id, doc tsvector)` with a GIN index; the tsvector is
-built here from the same tokens, never by PostgreSQL's text parser, weighted by field (A title,
-B abstract, C authors, D facets), with each token's positions and a gap between fields, so a
-phrase is found as a phrase there too. PostgreSQL keeps positions up to 16,383 and 256 a token:
+to confirm. PostgreSQL: `paper_index(paper_id, doc tsvector, pairs tsvector)`, a GIN index on
+each; `doc` is built here from the same tokens, never by PostgreSQL's text parser, weighted by
+field (A title, B abstract, C authors, D facets), with each token's positions and a gap between
+fields, so a phrase is found as a phrase there too. PostgreSQL keeps positions up to 16,383 and 256 a token:
 a paper past either keeps one position per field instead, and the token CUT, which makes it a
 candidate of every phrase of its words (a phrase search must never miss a paper). The matcher
 checks word order on both.
+
+PostgreSQL checks positions and weights by reading the tsvector of every paper its GIN index
+gives (16,676 papers and half a second for "any data" at a million, the words' holders). So a
+phrase of the title or abstract is asked instead of a second column, `pairs`: each pair of
+adjacent words of the title and of the abstract as one token (PAIR joins them; no atom holds it),
+without positions or weights, which its own GIN index answers alone. Apart from `doc`, so that
+the weighted searches of single words, which read `doc`, do not read the pairs too. FTS5 reads
+positions from its own index and needs no pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection, Integer, TextClause, text
@@ -33,6 +42,10 @@ MAX_POSITIONS_PER_TOKEN = 256
 # A facet token no facet value makes (those start with a kind letter and hex digits of a value):
 # the paper's positions did not fit.
 CUT = "p"
+# Joins two adjacent words into one token of `pairs`; atoms hold letters, digits and ':' only.
+PAIR = "_"
+# Fields whose phrases are asked of `pairs` ("text": title or abstract, the default field).
+_PAIRED_FIELDS = ("text", "title", "abstract")
 _WEIGHTS = {"title": "A", "abstract": "B", "author": "C", "facet": "D", "text": "AB"}
 _FTS_COLUMNS = {
     "title": "title",
@@ -49,10 +62,11 @@ def create_index(conn: Connection) -> None:
         conn.execute(
             text(
                 "CREATE TABLE paper_index (paper_id INTEGER PRIMARY KEY "
-                "REFERENCES papers(id) ON DELETE CASCADE, doc TSVECTOR NOT NULL)"
+                "REFERENCES papers(id) ON DELETE CASCADE, doc TSVECTOR NOT NULL, pairs TSVECTOR NOT NULL)"
             )
         )
-        conn.execute(text("CREATE INDEX ix_paper_index_doc ON paper_index USING GIN (doc)"))
+        for column in ("doc", "pairs"):
+            conn.execute(text(f"CREATE INDEX ix_paper_index_{column} ON paper_index USING GIN ({column})"))
     else:
         conn.execute(
             text(
@@ -74,8 +88,10 @@ def write_index(conn: Connection, entries: Sequence[tuple[int, IndexedPaper]], *
         delete_index(conn, [pid for pid, _ in entries])
     cursor_sql: str
     if conn.dialect.name == "postgresql":
-        cursor_sql = "INSERT INTO paper_index (paper_id, doc) VALUES (%s, %s::tsvector)"
-        params: list[tuple[Any, ...]] = [(pid, tsvector_text(entry)) for pid, entry in entries]
+        cursor_sql = "INSERT INTO paper_index (paper_id, doc, pairs) VALUES (%s, %s::tsvector, %s::tsvector)"
+        params: list[tuple[Any, ...]] = [
+            (pid, tsvector_text(entry), pairs_text(entry)) for pid, entry in entries
+        ]
     else:
         cursor_sql = (
             "INSERT INTO paper_index (rowid, title, abstract, authors, facets) VALUES (?, ?, ?, ?, ?)"
@@ -116,13 +132,62 @@ def _per_field(fields: Sequence[tuple[str, str]]) -> str:
     return " ".join(f"'{token}':{','.join(found)}" for token, found in marks.items())
 
 
+def pairs_text(entry: IndexedPaper) -> str:
+    """The paper's `pairs` as PostgreSQL's text form: every pair of adjacent words of its title
+    and of its abstract once, and UNMATCHABLE if its facets hold it."""
+    pairs: dict[str, None] = {}
+    for value in (entry.title, entry.abstract):
+        pairs.update(dict.fromkeys(map(PAIR.join, pairwise(value.split()))))
+    if UNMATCHABLE in entry.facets.split():
+        pairs[UNMATCHABLE] = None
+    return " ".join(f"'{pair}'" for pair in pairs)
+
+
+def where_matched(query: IndexQuery) -> tuple[str, dict[str, str]]:
+    """PostgreSQL: the condition on `paper_index` (doc, pairs) of an ad-hoc query's candidates,
+    and its parameters. A phrase of the title or abstract is asked of `pairs`; the rest of the
+    query of `doc`, in one tsquery where it can be (as it was before pairs, when no phrase)."""
+    params: dict[str, str] = {}
+
+    def matches(column: str, tsquery: str) -> str:
+        name = f"q{len(params)}"
+        params[name] = tsquery
+        return f"{column} @@ CAST(:{name} AS tsquery)"
+
+    def condition(node: IndexQuery) -> str:
+        if not _has_pairs(node):
+            return matches("doc", f"{tsquery_text(node)} & !'{UNMATCHABLE}':D")
+        if isinstance(node, Tokens):
+            return matches("pairs", f"{_pairs_tsquery(node)} & !'{UNMATCHABLE}'")
+        # A paper no ad-hoc query can match is left out by every part: so by AND and OR of them.
+        joiner = " AND " if isinstance(node, AllOf) else " OR "
+        return "(" + joiner.join(condition(child) for child in node.children) + ")"
+
+    return condition(query), params
+
+
+def _has_pairs(query: IndexQuery) -> bool:
+    if isinstance(query, Tokens):
+        return query.field in _PAIRED_FIELDS and len(query.tokens) > 1
+    return any(_has_pairs(child) for child in query.children)
+
+
+def _pairs_tsquery(query: Tokens) -> str:
+    """A phrase as its pairs of adjacent words, all present; the last a prefix when the phrase
+    ends in one ("language mod*": pairs starting `language_mod`)."""
+    pairs = list(map(PAIR.join, pairwise(query.tokens)))
+    last = len(pairs) - 1
+    return " & ".join(f"'{pair}'{':*' if query.prefix and n == last else ''}" for n, pair in enumerate(pairs))
+
+
 def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
     """SELECT id of every paper the index matches for this query (an ad-hoc one: papers no
     ad-hoc query can match are left out)."""
     if conn.dialect.name == "postgresql":
-        statement: TextClause = text(
-            "SELECT paper_id AS id FROM paper_index WHERE doc @@ CAST(:tsquery AS tsquery)"
-        ).bindparams(tsquery=_ad_hoc_tsquery(query))
+        where, params = where_matched(query)
+        statement: TextClause = text(f"SELECT paper_id AS id FROM paper_index WHERE {where}").bindparams(
+            **params
+        )
     else:
         statement = text("SELECT rowid AS id FROM paper_index WHERE paper_index MATCH :match").bindparams(
             match=f'{fts5_match(query)} NOT facets : "{UNMATCHABLE}"'
@@ -132,17 +197,13 @@ def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
 
 def estimated_candidates(conn: Connection, query: IndexQuery) -> int:
     """PostgreSQL's estimate of how many papers its index finds for the query, from the
-    planner's statistics of the tsvector column (its most common tokens and their shares):
+    planner's statistics of the tsvector columns (their most common tokens and their shares):
     nothing is searched."""
+    where, params = where_matched(query)
     plan = conn.execute(
-        text("EXPLAIN (FORMAT JSON) SELECT 1 FROM paper_index WHERE doc @@ CAST(:tsquery AS tsquery)"),
-        {"tsquery": _ad_hoc_tsquery(query)},
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM paper_index WHERE {where}"), params
     ).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def _ad_hoc_tsquery(query: IndexQuery) -> str:
-    return f"{tsquery_text(query)} & !'{UNMATCHABLE}':D"
 
 
 def fts5_match(query: IndexQuery) -> str:
