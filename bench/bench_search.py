@@ -275,7 +275,7 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
     raw_url = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(raw_url) as raw:
         raw.execute("DROP INDEX IF EXISTS ix_paper_index_doc")
-        raw.execute("DROP INDEX IF EXISTS ix_paper_index_pairs")
+        raw.execute("DROP INDEX IF EXISTS ix_paper_pairs_pairs")
         raw.commit()
         for start in range(0, n, bs.CHUNK):
             rows = bs.synthetic_rows(synth, store, tagger, start, min(n, start + bs.CHUNK))
@@ -283,16 +283,19 @@ def build_postgres(url: str, n: int, specs: list[Any], seeds: list[Sighting]) ->
                 copy(cur, papers, rows.papers)
                 copy(cur, sightings, rows.sightings)
                 copy(cur, paper_topics, rows.topics)
-                with cur.copy("COPY paper_index (paper_id, doc, pairs) FROM STDIN") as out:
+                with cur.copy("COPY paper_index (paper_id, doc) FROM STDIN") as out:
                     for pid, entry in rows.index:
-                        out.write_row((pid, tsvector_text(entry), pairs_text(entry)))
+                        out.write_row((pid, tsvector_text(entry)))
+                with cur.copy("COPY paper_pairs (paper_id, pairs) FROM STDIN") as out:
+                    for pid, entry in rows.index:
+                        out.write_row((pid, pairs_text(entry)))
             raw.commit()
             topics.update(r["slug"] for r in rows.topics)
             if (start // bs.CHUNK) % 10 == 9:
                 print(f"    {start + bs.CHUNK:,} papers ({time.perf_counter() - began:.0f} s)", flush=True)
         raw.execute("SET maintenance_work_mem = '1GB'")
-        for column in ("doc", "pairs"):
-            raw.execute(f"CREATE INDEX ix_paper_index_{column} ON paper_index USING GIN ({column})")
+        for table, column in (("paper_index", "doc"), ("paper_pairs", "pairs")):
+            raw.execute(f"CREATE INDEX ix_{table}_{column} ON {table} USING GIN ({column})")
         for table in ("papers", "sightings"):
             raw.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {max(n, 1)})")
         raw.commit()

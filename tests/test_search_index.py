@@ -385,20 +385,29 @@ def test_postgresql_finds_phrases_by_word_pairs_and_never_misses_a_cut_paper(
         pytest.skip("the PostgreSQL store is not under test")
     from sqlalchemy import text
 
-    from aggregator.store.search import pairs_text, tsvector_text, where_matched
+    from aggregator.store.search import matched_ids, pairs_text, tsvector_text
     from aggregator.topics.index_query import IndexedPaper, indexed_fields
 
     def hit(entry: IndexedPaper, query: str) -> bool:
+        """Whether the index finds this paper, alone in temporary tables of the index's names
+        (which hide the corpus's own from this connection)."""
         narrowed = narrow(parse_query(query))
         assert narrowed is not None
-        where, params = where_matched(narrowed)
-        row = "SELECT CAST(:doc AS tsvector) AS doc, CAST(:pairs AS tsvector) AS pairs"
-        with engine.connect() as conn:
-            found = conn.execute(
-                text(f"SELECT {where} FROM ({row}) AS paper_index"),
-                {"doc": tsvector_text(entry), "pairs": pairs_text(entry), **params},
+        found, params = matched_ids(narrowed)
+        with engine.connect() as conn, conn.begin():
+            conn.execute(
+                text("CREATE TEMP TABLE paper_index (paper_id INTEGER, doc TSVECTOR) ON COMMIT DROP")
             )
-            return bool(found.scalar())
+            conn.execute(
+                text("CREATE TEMP TABLE paper_pairs (paper_id INTEGER, pairs TSVECTOR) ON COMMIT DROP")
+            )
+            conn.execute(
+                text("INSERT INTO paper_index VALUES (7, CAST(:v AS tsvector))"), {"v": tsvector_text(entry)}
+            )
+            conn.execute(
+                text("INSERT INTO paper_pairs VALUES (7, CAST(:v AS tsvector))"), {"v": pairs_text(entry)}
+            )
+            return conn.execute(text(found), params).scalars().all() == [7]
 
     paper = indexed_fields("Sparse language models", "We prune models of language.", ["Ada Love"], [], [], [])
     assert hit(paper, '"language models"') and hit(paper, 'title:"sparse lang*"')
@@ -517,11 +526,11 @@ def test_a_postgresql_index_without_word_pairs_is_rebuilt_with_them_at_start(
     before = {query: found_ids(store, config, query) for query in queries}
     assert all(before.values())
     with store.engine.begin() as conn:  # as the release before word pairs left it
-        conn.execute(text("ALTER TABLE paper_index DROP COLUMN pairs"))
+        conn.execute(text("DROP TABLE paper_pairs"))
         meta.put(conn, "index_version", 3)
     store.upgrade()  # what every start does
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM paper_index WHERE pairs != ''")).scalar_one()
+        assert conn.execute(text("SELECT count(*) FROM paper_pairs WHERE pairs != ''")).scalar_one()
     assert {query: found_ids(store, config, query) for query in queries} == before
     store.close()
 
@@ -622,6 +631,23 @@ def test_the_database_itself_stops_at_the_deadline(corpus: tuple[Config, Store])
         conn.execute(text(slow))
     with store._reading(Deadline(5.0)) as conn:  # the connection is usable afterwards
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_postgresql_spends_a_search_budget_in_one_process(corpus: tuple[Config, Store]) -> None:
+    """No parallel workers for a search: they would spend the budget several times over in the
+    time it allows; other connections keep the server's setting."""
+    from sqlalchemy import text
+
+    _, store = corpus
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the PostgreSQL store is not under test")
+    with store.engine.connect() as conn:
+        server = conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar()
+    assert server != "0"  # PostgreSQL's default is 2: the test would prove nothing otherwise
+    with store._reading(Deadline(5.0)) as conn:
+        assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar() == "0"
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar() == server
 
 
 def test_a_search_of_the_index_gets_only_the_budget_left(corpus: tuple[Config, Store]) -> None:

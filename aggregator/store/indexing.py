@@ -18,7 +18,7 @@ from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 # rebuilt at the next start. Per database, so that a change to one leaves the other alone.
 INDEX_VERSIONS = {
     "sqlite": 2,  # 2: token positions (phrases)
-    "postgresql": 4,  # 3: token positions (phrases), CUT past its limits; 4: `pairs` column
+    "postgresql": 4,  # 3: token positions (phrases), CUT past its limits; 4: paper_pairs
 }
 
 
@@ -48,7 +48,7 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
             on_batch(len(rows))
     meta.put(conn, "index_version", index_version(conn))
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE paper_index")
+        conn.exec_driver_sql("ANALYZE paper_index, paper_pairs")
     return done
 
 

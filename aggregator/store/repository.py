@@ -352,7 +352,9 @@ class Store(StoreReads):
         if count - analyzed < max(1_000, analyzed // 10):
             return False
         with self._write() as conn:
-            conn.execute(text("ANALYZE papers, sightings, paper_topics, paper_keys, paper_index"))
+            conn.execute(
+                text("ANALYZE papers, sightings, paper_topics, paper_keys, paper_index, paper_pairs")
+            )
             meta.put(conn, "analyzed_papers", count)
         return True
 

@@ -6,28 +6,28 @@ SQLite: an FTS5 table `paper_index` (rowid = papers.id; columns title, abstract,
 facets) over our own tokens separated by spaces; ':' is part of a token (`n:m`). It keeps token
 positions, so a phrase is found as a phrase: phrases of common words ("language model") are
 what people search for, and narrowing them to their words alone left tens of times more papers
-to confirm. PostgreSQL: `paper_index(paper_id, doc tsvector, pairs tsvector)`, a GIN index on
-each; `doc` is built here from the same tokens, never by PostgreSQL's text parser, weighted by
-field (A title, B abstract, C authors, D facets), with each token's positions and a gap between
-fields, so a phrase is found as a phrase there too. PostgreSQL keeps positions up to 16,383 and 256 a token:
+to confirm. PostgreSQL: `paper_index(paper_id, doc tsvector)` with a GIN index; the tsvector is
+built here from the same tokens, never by PostgreSQL's text parser, weighted by field (A title,
+B abstract, C authors, D facets), with each token's positions and a gap between fields, so a
+phrase is found as a phrase there too. PostgreSQL keeps positions up to 16,383 and 256 a token:
 a paper past either keeps one position per field instead, and the token CUT, which makes it a
 candidate of every phrase of its words (a phrase search must never miss a paper). The matcher
 checks word order on both.
 
 PostgreSQL checks positions and weights by reading the tsvector of every paper its GIN index
 gives (16,676 papers and half a second for "any data" at a million, the words' holders). So a
-phrase of the title or abstract is asked instead of a second column, `pairs`: each pair of
-adjacent words of the title and of the abstract as one token (PAIR joins them; no atom holds it),
-without positions or weights, which its own GIN index answers alone. Apart from `doc`, so that
-the weighted searches of single words, which read `doc`, do not read the pairs too. FTS5 reads
-positions from its own index and needs no pairs.
+phrase of the title or abstract is asked instead of a second table, `paper_pairs(paper_id, pairs
+tsvector)`: each pair of adjacent words of the title and of the abstract as one token (PAIR joins
+them; no atom holds it), without positions or weights, which its own GIN index answers alone. A
+table apart, not a column of `paper_index`: their values would share one TOAST table, and every
+search that reads `doc` to check weights would read twice as many pages (a scan took 45 % longer).
+FTS5 reads positions from its own index and needs no pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
-from typing import Any
 
 from sqlalchemy import Connection, Integer, TextClause, text
 from sqlalchemy.sql.selectable import TextualSelect
@@ -44,8 +44,10 @@ MAX_POSITIONS_PER_TOKEN = 256
 CUT = "p"
 # Joins two adjacent words into one token of `pairs`; atoms hold letters, digits and ':' only.
 PAIR = "_"
-# Fields whose phrases are asked of `pairs` ("text": title or abstract, the default field).
+# Fields whose phrases are asked of `paper_pairs` ("text": title or abstract, the default field).
 _PAIRED_FIELDS = ("text", "title", "abstract")
+# PostgreSQL's tables of the index and their tsvector columns.
+_PG_TABLES = (("paper_index", "doc"), ("paper_pairs", "pairs"))
 _WEIGHTS = {"title": "A", "abstract": "B", "author": "C", "facet": "D", "text": "AB"}
 _FTS_COLUMNS = {
     "title": "title",
@@ -59,14 +61,14 @@ _FTS_COLUMNS = {
 def create_index(conn: Connection) -> None:
     """The index table (empty) for this connection's database."""
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            text(
-                "CREATE TABLE paper_index (paper_id INTEGER PRIMARY KEY "
-                "REFERENCES papers(id) ON DELETE CASCADE, doc TSVECTOR NOT NULL, pairs TSVECTOR NOT NULL)"
+        for table, column in _PG_TABLES:
+            conn.execute(
+                text(
+                    f"CREATE TABLE {table} (paper_id INTEGER PRIMARY KEY "
+                    f"REFERENCES papers(id) ON DELETE CASCADE, {column} TSVECTOR NOT NULL)"
+                )
             )
-        )
-        for column in ("doc", "pairs"):
-            conn.execute(text(f"CREATE INDEX ix_paper_index_{column} ON paper_index USING GIN ({column})"))
+            conn.execute(text(f"CREATE INDEX ix_{table}_{column} ON {table} USING GIN ({column})"))
     else:
         conn.execute(
             text(
@@ -77,7 +79,8 @@ def create_index(conn: Connection) -> None:
 
 
 def drop_index(conn: Connection) -> None:
-    conn.execute(text("DROP TABLE IF EXISTS paper_index"))
+    for table, _ in _PG_TABLES:  # SQLite has only the first
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
 
 
 def write_index(conn: Connection, entries: Sequence[tuple[int, IndexedPaper]], *, replace: bool) -> None:
@@ -86,25 +89,30 @@ def write_index(conn: Connection, entries: Sequence[tuple[int, IndexedPaper]], *
         return
     if replace:
         delete_index(conn, [pid for pid, _ in entries])
-    cursor_sql: str
     if conn.dialect.name == "postgresql":
-        cursor_sql = "INSERT INTO paper_index (paper_id, doc, pairs) VALUES (%s, %s::tsvector, %s::tsvector)"
-        params: list[tuple[Any, ...]] = [
-            (pid, tsvector_text(entry), pairs_text(entry)) for pid, entry in entries
-        ]
-    else:
-        cursor_sql = (
-            "INSERT INTO paper_index (rowid, title, abstract, authors, facets) VALUES (?, ?, ?, ?, ?)"
+        conn.exec_driver_sql(
+            "INSERT INTO paper_index (paper_id, doc) VALUES (%s, %s::tsvector)",
+            [(pid, tsvector_text(entry)) for pid, entry in entries],
         )
-        params = [(pid, e.title, e.abstract, e.authors, e.facets) for pid, e in entries]
-    conn.exec_driver_sql(cursor_sql, params)
+        conn.exec_driver_sql(
+            "INSERT INTO paper_pairs (paper_id, pairs) VALUES (%s, %s::tsvector)",
+            [(pid, pairs_text(entry)) for pid, entry in entries],
+        )
+        return
+    conn.exec_driver_sql(
+        "INSERT INTO paper_index (rowid, title, abstract, authors, facets) VALUES (?, ?, ?, ?, ?)",
+        [(pid, e.title, e.abstract, e.authors, e.facets) for pid, e in entries],
+    )
 
 
 def delete_index(conn: Connection, ids: Iterable[int]) -> None:
     """Forget these papers (PostgreSQL also does it by cascade when a paper is deleted)."""
-    column = "paper_id" if conn.dialect.name == "postgresql" else "rowid"
+    postgresql = conn.dialect.name == "postgresql"
+    column = "paper_id" if postgresql else "rowid"
+    tables = [table for table, _ in _PG_TABLES] if postgresql else ["paper_index"]
     for chunk in chunks(sorted(set(ids))):
-        conn.execute(text(f"DELETE FROM paper_index WHERE {column} IN ({', '.join(map(str, chunk))})"))
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table} WHERE {column} IN ({', '.join(map(str, chunk))})"))
 
 
 def tsvector_text(entry: IndexedPaper) -> str:
@@ -133,7 +141,7 @@ def _per_field(fields: Sequence[tuple[str, str]]) -> str:
 
 
 def pairs_text(entry: IndexedPaper) -> str:
-    """The paper's `pairs` as PostgreSQL's text form: every pair of adjacent words of its title
+    """The paper's row of `paper_pairs` as PostgreSQL's text form: every pair of adjacent words of its title
     and of its abstract once, and UNMATCHABLE if its facets hold it."""
     pairs: dict[str, None] = {}
     for value in (entry.title, entry.abstract):
@@ -143,27 +151,53 @@ def pairs_text(entry: IndexedPaper) -> str:
     return " ".join(f"'{pair}'" for pair in pairs)
 
 
-def where_matched(query: IndexQuery) -> tuple[str, dict[str, str]]:
-    """PostgreSQL: the condition on `paper_index` (doc, pairs) of an ad-hoc query's candidates,
-    and its parameters. A phrase of the title or abstract is asked of `pairs`; the rest of the
-    query of `doc`, in one tsquery where it can be (as it was before pairs, when no phrase)."""
+def matched_ids(query: IndexQuery) -> tuple[str, dict[str, str]]:
+    """PostgreSQL: a SELECT of the `paper_id` of an ad-hoc query's candidates, and its
+    parameters. A phrase of the title or abstract is asked of `paper_pairs`, the rest of
+    `paper_index` (one tsquery, as before pairs, when the query has no such phrase). The parts
+    of an AND or an OR that ask one table are asked in one tsquery: a topic's query has dozens
+    of parts, and PostgreSQL reads a paper's tsvector again for every condition it checks. An OR
+    of both tables is a UNION (an OR of conditions on two tables would be checked on every
+    paper); an AND keeps the papers of its first part found by the others (IN: a semi-join,
+    whichever side PostgreSQL finds cheaper to start from)."""
     params: dict[str, str] = {}
 
-    def matches(column: str, tsquery: str) -> str:
+    def select(table: str, column: str, tsquery: str) -> str:
         name = f"q{len(params)}"
         params[name] = tsquery
-        return f"{column} @@ CAST(:{name} AS tsquery)"
+        return f"SELECT paper_id FROM {table} WHERE {column} @@ CAST(:{name} AS tsquery)"
 
-    def condition(node: IndexQuery) -> str:
+    def ids(node: IndexQuery) -> str:
         if not _has_pairs(node):
-            return matches("doc", f"{tsquery_text(node)} & !'{UNMATCHABLE}':D")
+            return select("paper_index", "doc", f"{tsquery_text(node)} & !'{UNMATCHABLE}':D")
         if isinstance(node, Tokens):
-            return matches("pairs", f"{_pairs_tsquery(node)} & !'{UNMATCHABLE}'")
-        # A paper no ad-hoc query can match is left out by every part: so by AND and OR of them.
-        joiner = " AND " if isinstance(node, AllOf) else " OR "
-        return "(" + joiner.join(condition(child) for child in node.children) + ")"
+            return select("paper_pairs", "pairs", f"{_pairs_tsquery(node)} & !'{UNMATCHABLE}'")
+        both = AllOf if isinstance(node, AllOf) else AnyOf
+        children = _flattened(node)
+        words = [child for child in children if not _has_pairs(child)]
+        phrases = [child for child in children if isinstance(child, Tokens) and _has_pairs(child)]
+        parts = [ids(words[0] if len(words) == 1 else both(tuple(words)))] if words else []
+        if phrases:
+            joined = (" & " if both is AllOf else " | ").join(f"({_pairs_tsquery(p)})" for p in phrases)
+            parts.append(select("paper_pairs", "pairs", f"({joined}) & !'{UNMATCHABLE}'"))
+        parts += [ids(child) for child in children if child not in words and child not in phrases]
+        if len(parts) == 1:
+            return parts[0]
+        if both is AnyOf:
+            return " UNION ".join(f"({part})" for part in parts)
+        # A paper no ad-hoc query can match is left out by every part: so by the AND of them.
+        found = " AND ".join(f"paper_id IN ({part})" for part in parts[1:])
+        return f"SELECT paper_id FROM ({parts[0]}) AS first_part WHERE {found}"
 
-    return condition(query), params
+    return ids(query), params
+
+
+def _flattened(node: AllOf | AnyOf) -> list[IndexQuery]:
+    """The children of an AND, with those of the ANDs among them (an OR's, with its ORs')."""
+    found: list[IndexQuery] = []
+    for child in node.children:
+        found += _flattened(child) if type(child) is type(node) else [child]
+    return found
 
 
 def _has_pairs(query: IndexQuery) -> bool:
@@ -184,10 +218,8 @@ def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
     """SELECT id of every paper the index matches for this query (an ad-hoc one: papers no
     ad-hoc query can match are left out)."""
     if conn.dialect.name == "postgresql":
-        where, params = where_matched(query)
-        statement: TextClause = text(f"SELECT paper_id AS id FROM paper_index WHERE {where}").bindparams(
-            **params
-        )
+        found, params = matched_ids(query)
+        statement: TextClause = text(f"SELECT paper_id AS id FROM ({found}) AS matched").bindparams(**params)
     else:
         statement = text("SELECT rowid AS id FROM paper_index WHERE paper_index MATCH :match").bindparams(
             match=f'{fts5_match(query)} NOT facets : "{UNMATCHABLE}"'
@@ -199,10 +231,8 @@ def estimated_candidates(conn: Connection, query: IndexQuery) -> int:
     """PostgreSQL's estimate of how many papers its index finds for the query, from the
     planner's statistics of the tsvector columns (their most common tokens and their shares):
     nothing is searched."""
-    where, params = where_matched(query)
-    plan = conn.execute(
-        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM paper_index WHERE {where}"), params
-    ).scalar_one()
+    found, params = matched_ids(query)
+    plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {found}"), params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
