@@ -531,6 +531,10 @@ def test_a_postgresql_index_without_word_pairs_is_rebuilt_with_them_at_start(
     store.upgrade()  # what every start does
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM paper_pairs WHERE pairs != ''")).scalar_one()
+        indexes = conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix_paper_%'"))
+        assert {"ix_paper_index_doc", "ix_paper_pairs_pairs"} <= set(
+            indexes.scalars()
+        )  # built after the fill
     assert {query: found_ids(store, config, query) for query in queries} == before
     store.close()
 

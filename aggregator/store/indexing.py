@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from aggregator.store import meta
 from aggregator.store.rows import index_entry
 from aggregator.store.schema import papers
-from aggregator.store.search import create_index, drop_index, write_index
+from aggregator.store.search import create_index, drop_index, finish_index, write_index
 from aggregator.store.tagging import DOCUMENT_COLUMNS, sources_of
 
 # Bump when atoms(), indexed_fields() or the index's tokens change: stores built before are
@@ -32,7 +32,8 @@ BATCH = 2000
 
 def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:
     """Index every stored paper, in id order, a batch at a time (a million never sit in memory
-    at once); returns how many. The index must be empty."""
+    at once), then build what `create_index(filled_first=True)` left; returns how many. The
+    index must be empty."""
     last = done = 0
     while True:
         rows = conn.execute(
@@ -46,6 +47,7 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
         last, done = rows[-1].id, done + len(rows)
         if on_batch:
             on_batch(len(rows))
+    finish_index(conn)
     meta.put(conn, "index_version", index_version(conn))
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ANALYZE paper_index, paper_pairs")
@@ -59,5 +61,5 @@ def index_is_current(conn: Connection) -> bool:
 def rebuild_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:
     """Drop the index and build it again from the stored papers."""
     drop_index(conn)
-    create_index(conn)
+    create_index(conn, filled_first=True)
     return fill_index(conn, on_batch)

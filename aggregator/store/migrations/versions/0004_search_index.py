@@ -24,7 +24,7 @@ depends_on = None
 
 def upgrade() -> None:
     conn = op.get_bind()
-    create_index(conn)
+    create_index(conn, filled_first=True)
     fill_index(conn)
     put(conn, "papers", int(conn.execute(select(func.count()).select_from(papers)).scalar_one()))
 
