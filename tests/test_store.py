@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.pipeline import store_batch
 from aggregator.store import writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
+from aggregator.topics.index_query import narrow
+from aggregator.topics.query import parse_query
 from aggregator.types import Authority, FetchDone, ParsedEntry, Sighting
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -50,7 +53,7 @@ def test_migrations_build_exactly_the_models(store: Store) -> None:
     store.upgrade()  # twice is harmless
     with store.engine.connect() as conn:
         # The full-text index (store/search.py) is no model: an FTS5 table or tsvector columns.
-        index = ("paper_index", "paper_pairs", "ix_paper_pairs")
+        index = ("paper_index", "paper_pairs")
         context = MigrationContext.configure(
             conn, opts={"include_name": lambda name, kind, _: not (name or "").startswith(index)}
         )
@@ -202,6 +205,14 @@ def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
     assert merged.feed_id == older_id
     assert merged.arxiv_id == "2309.16493"
     assert {s.source for s in merged.sightings} == {"blog", "rss", "api"}
+    # The search index follows: one entry for the paper (both tables on PostgreSQL), by its title.
+    with sources.engine.connect() as conn:
+        tables = ["paper_index", "paper_pairs"] if conn.dialect.name == "postgresql" else ["paper_index"]
+        for table in tables:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+    found = sources.documents(narrow(parse_query('"constant time sampling"')))
+    assert [feed_id for feed_id, *_ in found] == [older_id]
+    assert not list(sources.documents(narrow(parse_query('"something else entirely"'))))
 
 
 def test_a_failed_write_leaves_papers_and_source_state_untouched(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from aggregator.store import meta
 from aggregator.store.rows import index_entry
@@ -55,7 +55,17 @@ def fill_index(conn: Connection, on_batch: Callable[[int], None] | None = None) 
 
 
 def index_is_current(conn: Connection) -> bool:
-    return meta.get(conn, "index_version") == index_version(conn)
+    """Whether the index was made by this code's way of cutting text; on PostgreSQL, also
+    whether its newest paper has its word pairs: a process of the release before them, left
+    running past an upgrade, writes `paper_index` alone (the upgrade notes say to stop them all;
+    a start after one did rebuilds)."""
+    if meta.get(conn, "index_version") != index_version(conn):
+        return False
+    if conn.dialect.name != "postgresql":
+        return True
+    newest = "SELECT (SELECT max(paper_id) FROM paper_index), (SELECT max(paper_id) FROM paper_pairs)"
+    indexed, paired = conn.execute(text(newest)).one()
+    return bool(indexed == paired)
 
 
 def rebuild_index(conn: Connection, on_batch: Callable[[int], None] | None = None) -> int:

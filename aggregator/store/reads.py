@@ -164,7 +164,8 @@ class StoreReads:
                     # The budget counts the database's work, which parallel workers would spend
                     # several times over in the same wall time (a broad topic's OR of 78 terms on
                     # a sequential scan: 1.2 s of the server's CPU in 0.86 s); and a server busy
-                    # with concurrent requests has no idle cores for them anyway.
+                    # with concurrent requests has no idle cores for them anyway. Every page read
+                    # here (feeds, digests, searches) runs under a budget, so none uses them.
                     conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
                     try:
                         yield conn

@@ -84,6 +84,8 @@ def create_index(conn: Connection, *, filled_first: bool = False) -> None:
 def finish_index(conn: Connection) -> None:
     """PostgreSQL's GIN indexes of the index tables, where missing (SQLite: nothing to do)."""
     if conn.dialect.name == "postgresql":
+        # PostgreSQL's default (64 MB) makes a GIN index of a million papers in many passes.
+        conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for table, column in _PG_TABLES:
             conn.execute(
                 text(f"CREATE INDEX IF NOT EXISTS ix_{table}_{column} ON {table} USING GIN ({column})")
@@ -144,8 +146,9 @@ def tsvector_text(entry: IndexedPaper) -> str:
 
 
 def _per_field(fields: Sequence[tuple[str, str]]) -> str:
-    """A tsvector whose positions would be cut: one position per field, and CUT."""
-    marks: dict[str, list[str]] = {CUT: ["1D"]}
+    """A tsvector whose positions would be cut: one position per field, and CUT at a position
+    of its own (PostgreSQL keeps one weight a position: at a field's, a title word `p` took it)."""
+    marks: dict[str, list[str]] = {CUT: [f"{len(fields) + 1}D"]}
     for position, (weight, value) in enumerate(fields, start=1):
         for token in dict.fromkeys(value.split()):
             marks.setdefault(token, []).append(f"{position}{weight}")
@@ -153,8 +156,8 @@ def _per_field(fields: Sequence[tuple[str, str]]) -> str:
 
 
 def pairs_text(entry: IndexedPaper) -> str:
-    """The paper's row of `paper_pairs` as PostgreSQL's text form: every pair of adjacent words of its title
-    and of its abstract once, and UNMATCHABLE if its facets hold it."""
+    """The paper's `paper_pairs.pairs` as PostgreSQL's text form: every pair of adjacent words
+    of its title and of its abstract once, and UNMATCHABLE if its facets hold it."""
     pairs: dict[str, None] = {}
     for value in (entry.title, entry.abstract):
         pairs.update(dict.fromkeys(map(PAIR.join, pairwise(value.split()))))
