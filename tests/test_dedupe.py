@@ -498,13 +498,18 @@ TITLE = "A Study of Repeated Titles in Research Feeds"
 
 def test_a_re_sighted_entry_naming_another_arxiv_id_leaves_for_a_paper_of_its_own() -> None:
     """The paper's other sightings still name the old id: the corrected entry leaves, though its
-    title and authors agree with the paper's."""
+    title and authors agree with the paper's; the paper it left is merged again without it."""
     listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
     daily = sighting("hf", "h", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
     corrected = sighting("rss", "e", TITLE, arxiv_id="2401.00002", authors=("Ada Lovelace",))
     plans = plan_ingest([corrected], [KnownPaper(1, NOW, (listing, daily))])
-    assert [(p.survivor, [s.identity for s in p.sightings]) for p in plans] == [(None, [("rss", "e")])]
-    assert plans[0].record.arxiv_id == "2401.00002"
+    assert [(p.survivor, [s.identity for s in p.sightings]) for p in plans] == [
+        (1, [("hf", "h")]),
+        (None, [("rss", "e")]),
+    ]
+    left, moved = plans
+    assert left.changed == () and left.record == merge_record((daily,))
+    assert moved.record.arxiv_id == "2401.00002"
 
 
 def test_a_re_sighted_entry_naming_no_arxiv_id_stays_with_its_paper() -> None:

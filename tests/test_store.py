@@ -591,3 +591,45 @@ def test_papers_loaded_in_full_bring_their_family_names_back_as_written(
     [(paper, read_back)] = handed
     assert read_back == [None] * len(paper.sightings)  # not known: made on first use
     assert author_keys(authors) in {s.names for s in paper.sightings}
+
+
+def test_a_paper_an_entry_left_for_a_corrected_arxiv_id_says_only_what_its_other_sightings_say(
+    sources: Store,
+) -> None:
+    """A listing entry re-sighted with another arXiv id leaves the paper it shared with a blog
+    post (which still links the old id) for a paper of its own: the paper left behind is merged
+    again from the blog post alone, not left saying what the listing said."""
+    title = "A Study of Repeated Titles in Research Feeds"
+    abstract = "The listing's own abstract, long enough to be taken as the best one here."
+    listing = entry(
+        "rss",
+        "e",
+        title,
+        arxiv_id="2401.00001",
+        authors=("Ada Lovelace",),
+        summary=abstract,
+        authority=Authority.ARXIV_LISTING,
+    )
+    blog = entry("blog", "h", title, link="https://arxiv.org/abs/2401.00001", authors=("Ada Lovelace",))
+    store_batch(sources, "rss", [listing], done(), now=T0)
+    store_batch(sources, "blog", [blog], done(), now=T0)
+    [shared] = page(sources)
+    assert shared.abstract == abstract and {s.source for s in shared.sightings} == {"rss", "blog"}
+    later = T0 + timedelta(hours=1)
+    corrected = entry(
+        "rss",
+        "e",
+        title,
+        arxiv_id="2401.00002",
+        authors=("Ada Lovelace",),
+        summary="Corrected.",
+        authority=Authority.ARXIV_LISTING,
+        now=later,
+    )
+    store_batch(sources, "rss", [corrected], done(later), now=later)
+    papers = {p.id: p for p in page(sources)}
+    left = papers[shared.id]
+    assert [s.source for s in left.sightings] == ["blog"]
+    assert left.abstract != abstract  # what the blog post says, merged again without the listing
+    moved = next(p for p in papers.values() if p.id != shared.id)
+    assert moved.arxiv_id == "2401.00002" and moved.abstract == "Corrected."

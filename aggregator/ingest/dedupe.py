@@ -62,6 +62,7 @@ class _Clusters:
         self.members: dict[Node, list[StoredSighting]] = {}
         self.nodes: dict[Node, list[Node]] = {}  # by root
         self.names: dict[Node, Counter[str]] = {}  # by root, for those counted
+        self.left: set[Node] = set()  # stored papers a sighting left: merged again without it
 
     def add(self, node: Node, arxiv_id: str | None) -> None:
         self.parent[node] = node
@@ -101,6 +102,7 @@ class _Clusters:
 
     def leave(self, node: Node, stored: StoredSighting) -> None:
         self.members[node].remove(stored)
+        self.left.add(node)
         names = self.names.get(self.find(node))
         if names is not None:
             _forget(names, self.author_keys(stored))
@@ -311,7 +313,7 @@ def _plans(
         stored_ids = sorted((first_seen[n] for n in nodes if n in first_seen), key=lambda t: t)
         sightings = tuple(s for n in nodes for s in members[n])
         changed = tuple(s for s in sightings if s.identity in fresh)
-        if not changed and len(stored_ids) < 2:
+        if not changed and len(stored_ids) < 2 and clusters.left.isdisjoint(nodes):
             continue  # a known paper nothing in this batch touched
         survivor = stored_ids[0][1] if stored_ids else None
         absorbed = tuple(pid for _, pid in stored_ids[1:])
