@@ -522,6 +522,30 @@ def test_a_re_sighted_entry_naming_no_arxiv_id_stays_with_its_paper() -> None:
     ]
 
 
+@pytest.mark.parametrize("corrected_first", [True, False])
+def test_an_entry_that_left_its_paper_counts_in_title_merges_as_a_new_sighting(
+    corrected_first: bool,
+) -> None:
+    """A sighting naming no arXiv id whose title and authors match two new papers of different
+    ids joins the one seen first in the batch; a corrected entry that left its paper is one of
+    them, at its place in the batch like any new sighting."""
+    listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    daily = sighting("hf", "h", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    corrected = sighting("rss", "e", TITLE, arxiv_id="2401.00002", authors=("Ada Lovelace",))
+    other = sighting("venue", "o", TITLE, arxiv_id="2401.00003", authors=("Ada Lovelace",))
+    unnumbered = sighting("blog", "b", TITLE, authors=("A. Lovelace",))
+    first, second = (corrected, other) if corrected_first else (other, corrected)
+    plans = plan_ingest([first, second, unnumbered], [KnownPaper(1, NOW, (listing, daily))])
+    assert groups(plans) == sorted(
+        ({first.identity, unnumbered.identity}, {second.identity}), key=lambda g: sorted(g)
+    )
+    # as if the corrected entry had come new
+    renamed = sighting("rss", "e2", TITLE, arxiv_id="2401.00002", authors=("Ada Lovelace",))
+    fresh = [renamed if s is corrected else s for s in (first, second, unnumbered)]
+    as_new = groups(plan_ingest(fresh, [KnownPaper(1, NOW, (listing, daily))]))
+    assert [{("rss", "e") if i == ("rss", "e2") else i for i in g} for g in as_new] == groups(plans)
+
+
 def test_a_paper_whose_only_arxiv_id_is_corrected_takes_the_new_one() -> None:
     """Once the paper carries the corrected id, a sighting of that id joins it."""
     listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
