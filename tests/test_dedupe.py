@@ -548,6 +548,25 @@ def test_an_entry_that_left_its_paper_counts_in_title_merges_as_a_new_sighting(
     assert [{("rss", "e") if i == ("rss", "e2") else i for i in g} for g in as_new] == new_papers
 
 
+def test_a_paper_an_entry_left_no_longer_has_its_authors_for_a_title_merge() -> None:
+    """The family names a title merge has counted for a paper lose those of an entry that leaves
+    it for a corrected arXiv id: a later sighting of the title by that entry's authors finds a
+    paper whose sightings no longer name them, and does not join it."""
+    listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))
+    blog = sighting("blog", "b", TITLE, arxiv_id="2401.00001")  # names no authors
+    # names another author: a title merge with the paper counts the paper's names, and refuses
+    other = sighting("venue", "o", TITLE, authors=("Grace Hopper",))
+    corrected = sighting(
+        "rss", "e", "Corrected Titles in Research Feeds", arxiv_id="2401.00002", authors=("Ada Lovelace",)
+    )
+    unnumbered = sighting("venue", "u", TITLE, authors=("Ada Lovelace",))
+    plans = plan_ingest([other, corrected, unnumbered], [KnownPaper(1, NOW, (listing, blog))])
+    assert groups(plans) == sorted(
+        ({blog.identity}, {other.identity}, {corrected.identity}, {unnumbered.identity}),
+        key=lambda g: sorted(g),
+    )
+
+
 def test_a_paper_whose_only_arxiv_id_is_corrected_takes_the_new_one() -> None:
     """Once the paper carries the corrected id, a sighting of that id joins it."""
     listing = sighting("rss", "e", TITLE, arxiv_id="2401.00001", authors=("Ada Lovelace",))

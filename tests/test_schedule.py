@@ -14,6 +14,7 @@ from aggregator.ingest.fetch import fresh_for
 from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse.hints import feed_hints
 from aggregator.ingest.schedule import ARXIV_BUDGET, JITTER, LONGEST_HINT, host_budget, next_fetch
+from aggregator.store.codec import decode_hints, encode_hints
 from aggregator.types import FeedHints
 
 LISTING = Path(__file__).parent / "data" / "arxiv-rss" / "aioarxiv-2024-11-28" / "rss_trimmed.xml"
@@ -82,6 +83,15 @@ def test_hour_24_is_midnight_and_later_hours_are_ignored(hour: str, skipped: fro
 def test_hints_inside_any_item_are_not_the_channels() -> None:
     items = "<item><title>x</title><ttl>600</ttl></item><item><title>y</title></item>"
     assert feed_hints(rss("", items)) is None
+
+
+def test_the_store_reads_back_the_hints_it_wrote() -> None:
+    """A source's hints are stored as a text (store.codec) and read back as they were, each of
+    ttl, skipHours and skipDays; a feed that gave none stores none."""
+    hints = FeedHints(ttl=90 * 60.0, skip_hours=frozenset({23, 0, 7}), skip_days=frozenset({6, 5}))
+    assert decode_hints(encode_hints(hints)) == hints
+    assert decode_hints(encode_hints(FeedHints())) == FeedHints()
+    assert encode_hints(None) is None and decode_hints(None) is None
 
 
 def test_hints_after_a_long_channel_description_are_read() -> None:
