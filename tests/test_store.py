@@ -633,3 +633,36 @@ def test_a_paper_an_entry_left_for_a_corrected_arxiv_id_says_only_what_its_other
     assert left.abstract != abstract  # what the blog post says, merged again without the listing
     moved = next(p for p in papers.values() if p.id != shared.id)
     assert moved.arxiv_id == "2401.00002" and moved.abstract == "Corrected."
+
+
+def test_an_entry_that_left_its_paper_takes_its_other_identity_keys_along(sources: Store) -> None:
+    """The listing entry names a DOI besides its arXiv id; re-sighted with a corrected arXiv id it
+    leaves the paper it shared with a blog post, and its DOI goes with it: a later sighting of
+    that DOI alone joins the entry's new paper, not the one it left."""
+    title = "A Study of Repeated Titles in Research Feeds"
+    listing = entry(
+        "rss", "e", title, arxiv_id="2401.00001", doi="10.1000/left", authority=Authority.ARXIV_LISTING
+    )
+    blog = entry("blog", "h", title, link="https://arxiv.org/abs/2401.00001")
+    store_batch(sources, "rss", [listing], done(), now=T0)
+    store_batch(sources, "blog", [blog], done(), now=T0)
+    [shared] = page(sources)
+    later = T0 + timedelta(hours=1)
+    corrected = entry(
+        "rss",
+        "e",
+        title,
+        arxiv_id="2401.00002",
+        doi="10.1000/left",
+        authority=Authority.ARXIV_LISTING,
+        now=later,
+    )
+    store_batch(sources, "rss", [corrected], done(later), now=later)
+    moved = next(p for p in page(sources) if p.id != shared.id)
+    latest = later + timedelta(hours=1)
+    venue = entry(
+        "api", "v", "Another Title Entirely, as a Journal Prints It", doi="10.1000/left", now=latest
+    )
+    store_batch(sources, "api", [venue], done(latest), now=latest)
+    papers = {p.id: {s.source for s in p.sightings} for p in page(sources)}
+    assert papers == {shared.id: {"blog"}, moved.id: {"rss", "api"}}

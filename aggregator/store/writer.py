@@ -369,12 +369,31 @@ class IngestWriter:
             bulk_insert(self.conn, paper_topics, rows)
 
     def _write_keys(self, plans: list[ClusterPlan], owner: dict[int, int]) -> None:
-        rows = []
+        """The identity keys of each planned paper: new ones added, and those a paper of this
+        batch no longer holds moved to the paper that does (an entry that left its paper for a
+        corrected arXiv id takes its DOI along). A key held by a paper this batch did not plan
+        stays where it is (two papers whose arXiv ids differ may share one)."""
+        rows, moves = [], []
+        held = {owner[id(plan)]: set(plan.record.keys) for plan in plans}
         for plan in plans:
             pid = owner[id(plan)]
             for key in plan.record.keys:
-                if key not in self.keys and not key.startswith(ARXIV_KEY):
-                    self.keys[key] = pid
+                if key.startswith(ARXIV_KEY):
+                    continue
+                holder = self.keys.get(key)
+                if holder is None:
                     rows.append({"key": key, "paper_id": pid})
+                elif holder != pid and holder in held and key not in held[holder]:
+                    moves.append({"b_key": key, "b_paper": pid})
+                else:
+                    continue
+                self.keys[key] = pid
         if rows:
             self.conn.execute(insert_ignore(self.conn, paper_keys), rows)
+        if moves:
+            self.conn.execute(
+                update(paper_keys)
+                .where(paper_keys.c.key == bindparam("b_key"))
+                .values(paper_id=bindparam("b_paper")),
+                moves,
+            )
