@@ -150,7 +150,8 @@ def test_search_on_an_empty_store(tmp_path: Path, database_url: str, store: Stor
     """A new server, nothing ingested yet: every search answers, with nothing."""
     config = make_config(tmp_path, "sources:\n  - {name: rss, url: 'file:none.xml'}\n", database_url)
     client = create_app(config, store=store).test_client()
-    for query in ("LLM", "prun* AND model", '"language model"', "NOT x", "x*"):
+    phrases = ('"language mod*" OR llm', '"large language model" AND prun*')  # PostgreSQL: pairs, UNION, IN
+    for query in ("LLM", "prun* AND model", '"language model"', "NOT x", "x*", *phrases):
         page = client.get("/api/papers", query_string={"q": query}).get_json()
         assert page == {"papers": [], "total": 0, "total_exact": True, "next": None}, query
         assert client.get("/api/preview", query_string={"q": query}).get_json()["total"] == 0

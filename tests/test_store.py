@@ -17,7 +17,7 @@ from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
 from aggregator.topics.index_query import narrow
 from aggregator.topics.query import parse_query
-from aggregator.types import Authority, FetchDone, ParsedEntry, Sighting
+from aggregator.types import Authority, FetchDone, PaperView, ParsedEntry, Sighting
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -593,41 +593,48 @@ def test_papers_loaded_in_full_bring_their_family_names_back_as_written(
     assert author_keys(authors) in {s.names for s in paper.sightings}
 
 
+LEFT_TITLE = "A Study of Repeated Titles in Research Feeds"
+
+
+def leave_for_a_corrected_arxiv_id(
+    store: Store, listing: dict[str, object], corrected: dict[str, object]
+) -> tuple[PaperView, dict[int, PaperView]]:
+    """A listing entry (`listing`'s fields) and a blog post linking its arXiv id make one paper;
+    the entry is then re-sighted with another arXiv id (`corrected`'s fields), which the blog post
+    does not name. The shared paper before, and every paper after."""
+    first = entry("rss", "e", LEFT_TITLE, arxiv_id="2401.00001", authority=Authority.ARXIV_LISTING, **listing)
+    blog = entry(
+        "blog", "h", LEFT_TITLE, link="https://arxiv.org/abs/2401.00001", authors=listing.get("authors", ())
+    )
+    store_batch(store, "rss", [first], done(), now=T0)
+    store_batch(store, "blog", [blog], done(), now=T0)
+    [shared] = page(store)
+    later = T0 + timedelta(hours=1)
+    again = entry(
+        "rss",
+        "e",
+        LEFT_TITLE,
+        arxiv_id="2401.00002",
+        authority=Authority.ARXIV_LISTING,
+        now=later,
+        **corrected,
+    )
+    store_batch(store, "rss", [again], done(later), now=later)
+    return shared, {p.id: p for p in page(store)}
+
+
 def test_a_paper_an_entry_left_for_a_corrected_arxiv_id_says_only_what_its_other_sightings_say(
     sources: Store,
 ) -> None:
     """A listing entry re-sighted with another arXiv id leaves the paper it shared with a blog
     post (which still links the old id) for a paper of its own: the paper left behind is merged
     again from the blog post alone, not left saying what the listing said."""
-    title = "A Study of Repeated Titles in Research Feeds"
     abstract = "The listing's own abstract, long enough to be taken as the best one here."
-    listing = entry(
-        "rss",
-        "e",
-        title,
-        arxiv_id="2401.00001",
-        authors=("Ada Lovelace",),
-        summary=abstract,
-        authority=Authority.ARXIV_LISTING,
+    authors = ("Ada Lovelace",)
+    shared, papers = leave_for_a_corrected_arxiv_id(
+        sources, {"authors": authors, "summary": abstract}, {"authors": authors, "summary": "Corrected."}
     )
-    blog = entry("blog", "h", title, link="https://arxiv.org/abs/2401.00001", authors=("Ada Lovelace",))
-    store_batch(sources, "rss", [listing], done(), now=T0)
-    store_batch(sources, "blog", [blog], done(), now=T0)
-    [shared] = page(sources)
     assert shared.abstract == abstract and {s.source for s in shared.sightings} == {"rss", "blog"}
-    later = T0 + timedelta(hours=1)
-    corrected = entry(
-        "rss",
-        "e",
-        title,
-        arxiv_id="2401.00002",
-        authors=("Ada Lovelace",),
-        summary="Corrected.",
-        authority=Authority.ARXIV_LISTING,
-        now=later,
-    )
-    store_batch(sources, "rss", [corrected], done(later), now=later)
-    papers = {p.id: p for p in page(sources)}
     left = papers[shared.id]
     assert [s.source for s in left.sightings] == ["blog"]
     assert left.abstract != abstract  # what the blog post says, merged again without the listing
@@ -639,27 +646,10 @@ def test_an_entry_that_left_its_paper_takes_its_other_identity_keys_along(source
     """The listing entry names a DOI besides its arXiv id; re-sighted with a corrected arXiv id it
     leaves the paper it shared with a blog post, and its DOI goes with it: a later sighting of
     that DOI alone joins the entry's new paper, not the one it left."""
-    title = "A Study of Repeated Titles in Research Feeds"
-    listing = entry(
-        "rss", "e", title, arxiv_id="2401.00001", doi="10.1000/left", authority=Authority.ARXIV_LISTING
-    )
-    blog = entry("blog", "h", title, link="https://arxiv.org/abs/2401.00001")
-    store_batch(sources, "rss", [listing], done(), now=T0)
-    store_batch(sources, "blog", [blog], done(), now=T0)
-    [shared] = page(sources)
-    later = T0 + timedelta(hours=1)
-    corrected = entry(
-        "rss",
-        "e",
-        title,
-        arxiv_id="2401.00002",
-        doi="10.1000/left",
-        authority=Authority.ARXIV_LISTING,
-        now=later,
-    )
-    store_batch(sources, "rss", [corrected], done(later), now=later)
-    moved = next(p for p in page(sources) if p.id != shared.id)
-    latest = later + timedelta(hours=1)
+    doi = {"doi": "10.1000/left"}
+    shared, papers = leave_for_a_corrected_arxiv_id(sources, doi, doi)
+    moved = next(p for p in papers.values() if p.id != shared.id)
+    latest = T0 + timedelta(hours=2)
     venue = entry(
         "api", "v", "Another Title Entirely, as a Journal Prints It", doi="10.1000/left", now=latest
     )

@@ -160,13 +160,18 @@ class StoreReads:
                 with conn.begin():
                     left = deadline.wall_left()
                     timeout = max(int(left * 1000), 1) if math.isfinite(left) else 0  # 0: none
-                    conn.execute(text(f"SET LOCAL statement_timeout = {timeout}"))
-                    # The budget counts the database's work, which parallel workers would spend
-                    # several times over in the same wall time (a broad topic's OR of 78 terms on
-                    # a sequential scan: 1.2 s of the server's CPU in 0.86 s); and a server busy
-                    # with concurrent requests has no idle cores for them anyway. Every page read
-                    # here (feeds, digests, searches) runs under a budget, so none uses them.
-                    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+                    # Both for this transaction only, in one round trip (every page read pays it).
+                    # No parallel workers: the budget counts the database's work, which they
+                    # would spend several times over in the same wall time (a broad topic's OR of
+                    # 78 terms on a sequential scan: 1.2 s of the server's CPU in 0.86 s); and a
+                    # server busy with concurrent requests has no idle cores for them anyway.
+                    conn.execute(
+                        text(
+                            "SELECT set_config('statement_timeout', :timeout, true), "
+                            "set_config('max_parallel_workers_per_gather', '0', true)"
+                        ),
+                        {"timeout": str(timeout)},
+                    )
                     try:
                         yield conn
                     except OperationalError as exc:
