@@ -8,7 +8,7 @@ persists them, and neither imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -81,6 +81,26 @@ class TitleStub:
 
 
 Candidate = KnownPaper | TitleStub
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCandidates:
+    """The stored papers a batch may touch, as the store reads them: in full those that hold its
+    entries or share an identity key with it, as TitleStubs those found through a shared title
+    that a sighting of the batch could reach (TitleReach), and, counted by each of their title
+    keys, the same-titled papers that nothing in the batch reaches (`plan_ingest`'s `unread`)."""
+
+    full: list[KnownPaper]
+    stubs: list[TitleStub]
+    unread: dict[str, int]
+
+
+class TitleReach(Protocol):
+    """What the store asks of each stored paper it finds through a shared title, from its
+    sightings' title keys, identity keys and family names: could a sighting of the batch join
+    it (dedupe.TitleReach)? Asked before any object is made of the paper."""
+
+    def reaches(self, titles: Iterable[str], keys: Iterable[str], names: Collection[str]) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ The papers, shuffled, go through the real ingest (`store_batch` into a fresh SQL
 call per --batch papers, as ingest stores one source's batch), so each batch also meets the
 stored papers of its titles that the store finds as candidates (up to MAX_TITLE_CANDIDATES a
 title; a title carried by more is no longer read): in full those a sighting could join, the rest
-as TitleStubs (dedupe.py), read from sightings.match_keys alone.
+read light, from sightings.match_keys alone, and only counted by title (dedupe.TitleReach).
 
 Reported per batch: wall time of `store_batch` and its ratio to the first batch, then the same
 for this process's CPU time (steadier on a shared machine; the goal is on wall time); the time
@@ -140,7 +140,8 @@ class Timed:
         full = [p for p in known if isinstance(p, KnownPaper)]
         self.handed += len(incoming) + sum(len(p.sightings) for p in full) + len(known) - len(full)
         self.known += len(full)
-        self.stubs += len(known) - len(full)
+        # The papers read light: as stubs, or only counted by title (nothing in the batch reaches them).
+        self.stubs += len(known) - len(full) + sum((options.get("unread") or {}).values())
         return plans
 
 
@@ -184,7 +185,7 @@ def report_row(number: int, rows: list[dict[str, Any]], stored: int) -> None:
         f"  batch {number:3d}: {row['seconds']:7.2f} s  {row['seconds'] / rows[0]['seconds']:5.2f}x first  "
         f"(cpu {row['cpu']:6.2f} s {row['cpu'] / rows[0]['cpu']:5.2f}x)  "
         f"plan_ingest {row['plan']:6.2f} s ({row['plan'] / row['handed'] * 1e6:4.0f} us a sighting)  "
-        f"stored candidates {row['known']:6,} in full {row['stubs']:6,} as stubs  "
+        f"stored candidates {row['known']:6,} in full {row['stubs']:6,} light  "
         f"new papers {row['new']:6,}  in store {stored:,}",
         flush=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.ingest import dedupe
-from aggregator.ingest.dedupe import authors_agree, plan_ingest, stubs_to_load
+from aggregator.ingest.dedupe import TitleReach, authors_agree, plan_ingest, stubs_to_load
 from aggregator.ingest.merge import merge_record
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.normalize import title_key as text_title_key  # `title_key` is a field name here
@@ -388,7 +389,16 @@ def test_plans_with_title_stubs_are_the_plans_with_every_paper_in_full(
         p.id for p in known if as_stub[p.id - 1] and not any(s.identity in arriving for s in p.sightings)
     }
     stubbed = with_stubs(incoming, known, eligible)
-    assert outline(plan_ingest(incoming, stubbed)) == outline(plan_ingest(incoming, known))
+    in_full = outline(plan_ingest(incoming, known))
+    assert outline(plan_ingest(incoming, stubbed)) == in_full
+    # As the store hands them: the stubs nothing reaches only counted by their titles.
+    reach = TitleReach(incoming)
+    unread: Counter[str] = Counter()
+    for stub in (p for p in stubbed if isinstance(p, TitleStub)):
+        assert not reach.reaches(stub.title_keys, list(stub.keys), list(stub.names))
+        unread.update(stub.title_keys)
+    loaded = [p for p in stubbed if isinstance(p, KnownPaper)]
+    assert outline(plan_ingest(incoming, loaded, unread=unread)) == in_full
 
 
 def test_a_stub_that_a_sighting_would_join_is_refused() -> None:

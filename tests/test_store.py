@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from aggregator.ingest.normalize import normalize_entry
+from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.pipeline import store_batch
-from aggregator.store import writer
+from aggregator.store import candidates, writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
 from aggregator.topics.index_query import narrow
@@ -458,12 +459,13 @@ def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs:
     handed = 0
     plan = pipeline.plan_ingest
 
-    def counting(incoming: list, known: list, **_options: object) -> list:
-        nonlocal handed
-        handed += sum(isinstance(p, TitleStub) for p in known)
-        return plan(incoming, known)  # without stubs_checked: every stub the store hands is verified
+    def counting(incoming: list, known: list, *, unread: dict[str, int], **_options: object) -> list:
+        nonlocal handed  # the papers read light: as stubs, or only counted by title
+        handed += sum(isinstance(p, TitleStub) for p in known) + sum(unread.values())
+        # without stubs_checked: every stub the store hands is verified
+        return plan(incoming, known, unread=unread)
 
-    monkeypatch.setattr(writer, "TITLE_STUBS", stubs)
+    monkeypatch.setattr(candidates, "TITLE_STUBS", stubs)
     monkeypatch.setattr(pipeline, "plan_ingest", counting)
     store = Store.open(url, tag_authority="papers.example.org")
     try:
@@ -520,25 +522,61 @@ def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
     from sqlalchemy import text
 
     from aggregator.ingest import pipeline
-    from aggregator.records import KnownPaper, TitleStub
+    from aggregator.records import KnownPaper
 
     handed: list = []
+    unread: dict[str, int] = {}
     plan = pipeline.plan_ingest
 
-    def keeping(incoming: list, known: list, **_options: object) -> list:
+    def keeping(incoming: list, known: list, **options: Any) -> list:
         handed.extend(known)
-        return plan(incoming, known)
+        unread.update(options["unread"])
+        return plan(incoming, known, **options)
 
     monkeypatch.setattr(pipeline, "plan_ingest", keeping)
     title = "A Study of Repeated Titles in Research Feeds"
     store_batch(sources, "blog", [entry("blog", "b1", title, authors=("Ada Lovelace",))], done(), now=T0)
     store_batch(sources, "blog", [entry("blog", "b2", title, authors=("Grace Hopper",))], done(), now=T0)
-    assert [type(p) for p in handed] == [TitleStub]  # other people: read light
+    assert handed == [] and unread == {title_key(title): 1}  # other people: only counted
     with sources.engine.begin() as conn:  # as a tool that knows nothing of them would write it
         conn.execute(text("UPDATE sightings SET match_keys = NULL WHERE entry_id = 'b1'"))
     handed.clear()
+    unread.clear()
     store_batch(sources, "blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
-    assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1), (TitleStub, 2)]
+    assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1)] and unread == {title_key(title): 1}
+
+
+def test_a_paper_reached_through_the_authors_of_its_other_title_is_merged(sources: Store) -> None:
+    """A stored paper found through one title whose authors agree only with the names of its
+    sighting of another title: read light, it must still be found reachable (all its sightings'
+    names count), loaded in full and merged."""
+    title = "A Study of Repeated Titles in Research Feeds"
+    retitled = "Repeated Titles in Research Feeds: A Study"
+    link = "https://blog.example.org/study"
+    store_batch(
+        sources,
+        "blog",
+        [entry("blog", "b1", title, link=link, authors=("Ada Lovelace",))],
+        done(),
+        now=T0,
+    )
+    store_batch(
+        sources,
+        "rss",
+        [entry("rss", "r1", retitled, link=link, authors=("Grace Hopper",))],
+        done(),
+        now=T0,
+    )
+    assert len(page(sources)) == 1  # one paper, bearing both titles (the link joined them)
+    later = T0 + timedelta(hours=1)
+    store_batch(
+        sources,
+        "api",
+        [entry("api", "a1", title, authors=("G. Hopper",), now=later)],
+        done(later),
+        now=later,
+    )
+    assert len(page(sources)) == 1
 
 
 def test_a_merge_that_changes_no_record_still_moves_the_version(sources: Store) -> None:

@@ -12,7 +12,7 @@ result is the same whatever order the sources were ingested in.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from aggregator.ingest.merge import merge_record
 from aggregator.records import (
@@ -150,13 +150,19 @@ def _forget(names: Counter[str], keys: Iterable[str]) -> None:
 
 
 def plan_ingest(
-    incoming: Sequence[StoredSighting], known: Sequence[Candidate], *, stubs_checked: bool = False
+    incoming: Sequence[StoredSighting],
+    known: Sequence[Candidate],
+    *,
+    unread: Mapping[str, int] | None = None,
+    stubs_checked: bool = False,
 ) -> list[ClusterPlan]:
     """Group incoming sightings with each other and with known papers; one plan per resulting paper.
 
     A known paper may come as a TitleStub when `stubs_to_load` does not name it: nothing joins it
     then, and the plans are those the paper in full would give. Stubs stay out of the clusters:
-    a title merge only counts them among the papers bearing its title. A stub that
+    a title merge only counts them among the papers bearing its title. `unread` counts, by title,
+    the stored papers bearing it that the store did not even make stubs of, as TitleReach found
+    that nothing in this batch reaches them: they count as stubs would. A stub that
     `stubs_to_load` names raises ValueError rather than plan without its sightings, unless the
     caller has just asked `stubs_to_load` about these very stubs (`stubs_checked`): asking twice
     cost as much as planning."""
@@ -165,6 +171,7 @@ def plan_ingest(
         raise ValueError(f"stored papers {sorted(joined)} may join this batch: plan with them in full")
     # A stub takes no part in a title merge but to count among the papers bearing the title.
     rivals = Counter(title for stub in stubs for title in stub.title_keys)
+    rivals.update(unread or {})
     clusters = _Clusters()
     by_key: dict[str, list[Node]] = {}
     by_title: dict[str, list[Node]] = {}
@@ -205,59 +212,60 @@ def plan_ingest(
 
 
 def stubs_to_load(incoming: Sequence[StoredSighting], stubs: Collection[TitleStub]) -> set[int]:
-    """The stubs an incoming sighting could join, which `plan_ingest` needs in full.
+    """The stubs an incoming sighting could join, which `plan_ingest` needs in full (TitleReach)."""
+    return TitleReach(incoming).to_load(stubs)
+
+
+class TitleReach:
+    """Which stored papers found through a shared title a sighting of this batch could join.
 
     Before its first union a stored paper is a cluster of its own, and an incoming sighting joins
     it only through `plan_ingest`'s two doors: a shared identity key, or `_merge_by_title` on one
-    of its title keys, comparing the sighting's family names with the paper's own. A stub that no
-    sighting reaches through either (its authors disagree with every same-titled sighting's, both
-    naming authors) is never joined; the rest are named here, a few more than will join (an
+    of its title keys, comparing the sighting's family names with the paper's own. A paper that
+    no sighting reaches through either (its authors disagree with every same-titled sighting's,
+    both naming authors) is never joined; the rest are reached, a few more than will join (an
     arXiv-id conflict, or a rival bearing the title, may still refuse them): those load in full.
 
-    Agreeing takes a shared family name, so a stub meets only the sightings of its titles that
-    share one of its names, through an index of them: its cost does not grow with how many
-    sightings or stubs bear its title."""
-    titles = {title for stub in stubs for title in stub.title_keys}
-    keys: set[str] = set()
-    named: dict[str, dict[str, list[frozenset[str]]]] = {}  # title -> family name -> names of its sightings
-    unnamed: set[str] = set()  # titles borne by a sighting naming no authors
-    for stored in incoming:
-        keys.update(stored.sighting.keys)
-        title = stored.sighting.title_key
-        if title in titles:
-            ours = stored.names
-            if not ours:
-                unnamed.add(title)
+    Agreeing takes a shared family name: a set test of the paper's names against those of its
+    titles' sightings passes over most papers at once; only one that shares a name is compared
+    with each sighting of the title (at most MAX_TITLE_CANDIDATES papers a title are asked:
+    linear in the batch). The store asks it of every same-titled paper it reads, from the
+    paper's sightings' match keys, before it makes a TitleStub of any: most are reached by
+    nothing and need no object at all."""
+
+    def __init__(self, incoming: Sequence[StoredSighting]) -> None:
+        self.keys: set[str] = set()
+        self.named: dict[str, list[frozenset[str]]] = {}  # title -> family names of its sightings
+        self.unnamed: set[str] = set()  # titles borne by a sighting naming no authors
+        for stored in incoming:
+            self.keys.update(stored.sighting.keys)
+            title = stored.sighting.title_key
+            if len(title) < MIN_TITLE_KEY:
                 continue
-            index = named.setdefault(title, {})
-            for name in ours:
-                index.setdefault(name, []).append(ours)
-    # Most stubs share no family name with any sighting of their title: a set test says so
-    # before the names are looked at one by one.
-    names_of = {title: frozenset(index) for title, index in named.items()}
-    return {
-        stub.id
-        for stub in stubs
-        if not keys.isdisjoint(stub.keys) or _reached(stub, named, names_of, unnamed)
-    }
+            if ours := stored.names:
+                self.named.setdefault(title, []).append(ours)
+            else:
+                self.unnamed.add(title)
+        self.names_of = {title: frozenset().union(*named) for title, named in self.named.items()}
 
+    def to_load(self, stubs: Iterable[TitleStub]) -> set[int]:
+        """The stubs a sighting could join, which `plan_ingest` needs in full."""
+        return {stub.id for stub in stubs if self.reaches(stub.title_keys, stub.keys, stub.names)}
 
-def _reached(
-    stub: TitleStub,
-    named: dict[str, dict[str, list[frozenset[str]]]],
-    names_of: dict[str, frozenset[str]],
-    unnamed: set[str],
-) -> bool:
-    """Whether a sighting of one of the stub's titles could join it in `_merge_by_title`."""
-    for title in stub.title_keys:
-        index = named.get(title)
-        if len(title) >= MIN_UNATTRIBUTED_TITLE_KEY and (title in unnamed or (index and not stub.names)):
-            return True  # one side names no authors: the long title alone could join them
-        if index and not stub.names.isdisjoint(names_of[title]):
-            for name in stub.names:
-                if any(authors_agree(ours, stub.names) for ours in index.get(name, ())):
+    def reaches(self, titles: Iterable[str], keys: Iterable[str], names: Collection[str]) -> bool:
+        """Whether a sighting of the batch could join a stored paper with these title keys (those
+        long enough to merge on), identity keys and family names (of all its sightings)."""
+        if not self.keys.isdisjoint(keys):
+            return True
+        for title in titles:
+            named = self.named.get(title)
+            if len(title) >= MIN_UNATTRIBUTED_TITLE_KEY and (title in self.unnamed or (named and not names)):
+                return True  # one side names no authors: the long title alone could join them
+            if named and not self.names_of[title].isdisjoint(names):
+                theirs = names if isinstance(names, (set, frozenset)) else frozenset(names)
+                if any(authors_agree(ours, theirs) for ours in named):
                     return True
-    return False
+        return False
 
 
 def _settle_arxiv_id(clusters: _Clusters, node: Node, stored: StoredSighting, fresh: Node) -> Node:

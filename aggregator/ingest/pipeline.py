@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.config import Config, SourceConfig
 from aggregator.errors import LeaseLost, SourceError, WriteConflict
-from aggregator.ingest.dedupe import plan_ingest, stubs_to_load
+from aggregator.ingest.dedupe import TitleReach, plan_ingest
 from aggregator.ingest.fetch import Gone, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.parse import parse_feed
@@ -103,16 +103,17 @@ def _store_once(
 ) -> SourceOutcome:
     with store.source_batch(name, batch, done, now=now, lease=lease) as source:
         if source.changed:
-            full, stubs = source.candidates()
-            # Same-titled papers come as stubs; those a sighting could join are read in full.
-            joined = stubs_to_load(source.changed, stubs)
+            reach = TitleReach(source.changed)
+            found = source.candidates(reach)
+            # Same-titled papers a sighting could join come as stubs, and are read in full.
+            joined = reach.to_load(found.stubs)
             known: list[Candidate] = [
-                *full,
+                *found.full,
                 *source.load_papers(joined),
-                *(s for s in stubs if s.id not in joined),
+                *(s for s in found.stubs if s.id not in joined),
             ]
             known.sort(key=lambda paper: paper.id)
-            source.write(plan_ingest(source.changed, known, stubs_checked=True))
+            source.write(plan_ingest(source.changed, known, unread=found.unread, stubs_checked=True))
     return source.outcome
 
 

@@ -56,14 +56,15 @@ def encode_match_keys(keys: Iterable[str], names: Iterable[str]) -> str:
     return orjson.dumps([MATCH_KEYS_VERSION, list(keys), sorted(names)]).decode()
 
 
-def decode_match_keys(text: str | None) -> tuple[frozenset[str], frozenset[str]] | None:
-    """(identity keys, family names) of `encode_match_keys`; None when not known or of another version."""
+def decode_match_keys(text: str | None) -> tuple[list[str], list[str]] | None:
+    """(identity keys, family names) of `encode_match_keys`; None when not known or of another
+    version. Lists as decoded: the title merge reads tens of thousands a batch, most only once."""
     if text is None:
         return None
     version, keys, names = orjson.loads(text)
     if version != MATCH_KEYS_VERSION:
         return None
-    return frozenset(keys), frozenset(names)
+    return keys, names
 
 
 def encode_hints(hints: FeedHints | None) -> str | None:

@@ -22,8 +22,9 @@ from aggregator.records import (
     KnownPaper,
     PaperRecord,
     PaperTagger,
+    StoredCandidates,
     StoredSighting,
-    TitleStub,
+    TitleReach,
 )
 from aggregator.store import leases, locks, meta
 from aggregator.store.bulk import chunks, insert_ignore
@@ -73,9 +74,9 @@ class SourceBatch:
         self._entries = entries
         self.new = self.updated = 0
 
-    def candidates(self) -> tuple[list[KnownPaper], list[TitleStub]]:
-        """The stored papers the changed sightings may touch: in full, and as TitleStubs."""
-        return self._writer.load_candidates(self.changed, self._held) if self.changed else ([], [])
+    def candidates(self, reach: TitleReach) -> StoredCandidates:
+        """The stored papers the changed sightings may touch (IngestWriter.load_candidates)."""
+        return self._writer.load_candidates(self.changed, self._held, reach)
 
     def load_papers(self, ids: set[int]) -> list[KnownPaper]:
         """Stored papers in full (the stubs a sighting could join)."""

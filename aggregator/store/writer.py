@@ -1,4 +1,5 @@
-"""The ingest write path: find the papers a batch may touch, then write the dedupe plans in bulk.
+"""The ingest write path: the dedupe plans written in bulk, after the papers a batch may touch
+were read (store/candidates.py).
 
 One IngestWriter lives for one source's transaction. Lookups are batched (one IN query per kind
 of key), writes go through the driver's executemany (store/bulk.py), and every new or changed
@@ -8,45 +9,34 @@ in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from aggregator.records import (
-    MIN_TITLE_KEY,
     ClusterPlan,
-    KnownPaper,
     PaperRecord,
     PaperTagger,
     PaperText,
     StoredSighting,
-    TitleStub,
 )
 from aggregator.store.bulk import bulk_insert, chunks, insert_ignore
-from aggregator.store.codec import decode_match_keys, decode_sighting, encode_match_keys
+from aggregator.store.candidates import ARXIV_KEY, CandidateReads
+from aggregator.store.codec import encode_match_keys
 from aggregator.store.rows import content_digest, indexed_plan, paper_text, paper_values
 from aggregator.store.schema import paper_keys, paper_topics, papers, sightings
 from aggregator.store.search import delete_index, write_index
 from aggregator.topics.index_query import indexed_text
 
-ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_keys
-# A title carried by more papers than this ("Editorial", a series name) is generic: loading every
-# paper that bears it would make each ingest slower than the last, and none of them could merge
-# on the title alone anyway.
-MAX_TITLE_CANDIDATES = 20
-# Papers found only through a title are read as TitleStubs (sightings.match_keys, a few bytes a
-# row) and loaded in full only when an incoming sighting could join them. False: every candidate
-# is loaded in full, as before; the tests compare the two.
-TITLE_STUBS = True
-_NO_TITLES: frozenset[str] = frozenset()
 SUBSTANCE = ("title", "abstract", "authors", "version")  # a change here is a real update for readers
 
 
-class IngestWriter:
-    """Loads the papers a batch may touch and writes the plans for them, in bulk, in one transaction."""
+class IngestWriter(CandidateReads):
+    """Loads the papers a batch may touch (CandidateReads) and writes the plans for them, in bulk,
+    in one transaction."""
 
     def __init__(
         self,
@@ -66,110 +56,6 @@ class IngestWriter:
         self.rows: dict[int, Any] = {}
         self.keys: dict[str, int] = {}
         self.removed = 0  # stored papers merged into others (deleted) by this batch
-
-    def load_candidates(
-        self, changed: Sequence[StoredSighting], held: set[int]
-    ) -> tuple[list[KnownPaper], list[TitleStub]]:
-        """The stored papers this batch may touch: in full those that hold its entries or share
-        an identity key with it; those found only through a shared title as TitleStubs (in
-        full when their match keys are not known). The caller loads in full, by `load_papers`,
-        the stubs a sighting could join (dedupe.stubs_to_load)."""
-        wanted = {k for s in changed for k in s.sighting.keys}
-        arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
-        other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
-        titles = sorted({s.sighting.title_key for s in changed if len(s.sighting.title_key) >= MIN_TITLE_KEY})
-        ids = set(held)
-        for chunk in chunks(arxiv_ids):
-            ids.update(self.conn.scalars(select(papers.c.id).where(papers.c.arxiv_id.in_(chunk))))
-        for chunk in chunks(other_keys):
-            query = select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.key.in_(chunk))
-            for key, pid in self.conn.execute(query):
-                self.keys[key] = pid
-                ids.add(pid)
-        titled = self._title_candidates(titles) - ids
-        stubs = self._stubs(titled) if TITLE_STUBS else {}
-        ids |= titled - stubs.keys()
-        return self.load_papers(ids), sorted(stubs.values(), key=lambda stub: stub.id)
-
-    def load_papers(self, ids: set[int]) -> list[KnownPaper]:
-        """These stored papers in full, with all their sightings, by id."""
-        if not ids:
-            return []
-        members: dict[int, list[StoredSighting]] = {}
-        loaded: list[int] = []
-        rows = select(papers).order_by(papers.c.id)
-        if self.conn.dialect.name == "postgresql":  # a merge starts from the latest committed paper
-            rows = rows.with_for_update(of=papers)
-        for chunk in chunks(sorted(ids)):
-            for row in self.conn.execute(rows.where(papers.c.id.in_(chunk))).mappings():
-                self.rows[row["id"]] = row
-                loaded.append(row["id"])
-            query = select(
-                sightings.c.paper_id, sightings.c.first_seen, sightings.c.data, sightings.c.match_keys
-            )
-            for r in self.conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
-                known = decode_match_keys(r.match_keys)  # its family names, as written with it
-                members.setdefault(r.paper_id, []).append(
-                    StoredSighting.with_names(decode_sighting(r.data), r.first_seen, known and known[1])
-                )
-        for chunk in chunks(sorted(ids)):  # keys already held by these papers need no insert
-            for key, pid in self.conn.execute(
-                select(paper_keys.c.key, paper_keys.c.paper_id).where(paper_keys.c.paper_id.in_(chunk))
-            ):
-                self.keys[key] = pid
-        return [KnownPaper(pid, self.rows[pid]["first_seen"], tuple(members.get(pid, ()))) for pid in loaded]
-
-    def _title_candidates(self, titles: Sequence[str]) -> set[int]:
-        """The papers bearing each title, for every title that no more than MAX_TITLE_CANDIDATES
-        papers bear; more, a generic title, which never decides alone. Read from the (title,
-        paper) index, MAX_TITLE_CANDIDATES + 1 distinct papers a title at most: a title carried
-        by thousands costs no more than one carried by twenty-one."""
-        if self.conn.dialect.name == "postgresql":
-            joined = "string_agg(CAST(paper_id AS TEXT), ' ')"
-        else:
-            joined = "group_concat(paper_id, ' ')"
-        found: set[int] = set()
-        for chunk in chunks(titles):
-            marks = ", ".join(f"(:t{n})" for n in range(len(chunk)))
-            query = text(
-                f"WITH t(title) AS (VALUES {marks}) SELECT (SELECT {joined} FROM "
-                "(SELECT DISTINCT paper_id FROM sightings WHERE title_key = t.title "
-                f"ORDER BY paper_id LIMIT {MAX_TITLE_CANDIDATES + 1}) AS p) FROM t"
-            )
-            for (pids,) in self.conn.execute(query, {f"t{n}": title for n, title in enumerate(chunk)}):
-                bearing = pids.split() if pids else ()
-                if len(bearing) <= MAX_TITLE_CANDIDATES:
-                    found.update(map(int, bearing))
-        return found
-
-    def _stubs(self, ids: set[int]) -> dict[int, TitleStub]:
-        """These papers as TitleStubs, from their sightings' title keys and match_keys (a few
-        bytes a row, read straight from the driver); a paper with a sighting whose match_keys are
-        not known is left out, to be loaded in full."""
-        stubs: dict[int, TitleStub] = {}
-        unknown: set[int] = set()
-        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        for chunk in chunks(sorted(ids)):
-            sql = (
-                "SELECT paper_id, title_key, match_keys FROM sightings "
-                f"WHERE paper_id IN ({', '.join([mark] * len(chunk))})"
-            )
-            for pid, title, encoded in self.conn.exec_driver_sql(sql, tuple(chunk)).all():
-                decoded = decode_match_keys(encoded)
-                if decoded is None:
-                    unknown.add(pid)
-                    continue
-                titles = frozenset((title,)) if len(title) >= MIN_TITLE_KEY else _NO_TITLES
-                stub = TitleStub(pid, titles, *decoded)
-                seen = stubs.get(pid)
-                if seen is not None:  # a paper seen more than once: all its sightings together
-                    stub = TitleStub(
-                        pid, seen.title_keys | stub.title_keys, seen.keys | stub.keys, seen.names | stub.names
-                    )
-                stubs[pid] = stub
-        for pid in unknown:
-            stubs.pop(pid, None)
-        return stubs
 
     def apply(self, plans: list[ClusterPlan]) -> tuple[int, int]:
         """Write every plan; returns (papers created, papers changed)."""
