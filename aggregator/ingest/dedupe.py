@@ -234,10 +234,16 @@ class TitleReach:
     nothing and need no object at all."""
 
     def __init__(self, incoming: Sequence[StoredSighting]) -> None:
+        self.incoming = incoming
         self.keys: set[str] = set()
         self.named: dict[str, list[frozenset[str]]] = {}  # title -> family names of its sightings
         self.unnamed: set[str] = set()  # titles borne by a sighting naming no authors
-        for stored in incoming:
+        self.names_of: dict[str, frozenset[str]] = {}
+        self._built = False  # built when first asked: most batches find no same-titled paper
+
+    def _build(self) -> None:
+        self._built = True
+        for stored in self.incoming:
             self.keys.update(stored.sighting.keys)
             title = stored.sighting.title_key
             if len(title) < MIN_TITLE_KEY:
@@ -255,6 +261,8 @@ class TitleReach:
     def reaches(self, titles: Iterable[str], keys: Iterable[str], names: Collection[str]) -> bool:
         """Whether a sighting of the batch could join a stored paper with these title keys (those
         long enough to merge on), identity keys and family names (of all its sightings)."""
+        if not self._built:
+            self._build()
         if not self.keys.isdisjoint(keys):
             return True
         for title in titles:
