@@ -64,34 +64,15 @@ class KnownPaper:
 
 
 @dataclass(frozen=True, slots=True)
-class TitleStub:
-    """A stored paper found only through a title it shares with an incoming sighting, as much of
-    it as a title merge reads: the title keys, identity keys and family names of its sightings.
-
-    Most such papers merge with nothing (a series, a "Reply to ..." of other people), and loading
-    each in full made every batch slower than the last. One that an incoming sighting could join
-    (`stubs_to_load` names them) must come as a KnownPaper; one that nothing can join takes the
-    KnownPaper's place in `plan_ingest`, and the plans come out as they would with it in full.
-    """
-
-    id: int
-    title_keys: frozenset[str]  # those long enough to merge on
-    keys: frozenset[str]
-    names: frozenset[str]  # the family names of all its sightings
-
-
-Candidate = KnownPaper | TitleStub
-
-
-@dataclass(frozen=True, slots=True)
 class StoredCandidates:
     """The stored papers a batch may touch, as the store reads them: in full those that hold its
-    entries or share an identity key with it, as TitleStubs those found through a shared title
-    that a sighting of the batch could reach (TitleReach), and, counted by each of their title
-    keys, the same-titled papers that nothing in the batch reaches (`plan_ingest`'s `unread`)."""
+    entries, share an identity key with it or, found through a shared title, could be joined by
+    a sighting of it (TitleReach); the other same-titled papers only counted, by each of their
+    title keys (`plan_ingest`'s `unread`). Most papers bearing a repeated title ("Reply to ...",
+    a series) are of other people, and loading each in full made every batch slower than the
+    last."""
 
-    full: list[KnownPaper]
-    stubs: list[TitleStub]
+    papers: list[KnownPaper]
     unread: dict[str, int]
 
 

@@ -17,9 +17,10 @@ read light, from sightings.match_keys alone, and only counted by title (dedupe.T
 
 Reported per batch: wall time of `store_batch` and its ratio to the first batch, then the same
 for this process's CPU time (steadier on a shared machine; the goal is on wall time); the time
-inside `plan_ingest`, also per sighting it was handed, incoming or stored (a stub counts as one;
-flat when it is linear); how many stored papers it was handed, in full and as stubs, and how
-many papers the batch added. The goal is every batch within 1.2x of the first (the title merge
+inside `plan_ingest`, also per sighting it was handed, incoming or stored (flat when it is
+linear); how many stored papers it was handed in full, how many the store read light and handed
+only as counts by title (a paper bearing two of the batch's titles counts twice), and how many
+papers the batch added. The goal is every batch within 1.2x of the first (the title merge
 used to rescan the whole batch for each candidate: 11, 32, 79, 174 s for the first four batches
 of 10k). Each batch is judged by its fastest of --runs whole runs (the same papers into a
 fresh store each time): this shared machine's noise moved one batch's ratio from 1.15x to 1.9x
@@ -43,7 +44,7 @@ from aggregator.ingest import pipeline
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.pipeline import store_batch
-from aggregator.records import MIN_TITLE_KEY, Candidate, ClusterPlan, KnownPaper, StoredSighting
+from aggregator.records import MIN_TITLE_KEY, ClusterPlan, KnownPaper, StoredSighting
 from aggregator.store.repository import Store
 from aggregator.types import Authority, FetchDone, Sighting
 
@@ -129,19 +130,17 @@ class Timed:
     def __init__(self, plan: Callable[..., list[ClusterPlan]]):
         self.plan = plan
         self.seconds = 0.0
-        self.handed = self.known = self.stubs = 0
+        self.handed = self.known = self.light = 0
 
     def __call__(
-        self, incoming: Sequence[StoredSighting], known: Sequence[Candidate], **options: Any
+        self, incoming: Sequence[StoredSighting], known: Sequence[KnownPaper], *, unread: dict[str, int]
     ) -> list[ClusterPlan]:
         start = time.perf_counter()
-        plans = self.plan(incoming, known, **options)
+        plans = self.plan(incoming, known, unread=unread)
         self.seconds += time.perf_counter() - start
-        full = [p for p in known if isinstance(p, KnownPaper)]
-        self.handed += len(incoming) + sum(len(p.sightings) for p in full) + len(known) - len(full)
-        self.known += len(full)
-        # The papers read light: as stubs, or only counted by title (nothing in the batch reaches them).
-        self.stubs += len(known) - len(full) + sum((options.get("unread") or {}).values())
+        self.handed += len(incoming) + sum(len(p.sightings) for p in known)
+        self.known += len(known)
+        self.light += sum(unread.values())  # read light, handed only as counts by title
         return plans
 
 
@@ -157,7 +156,7 @@ def run(papers: Papers, args: argparse.Namespace, folder: Path) -> list[dict[str
             batch = [papers.sighting(n) for n in range(first, min(first + args.batch, args.papers))]
             now = START + timedelta(hours=number)
             done = FetchDone(None, None, f"batch-{number}", now + timedelta(hours=1))
-            timed.seconds, timed.handed, timed.known, timed.stubs = 0.0, 0, 0, 0
+            timed.seconds, timed.handed, timed.known, timed.light = 0.0, 0, 0, 0
             start, cpu = time.perf_counter(), time.process_time()
             outcome = store_batch(store, SOURCE, batch, done, now=now)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -168,7 +167,7 @@ def run(papers: Papers, args: argparse.Namespace, folder: Path) -> list[dict[str
                     "plan": timed.seconds,
                     "handed": timed.handed,
                     "known": timed.known,
-                    "stubs": timed.stubs,
+                    "light": timed.light,
                     "new": outcome.new,
                 }
             )
@@ -185,7 +184,7 @@ def report_row(number: int, rows: list[dict[str, Any]], stored: int) -> None:
         f"  batch {number:3d}: {row['seconds']:7.2f} s  {row['seconds'] / rows[0]['seconds']:5.2f}x first  "
         f"(cpu {row['cpu']:6.2f} s {row['cpu'] / rows[0]['cpu']:5.2f}x)  "
         f"plan_ingest {row['plan']:6.2f} s ({row['plan'] / row['handed'] * 1e6:4.0f} us a sighting)  "
-        f"stored candidates {row['known']:6,} in full {row['stubs']:6,} light  "
+        f"stored candidates {row['known']:6,} in full {row['light']:6,} light  "
         f"new papers {row['new']:6,}  in store {stored:,}",
         flush=True,
     )

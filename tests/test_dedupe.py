@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.ingest import dedupe
-from aggregator.ingest.dedupe import TitleReach, authors_agree, plan_ingest, stubs_to_load
+from aggregator.ingest.dedupe import TitleReach, authors_agree, plan_ingest
 from aggregator.ingest.merge import merge_record
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.normalize import title_key as text_title_key  # `title_key` is a field name here
-from aggregator.records import MIN_TITLE_KEY, Candidate, ClusterPlan, KnownPaper, StoredSighting, TitleStub
+from aggregator.records import MIN_TITLE_KEY, ClusterPlan, KnownPaper, StoredSighting
 from aggregator.text import author_keys
 from aggregator.types import Authority, ParsedEntry
 
@@ -308,11 +308,11 @@ def merge_by_title_rescanning(
     node: dedupe.Node,
     stored: StoredSighting,
     candidates: Iterable[dedupe.Node],
-    stubs: object = (),
+    unread: int = 0,
 ) -> None:
     """The title merge as it was: a cluster's authors are every family name of every sighting,
     anywhere in the batch, whose node has that root."""
-    assert not stubs  # planned here with every known paper in full
+    assert not unread  # planned here with every known paper in full
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
     ours = author_keys(stored.sighting.authors)
     for root in sorted(roots):
@@ -348,28 +348,33 @@ def test_title_merges_plan_as_a_rescan_of_the_batch_would(papers: list, batch: l
     assert outline(indexed) == outline(rescanned)
 
 
-# --- title stubs: stored papers found only through a title, planned without their sightings ----
+# --- papers read light: stored papers found only through a title, planned without their sightings -
 
 
-def stub_of(paper: KnownPaper) -> TitleStub:
-    """The paper as the store reads it when a shared title alone found it (sightings.match_keys)."""
-    return TitleStub(
-        paper.id,
-        frozenset(s.sighting.title_key for s in paper.sightings if len(s.sighting.title_key) >= 16),
-        frozenset(k for s in paper.sightings for k in s.sighting.keys),
-        frozenset(n for s in paper.sightings for n in author_keys(s.sighting.authors)),
+def light(paper: KnownPaper) -> tuple[set[str], list[str], list[str]]:
+    """What the store reads of a paper a shared title alone found (sightings.match_keys): the
+    title keys long enough to merge on, the identity keys and the family names of its sightings."""
+    return (
+        {s.sighting.title_key for s in paper.sightings if len(s.sighting.title_key) >= MIN_TITLE_KEY},
+        [k for s in paper.sightings for k in s.sighting.keys],
+        [n for s in paper.sightings for n in author_keys(s.sighting.authors)],
     )
 
 
-def with_stubs(
+def as_the_store_reads(
     incoming: list[StoredSighting], known: list[KnownPaper], eligible: set[int]
-) -> list[Candidate]:
+) -> tuple[list[KnownPaper], Counter[str]]:
     """`known` as the store hands it over: each eligible paper (one found only through a title)
-    as a stub, unless `stubs_to_load` says a sighting could join it; in the same order."""
-    stubs = [stub_of(p) for p in known if p.id in eligible]
-    load = stubs_to_load(incoming, stubs)
-    by_id = {stub.id: stub for stub in stubs if stub.id not in load}
-    return [by_id.get(p.id, p) for p in known]
+    read light, and, unless TitleReach says a sighting could join it, only counted by title."""
+    reach = TitleReach(incoming)
+    unread: Counter[str] = Counter()
+    loaded = []
+    for paper in known:
+        if paper.id in eligible and not reach.reaches(*light(paper)):
+            unread.update(light(paper)[0])
+        else:
+            loaded.append(paper)
+    return loaded, unread
 
 
 @settings(max_examples=600, deadline=None)
@@ -378,50 +383,39 @@ def with_stubs(
     st.lists(entries, min_size=1, max_size=25),
     st.lists(st.booleans(), min_size=8, max_size=8),
 )
-def test_plans_with_title_stubs_are_the_plans_with_every_paper_in_full(
-    papers: list, batch: list, as_stub: list[bool]
+def test_plans_with_papers_read_light_are_the_plans_with_every_paper_in_full(
+    papers: list, batch: list, read_light: list[bool]
 ) -> None:
     known = known_papers(papers)
     incoming = [from_entry(e) for e in batch]
     arriving = {s.identity for s in incoming}
-    # A paper holding an entry of the batch is loaded in full by the store: it is never a stub.
+    # A paper holding an entry of the batch is loaded in full by the store: it is never read light.
     eligible = {
-        p.id for p in known if as_stub[p.id - 1] and not any(s.identity in arriving for s in p.sightings)
+        p.id for p in known if read_light[p.id - 1] and not any(s.identity in arriving for s in p.sightings)
     }
-    stubbed = with_stubs(incoming, known, eligible)
-    in_full = outline(plan_ingest(incoming, known))
-    assert outline(plan_ingest(incoming, stubbed)) == in_full
-    # As the store hands them: the stubs nothing reaches only counted by their titles.
-    reach = TitleReach(incoming)
-    unread: Counter[str] = Counter()
-    for stub in (p for p in stubbed if isinstance(p, TitleStub)):
-        assert not reach.reaches(stub.title_keys, list(stub.keys), list(stub.names))
-        unread.update(stub.title_keys)
-    loaded = [p for p in stubbed if isinstance(p, KnownPaper)]
-    assert outline(plan_ingest(incoming, loaded, unread=unread)) == in_full
+    loaded, unread = as_the_store_reads(incoming, known, eligible)
+    assert outline(plan_ingest(incoming, loaded, unread=unread)) == outline(plan_ingest(incoming, known))
 
 
-def test_a_stub_that_a_sighting_would_join_is_refused() -> None:
+def test_title_reach_names_the_papers_a_sighting_could_join() -> None:
     title = "A Study of Repeated Titles in Research Feeds"
     stored = sighting("venue", "v", title, authors=("Ada Lovelace", "Grace Hopper"))
     paper = KnownPaper(1, NOW, (stored,))
     same_people = sighting("rss", "r", title, authors=("A. Lovelace",))
     other_people = sighting("rss", "o", title, authors=("Alan Turing",))
-    assert stubs_to_load([same_people], [stub_of(paper)]) == {1}
-    assert stubs_to_load([other_people], [stub_of(paper)]) == set()
-    with pytest.raises(ValueError, match=r"stored papers \[1\]"):
-        plan_ingest([same_people], [stub_of(paper)])
-    assert plan_ingest([other_people], [stub_of(paper)]) == plan_ingest([other_people], [paper])
+    assert TitleReach([same_people]).reaches(*light(paper))
+    assert not TitleReach([other_people]).reaches(*light(paper))
     by_link = sighting("blog", "b", "Elsewhere", link="https://example.org/a")
     linked = KnownPaper(2, NOW, (sighting("venue", "w", title, link="https://example.org/a"),))
-    assert stubs_to_load([by_link], [stub_of(linked)]) == {2}
-    with pytest.raises(ValueError, match=r"stored papers \[2\]"):
-        plan_ingest([by_link], [stub_of(linked)])
+    assert TitleReach([by_link]).reaches(*light(linked))
+    # the paper's names of all its sightings count, whichever title each bore
+    retitled = sighting("blog", "t", "Repeated Titles in Research Feeds: A Study", authors=("Alan Turing",))
+    assert TitleReach([other_people]).reaches(*light(KnownPaper(3, NOW, (stored, retitled))))
 
 
-def test_a_stub_counts_among_the_papers_sharing_a_title() -> None:
-    """Where one side names no authors, only a title no other paper shares merges: a stub is
-    such another paper, though it takes no part."""
+def test_a_paper_read_light_counts_among_the_papers_sharing_a_title() -> None:
+    """Where one side names no authors, only a title no other paper shares merges: a paper
+    only counted by its title (`unread`) is such another paper, though it takes no part."""
     title = "A Remarkably Long and Specific Title That Several Groups Used For Their Papers"
     unattributed = KnownPaper(1, NOW, (sighting("blog", "b", title),))
     other = KnownPaper(2, NOW, (sighting("venue", "v2", title, authors=("Li Wei",)),))
@@ -429,10 +423,11 @@ def test_a_stub_counts_among_the_papers_sharing_a_title() -> None:
     assert [p.survivor for p in plan_ingest([named], [unattributed])] == [1]  # alone: it merges
     full = plan_ingest([named], [unattributed, other])
     assert [p.survivor for p in full] == [None]  # two papers bear the title: it does not
-    assert stubs_to_load([named], [stub_of(other)]) == set()
-    assert outline(plan_ingest([named], [unattributed, stub_of(other)])) == outline(full)
-    # Named by nobody, the sighting could join any paper of that title: none stays a stub.
-    assert stubs_to_load([sighting("blog", "c", title)], [stub_of(other)]) == {2}
+    assert not TitleReach([named]).reaches(*light(other))
+    key = named.sighting.title_key
+    assert outline(plan_ingest([named], [unattributed], unread={key: 1})) == outline(full)
+    # Named by nobody, the sighting could join any paper of that title: none is only counted.
+    assert TitleReach([sighting("blog", "c", title)]).reaches(*light(other))
 
 
 # --- merge decisions and merged fields that mutation testing found untested (docs/testing.md) ---
@@ -482,16 +477,16 @@ def test_a_title_key_of_the_minimum_length_is_enough_to_merge_on() -> None:
         assert len(plan_ingest(batch, [])) == papers, title
 
 
-def test_a_title_just_long_enough_merges_without_authors_and_its_stub_loads() -> None:
+def test_a_title_just_long_enough_merges_without_authors_and_is_loaded_in_full() -> None:
     title = "A Title Long Enough to Merge Without Its Authors"
     assert len(text_title_key(title)) == dedupe.MIN_UNATTRIBUTED_TITLE_KEY
     stored = KnownPaper(1, NOW, (sighting("venue", "v", title, authors=("Ada Lovelace",)),))
     blog = sighting("blog", "b", title)
     assert [p.survivor for p in plan_ingest([blog], [stored])] == [1]
-    assert stubs_to_load([blog], [stub_of(stored)]) == {1}  # so the store loads it in full
+    assert TitleReach([blog]).reaches(*light(stored))  # so the store loads it in full
 
 
-def test_no_unattributed_paper_is_joined_when_several_bear_the_title_a_stub_among_them() -> None:
+def test_no_unattributed_paper_is_joined_when_several_bear_the_title_one_read_light() -> None:
     title = "A Remarkably Long and Specific Title That Several Groups Used For Their Papers"
     first = KnownPaper(1, NOW, (sighting("blog", "b1", title),))
     second = KnownPaper(2, NOW, (sighting("blog", "b2", title),))
@@ -499,8 +494,9 @@ def test_no_unattributed_paper_is_joined_when_several_bear_the_title_a_stub_amon
     named = sighting("venue", "v4", title, authors=("Kurt Gödel",))
     full = plan_ingest([named], [first, second, others])
     assert [p.survivor for p in full] == [None]
-    assert stubs_to_load([named], [stub_of(others)]) == set()
-    assert outline(plan_ingest([named], [first, second, stub_of(others)])) == outline(full)
+    assert not TitleReach([named]).reaches(*light(others))
+    unread = {named.sighting.title_key: 1}
+    assert outline(plan_ingest([named], [first, second], unread=unread)) == outline(full)
 
 
 TITLE = "A Study of Repeated Titles in Research Feeds"

@@ -389,7 +389,7 @@ def test_a_corrected_arxiv_link_follows_the_paper_without_breaking_the_source(so
     assert len({p.feed_id for p in page(sources)}) == 2
 
 
-# --- title stubs: papers found only through a shared title are read light, planned the same ----
+# --- papers found only through a shared title are read light, planned the same -----------------
 
 STUB_TITLES = (
     "A Study of Repeated Titles in Research Feeds",
@@ -400,11 +400,11 @@ STUB_TITLES = (
 STUB_PEOPLE = ("Ada Lovelace", "Charles Babbage", "Grace Hopper", "Alan Turing", "Emmy Noether", "Kurt Gödel")
 
 
-def stub_scenario(seed: int) -> list[tuple[str, list[Sighting], datetime]]:
+def same_title_scenario(seed: int) -> list[tuple[str, list[Sighting], datetime]]:
     """Batches from three sources on a few titles: repeated titles, overlapping authors, arXiv
     ids (same-titled papers with different ones), links and DOIs as keys, entries sighted again
     with other titles, authors and links (an entry keeps its arXiv id: one that changes it can
-    trip the unique papers.arxiv_id, with or without stubs, a matter of its own)."""
+    trip the unique papers.arxiv_id, read light or not, a matter of its own)."""
     import random
 
     rng = random.Random(seed)
@@ -450,29 +450,27 @@ def store_contents(store: Store) -> dict[str, list[tuple]]:
         return {name: [tuple(row) for row in conn.execute(text(sql))] for name, sql in queries.items()}
 
 
-def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs: bool) -> tuple[dict, int]:
-    """The scenario through store_batch into a fresh store; its contents, and how many stubs
-    plan_ingest was handed."""
+def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, light: bool) -> tuple[dict, int]:
+    """The scenario through store_batch into a fresh store; its contents, and how many papers
+    the store read light and handed to plan_ingest only as counts by title."""
     from aggregator.ingest import pipeline
-    from aggregator.records import TitleStub
 
     handed = 0
     plan = pipeline.plan_ingest
 
-    def counting(incoming: list, known: list, *, unread: dict[str, int], **_options: object) -> list:
-        nonlocal handed  # the papers read light: as stubs, or only counted by title
-        handed += sum(isinstance(p, TitleStub) for p in known) + sum(unread.values())
-        # without stubs_checked: every stub the store hands is verified
+    def counting(incoming: list, known: list, *, unread: dict[str, int]) -> list:
+        nonlocal handed
+        handed += sum(unread.values())
         return plan(incoming, known, unread=unread)
 
-    monkeypatch.setattr(candidates, "TITLE_STUBS", stubs)
+    monkeypatch.setattr(candidates, "READ_LIGHT", light)
     monkeypatch.setattr(pipeline, "plan_ingest", counting)
     store = Store.open(url, tag_authority="papers.example.org")
     try:
         store.sync_sources(
             [("rss", "file:///rss.xml"), ("api", "file:///api.xml"), ("blog", "file:///b.xml")]
         )
-        for source, batch, at in stub_scenario(seed):
+        for source, batch, at in same_title_scenario(seed):
             outcome = store_batch(store, source, batch, done(at), now=at)
             assert not outcome.failed
         return store_contents(store), handed
@@ -482,19 +480,19 @@ def ingest_scenario(url: str, seed: int, monkeypatch: pytest.MonkeyPatch, stubs:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_ingest_with_title_stubs_writes_what_loading_every_candidate_would(
+def test_ingest_reading_same_titled_papers_light_writes_what_loading_every_candidate_would(
     database_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     from tests.conftest import reset_postgres
 
-    light, handed = ingest_scenario(database_url, seed, monkeypatch, stubs=True)
+    light, handed = ingest_scenario(database_url, seed, monkeypatch, light=True)
     if database_url.startswith("sqlite"):
         again = database_url.replace("store.db", "full.db")
     else:
         reset_postgres(database_url)
         again = database_url
-    full, none = ingest_scenario(again, seed, monkeypatch, stubs=False)
-    assert handed > 0 and none == 0  # stubs were planned with, and only where asked
+    full, none = ingest_scenario(again, seed, monkeypatch, light=False)
+    assert handed > 0 and none == 0  # papers were read light, and only where asked
     assert len(light["papers"]) < len(light["sightings"])  # and papers merged
     assert light == full
 
@@ -506,7 +504,7 @@ def test_the_migration_fills_match_keys_as_ingest_writes_them(
 
     from aggregator.store.database import upgrade
 
-    for source, batch, at in stub_scenario(7):
+    for source, batch, at in same_title_scenario(7):
         store_batch(sources, source, batch, done(at), now=at)
     before = store_contents(sources)
     with sources.engine.begin() as conn:  # as revision 0004 left it: no match keys
@@ -544,6 +542,22 @@ def test_a_sighting_without_match_keys_has_its_paper_loaded_in_full(
     unread.clear()
     store_batch(sources, "blog", [entry("blog", "b3", title, authors=("Alan Turing",))], done(), now=T0)
     assert [(type(p), p.id) for p in handed] == [(KnownPaper, 1)] and unread == {title_key(title): 1}
+
+
+def test_a_same_titled_paper_only_counted_keeps_an_unattributed_one_from_merging(sources: Store) -> None:
+    """Two stored papers bear a long title (kept apart by their arXiv ids): one names nobody, the
+    other other people. A named sighting of the title must not join the unnamed one, as it would
+    if the title were theirs alone: the other paper, read light and only counted (nothing in the
+    batch reaches it), still counts among those bearing the title."""
+    title = "A Remarkably Long and Specific Title That Several Groups Used For Their Papers"
+    store_batch(sources, "blog", [entry("blog", "b1", title, arxiv_id="2401.00001")], done(), now=T0)
+    named = entry("rss", "r1", title, arxiv_id="2401.00002", authors=("Li Wei",))
+    store_batch(sources, "rss", [named], done(), now=T0)
+    assert len(page(sources)) == 2
+    later = T0 + timedelta(hours=1)
+    other = entry("api", "a1", title, authors=("Kurt Gödel",), now=later)
+    store_batch(sources, "api", [other], done(later), now=later)
+    assert len(page(sources)) == 3  # as with both papers in full: two bear the title, no merge
 
 
 def test_a_paper_reached_through_the_authors_of_its_other_title_is_merged(sources: Store) -> None:

@@ -17,11 +17,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from aggregator.ingest.merge import merge_record
 from aggregator.records import (
     MIN_TITLE_KEY,
-    Candidate,
     ClusterPlan,
     KnownPaper,
     StoredSighting,
-    TitleStub,
 )
 from aggregator.types import Sighting
 
@@ -151,27 +149,17 @@ def _forget(names: Counter[str], keys: Iterable[str]) -> None:
 
 def plan_ingest(
     incoming: Sequence[StoredSighting],
-    known: Sequence[Candidate],
+    known: Sequence[KnownPaper],
     *,
     unread: Mapping[str, int] | None = None,
-    stubs_checked: bool = False,
 ) -> list[ClusterPlan]:
     """Group incoming sightings with each other and with known papers; one plan per resulting paper.
 
-    A known paper may come as a TitleStub when `stubs_to_load` does not name it: nothing joins it
-    then, and the plans are those the paper in full would give. Stubs stay out of the clusters:
-    a title merge only counts them among the papers bearing its title. `unread` counts, by title,
-    the stored papers bearing it that the store did not even make stubs of, as TitleReach found
-    that nothing in this batch reaches them: they count as stubs would. A stub that
-    `stubs_to_load` names raises ValueError rather than plan without its sightings, unless the
-    caller has just asked `stubs_to_load` about these very stubs (`stubs_checked`): asking twice
-    cost as much as planning."""
-    stubs = [paper for paper in known if isinstance(paper, TitleStub)]
-    if stubs and not stubs_checked and (joined := stubs_to_load(incoming, stubs)):
-        raise ValueError(f"stored papers {sorted(joined)} may join this batch: plan with them in full")
-    # A stub takes no part in a title merge but to count among the papers bearing the title.
-    rivals = Counter(title for stub in stubs for title in stub.title_keys)
-    rivals.update(unread or {})
+    `unread` counts, by title key, the stored papers bearing it that the store read only light,
+    as TitleReach found that no sighting of this batch could join them: they take no part in a
+    merge but to count among the papers bearing the title (a long title merges without authors
+    only when no other paper bears it), and the plans are those the papers in full would give."""
+    rivals = Counter(unread or {})
     clusters = _Clusters()
     by_key: dict[str, list[Node]] = {}
     by_title: dict[str, list[Node]] = {}
@@ -185,8 +173,6 @@ def plan_ingest(
 
     for paper in known:
         node = ("paper", paper.id)
-        if isinstance(paper, TitleStub):
-            continue
         clusters.add(node, next((s.sighting.arxiv_id for s in paper.sightings if s.sighting.arxiv_id), None))
         for stored in paper.sightings:
             clusters.join(node, stored)
@@ -211,11 +197,6 @@ def plan_ingest(
     return _plans(clusters, known, incoming)
 
 
-def stubs_to_load(incoming: Sequence[StoredSighting], stubs: Collection[TitleStub]) -> set[int]:
-    """The stubs an incoming sighting could join, which `plan_ingest` needs in full (TitleReach)."""
-    return TitleReach(incoming).to_load(stubs)
-
-
 class TitleReach:
     """Which stored papers found through a shared title a sighting of this batch could join.
 
@@ -229,9 +210,9 @@ class TitleReach:
     Agreeing takes a shared family name: a set test of the paper's names against those of its
     titles' sightings passes over most papers at once; only one that shares a name is compared
     with each sighting of the title (at most MAX_TITLE_CANDIDATES papers a title are asked:
-    linear in the batch). The store asks it of every same-titled paper it reads, from the
-    paper's sightings' match keys, before it makes a TitleStub of any: most are reached by
-    nothing and need no object at all."""
+    linear in the batch). The store asks it of every same-titled paper it reads light, from the
+    paper's sightings' match keys, before it makes any object of it: most are reached by nothing
+    and are only counted (`plan_ingest`'s `unread`)."""
 
     def __init__(self, incoming: Sequence[StoredSighting]) -> None:
         self.incoming = incoming
@@ -253,10 +234,6 @@ class TitleReach:
             else:
                 self.unnamed.add(title)
         self.names_of = {title: frozenset().union(*named) for title, named in self.named.items()}
-
-    def to_load(self, stubs: Iterable[TitleStub]) -> set[int]:
-        """The stubs a sighting could join, which `plan_ingest` needs in full."""
-        return {stub.id for stub in stubs if self.reaches(stub.title_keys, stub.keys, stub.names)}
 
     def reaches(self, titles: Iterable[str], keys: Iterable[str], names: Collection[str]) -> bool:
         """Whether a sighting of the batch could join a stored paper with these title keys (those
@@ -293,16 +270,16 @@ def _settle_arxiv_id(clusters: _Clusters, node: Node, stored: StoredSighting, fr
 
 
 def _merge_by_title(
-    clusters: _Clusters, node: Node, stored: StoredSighting, candidates: Iterable[Node], stubs: int = 0
+    clusters: _Clusters, node: Node, stored: StoredSighting, candidates: Iterable[Node], unread: int = 0
 ) -> None:
     """Join clusters whose title matches: with agreeing authors, or, where one side names no
-    authors, only for a long title that no other paper shares (`stubs` more papers bear it,
+    authors, only for a long title that no other paper shares (`unread` more papers bear it,
     which nothing joins)."""
     roots = {clusters.find(c) for c in candidates} - {clusters.find(node)}
     if not roots:
         return
     ours = stored.names
-    alone = len(roots) + stubs == 1 and len(stored.sighting.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY
+    alone = len(roots) + unread == 1 and len(stored.sighting.title_key) >= MIN_UNATTRIBUTED_TITLE_KEY
     # In a fixed order (a set's would vary with PYTHONHASHSEED): when two same-titled roots carry
     # different arXiv ids, the first to join decides which the other cannot. Each stays a root
     # while the loop runs: unions only hang roots under ours.
@@ -316,10 +293,10 @@ def _merge_by_title(
 
 
 def _plans(
-    clusters: _Clusters, known: Sequence[Candidate], incoming: Sequence[StoredSighting]
+    clusters: _Clusters, known: Sequence[KnownPaper], incoming: Sequence[StoredSighting]
 ) -> list[ClusterPlan]:
     members = clusters.members
-    first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known if isinstance(p, KnownPaper)}
+    first_seen = {("paper", p.id): (p.first_seen, p.id) for p in known}
     groups: dict[Node, list[Node]] = {}
     for node in members:
         groups.setdefault(clusters.find(node), []).append(node)

@@ -28,7 +28,6 @@ from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse.hints import feed_hints
 from aggregator.ingest.schedule import host_budget, next_fetch
 from aggregator.ingest.turns import TurnQueue
-from aggregator.records import Candidate
 from aggregator.store.repository import Store
 from aggregator.types import (
     STOPPED,
@@ -103,17 +102,10 @@ def _store_once(
 ) -> SourceOutcome:
     with store.source_batch(name, batch, done, now=now, lease=lease) as source:
         if source.changed:
-            reach = TitleReach(source.changed)
-            found = source.candidates(reach)
-            # Same-titled papers a sighting could join come as stubs, and are read in full.
-            joined = reach.to_load(found.stubs)
-            known: list[Candidate] = [
-                *found.full,
-                *source.load_papers(joined),
-                *(s for s in found.stubs if s.id not in joined),
-            ]
-            known.sort(key=lambda paper: paper.id)
-            source.write(plan_ingest(source.changed, known, unread=found.unread, stubs_checked=True))
+            # Papers found only through a shared title are read light; TitleReach says which
+            # a sighting could join, and only those are loaded in full.
+            found = source.candidates(TitleReach(source.changed))
+            source.write(plan_ingest(source.changed, found.papers, unread=found.unread))
     return source.outcome
 
 

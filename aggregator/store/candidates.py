@@ -1,5 +1,6 @@
 """The ingest path's reads: the stored papers a batch may touch, found by the batch's identity
-keys and titles, in full or read light (sightings.match_keys) when found only through a title.
+keys and titles; those found only through a title read light first (sightings.match_keys), and
+in full only when a sighting of the batch could join them.
 
 Part of one IngestWriter (store/writer.py): the rows it loads are those the writer updates.
 """
@@ -7,8 +8,6 @@ Part of one IngestWriter (store/writer.py): the rows it loads are those the writ
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, select, text
@@ -19,7 +18,6 @@ from aggregator.records import (
     StoredCandidates,
     StoredSighting,
     TitleReach,
-    TitleStub,
 )
 from aggregator.store.bulk import chunks
 from aggregator.store.codec import decode_match_keys, decode_sighting
@@ -30,10 +28,10 @@ ARXIV_KEY = "arxiv:"  # arXiv ids are found through papers.arxiv_id, not paper_k
 # paper that bears it would make each ingest slower than the last, and none of them could merge
 # on the title alone anyway.
 MAX_TITLE_CANDIDATES = 20
-# Papers found only through a title are read as TitleStubs (sightings.match_keys, a few bytes a
-# row) and loaded in full only when an incoming sighting could join them. False: every candidate
-# is loaded in full, as before; the tests compare the two.
-TITLE_STUBS = True
+# Papers found only through a title are read light (sightings.match_keys, a few bytes a row) and
+# loaded in full only when an incoming sighting could join them. False: every candidate is loaded
+# in full, as before; the tests compare the two.
+READ_LIGHT = True
 
 
 class CandidateReads:
@@ -48,10 +46,9 @@ class CandidateReads:
         self, changed: Sequence[StoredSighting], held: set[int], reach: TitleReach
     ) -> StoredCandidates:
         """The stored papers this batch may touch: in full those that hold its entries or share
-        an identity key with it; those found only through a shared title as TitleStubs where
-        `reach` says a sighting could join them (in full when their match keys are not known),
-        the rest only counted by title. The caller loads in full, by `load_papers`, the stubs a
-        sighting could join (dedupe.stubs_to_load)."""
+        an identity key with it, and those found only through a shared title that `reach` says
+        a sighting could join (or whose match keys are not known); the other same-titled ones
+        only counted by title."""
         wanted = {k for s in changed for k in s.sighting.keys}
         arxiv_ids = sorted(k.removeprefix(ARXIV_KEY) for k in wanted if k.startswith(ARXIV_KEY))
         other_keys = sorted(k for k in wanted if not k.startswith(ARXIV_KEY))
@@ -65,10 +62,8 @@ class CandidateReads:
                 self.keys[key] = pid
                 ids.add(pid)
         titled = self._title_candidates(titles) - ids
-        stubs, unread, unknown = self._stubs(titled, reach) if TITLE_STUBS else ({}, {}, titled)
-        ids |= unknown
-        in_order = sorted(stubs.values(), key=lambda stub: stub.id)
-        return StoredCandidates(self.load_papers(ids), in_order, unread)
+        reached, unread = self._read_light(titled, reach) if READ_LIGHT else (titled, {})
+        return StoredCandidates(self.load_papers(ids | reached), unread)
 
     def load_papers(self, ids: set[int]) -> list[KnownPaper]:
         """These stored papers in full, with all their sightings, by id."""
@@ -123,48 +118,40 @@ class CandidateReads:
                     found.update(map(int, bearing))
         return found
 
-    def _stubs(
-        self, ids: set[int], reach: TitleReach
-    ) -> tuple[dict[int, TitleStub], dict[str, int], set[int]]:
-        """These papers, from their sightings' title keys and match_keys (a few bytes a row, read
-        straight from the driver): as TitleStubs those `reach` says a sighting could join; the
-        others counted by each of their title keys (a repeated title meets tens of thousands, and
-        an object for each, to be dropped at once, cost more than reading them); and the papers
-        with a sighting whose match_keys are not known, to be loaded in full."""
-        stubs: dict[int, TitleStub] = {}
+    def _read_light(self, ids: set[int], reach: TitleReach) -> tuple[set[int], dict[str, int]]:
+        """These papers, found only through a shared title, read light: their sightings' title
+        keys and match_keys (a few bytes a row). Those `reach` says a sighting could join, and
+        those with a sighting whose match keys are not known, go to be loaded in full; the others
+        are only counted, by each of their title keys (a repeated title meets tens of thousands
+        a batch, and an object for each, to be dropped at once, cost more than reading them)."""
+        reached: set[int] = set()
         unread: dict[str, int] = {}
-        unknown: set[int] = set()
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        cursor = self.conn.connection.cursor()  # the transaction's own connection
-        try:
-            for chunk in chunks(sorted(ids)):
-                cursor.execute(
-                    "SELECT paper_id, title_key, match_keys FROM sightings "
-                    f"WHERE paper_id IN ({', '.join([mark] * len(chunk))}) ORDER BY paper_id",
-                    tuple(chunk),
-                )
-                rows = cursor.fetchall()
-                for pid, group in groupby(rows, key=itemgetter(0)):
-                    found = _match_keys(group)
-                    if found is None:
-                        unknown.add(pid)
-                    elif reach.reaches(*found):
-                        stubs[pid] = TitleStub(pid, *map(frozenset, found))
-                    else:
-                        for title in found[0]:
-                            unread[title] = unread.get(title, 0) + 1
-        finally:
-            cursor.close()
-        return stubs, unread, unknown
+        for chunk in chunks(sorted(ids)):  # a paper's rows all come in its id's chunk
+            sql = (
+                "SELECT paper_id, title_key, match_keys FROM sightings "
+                f"WHERE paper_id IN ({', '.join([mark] * len(chunk))})"
+            )
+            rows: dict[int, list[tuple[str, str | None]]] = {}
+            for pid, title, encoded in self.conn.exec_driver_sql(sql, tuple(chunk)):
+                rows.setdefault(pid, []).append((title, encoded))
+            for pid, sightings_of in rows.items():
+                found = _match_keys(sightings_of)
+                if found is None or reach.reaches(*found):
+                    reached.add(pid)
+                else:
+                    for title in found[0]:
+                        unread[title] = unread.get(title, 0) + 1
+        return reached, unread
 
 
-def _match_keys(rows: Iterable[tuple[int, str, str | None]]) -> tuple[set[str], list[str], list[str]] | None:
+def _match_keys(rows: Iterable[tuple[str, str | None]]) -> tuple[set[str], list[str], list[str]] | None:
     """A paper's title keys (those long enough to merge on), identity keys and family names,
-    from its sightings' (paper_id, title_key, match_keys) rows; None if one's are not known."""
+    from its sightings' (title_key, match_keys); None if one's are not known."""
     titles: set[str] = set()
     keys: list[str] = []
     names: list[str] = []
-    for _, title, encoded in rows:
+    for title, encoded in rows:
         decoded = decode_match_keys(encoded)
         if decoded is None:
             return None

@@ -61,9 +61,10 @@ def decode_match_keys(text: str | None) -> tuple[list[str], list[str]] | None:
     version. Lists as decoded: the title merge reads tens of thousands a batch, most only once."""
     if text is None:
         return None
-    version, keys, names = orjson.loads(text)
-    if version != MATCH_KEYS_VERSION:
+    decoded = orjson.loads(text)
+    if decoded[0] != MATCH_KEYS_VERSION:  # another version may hold other fields
         return None
+    _, keys, names = decoded
     return keys, names
 
 

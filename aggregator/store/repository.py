@@ -19,7 +19,6 @@ from sqlalchemy.exc import DBAPIError
 from aggregator.errors import WriteConflict
 from aggregator.records import (
     ClusterPlan,
-    KnownPaper,
     PaperRecord,
     PaperTagger,
     StoredCandidates,
@@ -77,10 +76,6 @@ class SourceBatch:
     def candidates(self, reach: TitleReach) -> StoredCandidates:
         """The stored papers the changed sightings may touch (IngestWriter.load_candidates)."""
         return self._writer.load_candidates(self.changed, self._held, reach)
-
-    def load_papers(self, ids: set[int]) -> list[KnownPaper]:
-        """Stored papers in full (the stubs a sighting could join)."""
-        return self._writer.load_papers(ids)
 
     def write(self, plans: list[ClusterPlan]) -> None:
         """Write the plans: papers made, merged and updated, their sightings, keys, topics and
