@@ -218,3 +218,15 @@ def test_the_content_digest_changes_with_where_and_when_a_paper_was_seen() -> No
     assert digest(api) == digest(api)
     assert digest(api, rss) != digest(api)
     assert digest(api, published=T0) != digest(api)
+
+
+def test_match_keys_of_another_version_or_none_are_not_known() -> None:
+    """A sighting's match keys round-trip; those a later release wrote (another version, perhaps
+    other fields) or none at all read as unknown, so that the paper is loaded in full."""
+    from aggregator.store.codec import MATCH_KEYS_VERSION, decode_match_keys, encode_match_keys
+
+    encoded = encode_match_keys(["doi:10.1000/x"], {"lovelace", "hopper"})
+    assert decode_match_keys(encoded) == (["doi:10.1000/x"], ["hopper", "lovelace"])
+    assert decode_match_keys(None) is None
+    assert decode_match_keys(f'[{MATCH_KEYS_VERSION + 1}, [], [], ["more"]]') is None
+    assert decode_match_keys(f"[{MATCH_KEYS_VERSION + 1}]") is None
