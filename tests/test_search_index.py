@@ -14,6 +14,8 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -196,8 +198,21 @@ def test_a_selective_query_reads_only_its_candidates(corpus: tuple[Config, Store
     everything = sum(1 for _ in store.documents())
     candidates = sum(1 for _ in store.documents(narrowed))
     assert 0 < candidates < everything / 20
-    page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=5))
+    from sqlalchemy import event
+
+    walks: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "ORDER BY papers.published" in statement:  # the feed order of every paper
+            walks.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=5))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
     assert page.exact and page.total == len(matched_by_reading_everything(config, store, query))
+    assert walks == []  # the candidates' keys are put in feed order, not every paper's
 
 
 def test_pages_continue_after_a_cursor(corpus: tuple[Config, Store]) -> None:
@@ -614,6 +629,108 @@ def test_a_prefix_is_looked_up_in_the_index_once_a_page(
             assert len(searches) <= 1, (query, searches)
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
+
+
+def test_a_page_after_a_cursor_through_few_inexact_candidates_goes_on_from_it_with_the_same_total(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most CONFIRM_ALL candidates of a query the index does not answer exactly: every one is
+    confirmed, from the start of the feed whatever the cursor, so each page has the exact total,
+    and the page after a cursor starts after its paper. More: the total is their number, an
+    upper bound."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "DENSE_MIN", 10**9)  # PostgreSQL: asks its index, never walks first
+    query = "title:(language model*) NOT reasoning"  # NOT: the index finds more than the matches
+    text = text_query(config, query, indexed=True)
+    assert not text.exact
+    expected = len(matched_by_reading_everything(config, store, query))
+    assert expected > 3
+    whole = store.papers_page(PageQuery(text=text, limit=500))
+    first = store.papers_page(PageQuery(text=text, limit=3))
+    rest = store.papers_page(PageQuery(text=text, limit=500, after=first.last))
+    assert [p.id for p in first.papers + rest.papers] == [p.id for p in whole.papers]
+    assert (first.total, first.exact) == (rest.total, rest.exact) == (expected, True)
+    narrowed = text.narrowed
+    assert narrowed is not None
+    candidates = sum(1 for _ in store.documents(narrowed))
+    assert candidates > expected
+    monkeypatch.setattr(pages, "CONFIRM_ALL", candidates)
+    page = store.papers_page(PageQuery(text=text, limit=3))
+    assert (page.total, page.exact) == (expected, True)
+    monkeypatch.setattr(pages, "CONFIRM_ALL", candidates - 1)
+    page = store.papers_page(PageQuery(text=text, limit=3))
+    assert [p.id for p in page.papers] == [p.id for p in first.papers]
+    assert (page.total, page.exact) == (candidates, False)
+
+
+def test_a_query_whose_page_the_first_papers_do_not_fill_walks_on_through_its_candidates(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than SORT_LIMIT candidates, and a page the first PROBE papers walked do not fill: the
+    walk goes on through the set of candidate ids, and the total is their number (exact for a
+    query the index answers exactly), not an estimate from the walk."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "SORT_LIMIT", 10)
+    monkeypatch.setattr(pages, "PROBE", 5)
+    monkeypatch.setattr(pages, "DENSE_MIN", 10**9)  # PostgreSQL: asks its index, never walks first
+    for query in ("model*", "model"):  # a prefix (its ids read once, SQLite), a word
+        text = text_query(config, query, indexed=True)
+        assert text.exact
+        matches = matched_by_reading_everything(config, store, query)
+        page = store.papers_page(PageQuery(text=text, limit=100))
+        walked = store.papers_page(PageQuery(text=text_query(config, query, indexed=False), limit=100))
+        assert [p.id for p in page.papers] == [p.id for p in walked.papers], query
+        assert (page.total, page.exact) == (len(matches), True), query
+    text = text_query(config, "model*", indexed=True)
+    matches = matched_by_reading_everything(config, store, "model*")
+    for filters in (
+        {"topic": "llm"},
+        {"source": "hf-daily"},
+        {"since": datetime(2025, 1, 1, tzinfo=UTC)},
+        {"min_score": 0.5},
+    ):  # the number of candidates, before the filter: at most so many
+        page = store.papers_page(PageQuery(text=text, limit=100, **filters))  # type: ignore[arg-type]
+        assert (page.total, page.exact) == (len(matches), False), filters
+
+
+def feed_ids(store: Store, query: PageQuery) -> set[str]:
+    """The feed ids of every paper on every page of the query, following the cursor."""
+    found: set[str] = set()
+    while True:
+        page = store.papers_page(query)
+        found.update(p.feed_id for p in page.papers)
+        if not page.more:
+            return found
+        query = replace(query, after=page.last)
+
+
+def test_a_q_page_under_a_filter_counts_the_candidates_the_filter_allows(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few candidates: without a filter the total is the index's count of them; under a filter
+    (topic, source, since, min_score), the count of those the filter allows."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "DENSE_MIN", 10**9)  # PostgreSQL: asks its index, never walks first
+    text = text_query(config, "model*", indexed=True)  # exact: the candidates are the matches
+    matches = set(matched_by_reading_everything(config, store, "model*"))
+    page = store.papers_page(PageQuery(text=text, limit=5))
+    assert (page.total, page.exact) == (len(matches), True)
+    for filters in (
+        {"topic": "llm"},
+        {"source": "hf-daily"},
+        {"since": datetime(2025, 1, 1, tzinfo=UTC)},
+        {"min_score": 0.5},
+    ):
+        allowed = matches & feed_ids(store, PageQuery(limit=500, **filters))  # type: ignore[arg-type]
+        assert 0 < len(allowed) < len(matches), filters
+        page = store.papers_page(PageQuery(text=text, limit=5, **filters))  # type: ignore[arg-type]
+        assert (page.total, page.exact) == (len(allowed), True), filters
 
 
 # --- budgets -----------------------------------------------------------------------------------

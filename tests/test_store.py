@@ -708,3 +708,116 @@ def test_an_entry_that_left_its_paper_takes_its_other_identity_keys_along(source
     store_batch(sources, "api", [venue], done(latest), now=latest)
     papers = {p.id: {s.source for s in p.sightings} for p in page(sources)}
     assert papers == {shared.id: {"blog"}, moved.id: {"rss", "api"}}
+
+
+def test_a_pages_total_counts_the_papers_its_filters_allow(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No filter: the store's count; a topic alone: its tagged papers; other filters: a count of
+    the papers they allow, stopped at COUNT_CAP (and then not exact)."""
+    from aggregator.store import pages
+    from aggregator.topics.match import Tagger
+    from aggregator.types import TopicSpec
+
+    store = Store.open(
+        database_url, tag_authority="papers.example.org", tagger=Tagger([TopicSpec("graph", "graph*")])
+    )
+    try:
+        store.sync_sources([("rss", "file:///rss.xml"), ("blog", "file:///blog.xml")])
+        early, late = T0, T0 + timedelta(days=3)
+        rss = [  # 8 papers, 4 on graphs (2 of them with "graph" in the title, which scores higher)
+            entry(
+                "rss",
+                f"r{i}",
+                f"{'Graph' if i < 2 else 'Sparse'} paper number {i} with a long enough title",
+                arxiv_id=f"2411.1000{i}v1",
+                summary="Graphs of many kinds." if i < 4 else "Nothing in particular.",
+                published=T0 + timedelta(hours=i),
+                now=early,
+            )
+            for i in range(8)
+        ]
+        store_batch(store, "rss", rss, done(early), now=early)
+        blog = [  # 3 more, 1 on graphs, later
+            entry(
+                "blog",
+                f"b{i}",
+                f"{'Graph' if i == 0 else 'Dense'} post number {i} with a long enough title",
+                arxiv_id=f"2411.2000{i}v1",
+                published=late + timedelta(hours=i),
+                now=late,
+            )
+            for i in range(3)
+        ]
+        store_batch(store, "blog", blog, done(late), now=late)
+        with store.engine.connect() as conn:
+            scores = sorted(conn.execute(text("SELECT score FROM paper_topics")).scalars())
+        assert scores == [1.0, 1.0, 3.0, 3.0, 3.0]  # in the abstract; in the title
+
+        def total(**kw: object) -> tuple[int | None, bool]:
+            found = store.papers_page(PageQuery(limit=2, **kw))  # type: ignore[arg-type]
+            return found.total, found.exact
+
+        assert total() == (11, True)
+        assert total(topic="graph") == (5, True)
+        assert total(source="rss") == (8, True)
+        assert total(since=late) == (3, True)
+        assert total(topic="graph", source="rss") == (4, True)
+        assert total(topic="graph", since=late) == (1, True)
+        assert total(topic="graph", min_score=3) == (3, True)
+        assert total(min_score=3) == (3, True)  # in any topic
+        assert total(source="rss", min_score=3) == (2, True)
+        monkeypatch.setattr(pages, "COUNT_CAP", 4)
+        assert total(topic="graph") == (5, True)  # from the topic's own count, never capped
+        assert total(source="rss") == (4, False)
+        assert total(topic="graph", source="rss") == (4, False)
+        assert total(since=late) == (3, True)
+    finally:
+        store.close()
+
+
+def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_needs(sources: Store) -> None:
+    """Matching as it walks the feed order, a walk reads FIRST_BATCH papers, then what the share
+    that matched says the page still needs, with a margin of a quarter: a query matching one paper
+    in four fills a page of 50 in two reads. Through a set of candidate ids it reads WALK_BATCH
+    keys at a time."""
+    from sqlalchemy import event
+
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.pages import TextQuery
+    from aggregator.store.walks import FIRST_BATCH, Walk, confirmed_walk
+
+    batch = [
+        entry(
+            "rss",
+            f"r{i}",
+            f"{'Graph' if i % 4 == 3 else 'Sparse'} paper number {i} with a long enough title",
+            arxiv_id=f"2411.{i:05d}v1",
+            published=T0 + timedelta(minutes=i),
+        )
+        for i in range(400)
+    ]
+    store_batch(sources, "rss", batch, done(), now=T0)
+    graphs = TextQuery(lambda doc: doc.title.startswith("Graph"), None)
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "ORDER BY papers.published DESC" in statement:
+            reads.append(statement)
+
+    event.listen(sources.engine, "before_cursor_execute", seen)
+    try:
+        with sources.engine.connect() as conn:
+            walk = Walk(conn, PageQuery())
+            first = confirmed_walk(conn, walk, None, graphs, 16, Deadline(10.0))  # all in the first read
+            assert (len(reads), first.read, len(first.found)) == (1, FIRST_BATCH, 16)
+            reads.clear()
+            page = confirmed_walk(conn, walk, None, graphs, 51, Deadline(10.0))
+            assert len(reads) == 2 and len(page.found) == 51
+            assert page.read <= 1.25 * 4 * 51  # 64, then 1.25 x (51 - 16) x 64 / 16
+            ids = {i for _, i in walk.keys(400, Deadline(10.0))[::4]}
+            reads.clear()
+            through = confirmed_walk(conn, walk, ids, graphs, 500, Deadline(10.0))
+            assert len(reads) == 1 and through.ended and through.read == 400
+    finally:
+        event.remove(sources.engine, "before_cursor_execute", seen)
