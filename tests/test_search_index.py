@@ -697,6 +697,24 @@ def test_a_query_whose_page_the_first_papers_do_not_fill_walks_on_through_its_ca
         assert (page.total, page.exact) == (len(matches), False), filters
 
 
+def test_a_broad_query_whose_page_fills_as_it_walks_estimates_its_total_without_its_candidate_ids(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than SORT_LIMIT candidates (PostgreSQL: expected dense), and a page the first papers
+    walked fill: the candidates' ids are never read, and the total is estimated from the walk."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "SORT_LIMIT", 10)
+    monkeypatch.setattr(pages, "DENSE_MIN", 1)
+    monkeypatch.setattr(pages, "DENSE_SHARE", 0.0)
+    text = text_query(config, "model", indexed=True)
+    assert text.exact and text.narrowed is not None
+    matches = len(matched_by_reading_everything(config, store, "model"))
+    page = store.papers_page(PageQuery(text=text, limit=5))
+    assert page.total is not None and matches / 2 <= page.total <= matches * 2 and not page.exact
+
+
 def feed_ids(store: Store, query: PageQuery) -> set[str]:
     """The feed ids of every paper on every page of the query, following the cursor."""
     found: set[str] = set()
@@ -731,6 +749,37 @@ def test_a_q_page_under_a_filter_counts_the_candidates_the_filter_allows(
         assert 0 < len(allowed) < len(matches), filters
         page = store.papers_page(PageQuery(text=text, limit=5, **filters))  # type: ignore[arg-type]
         assert (page.total, page.exact) == (len(allowed), True), filters
+
+
+def test_a_walked_query_estimates_its_total_from_the_share_of_the_papers_read_that_matched(
+    corpus: tuple[Config, Store],
+) -> None:
+    """A query the index cannot narrow is walked and matched until its page is full: its total is
+    then the share of the papers read that matched, times the papers in the store, whatever the
+    page's size. Under a filter (or after a cursor) the scope of that share is unknown: the total
+    is the matches found, the page and the one that tells that more follow."""
+    config, store = corpus
+    papers = store.papers_page(PageQuery(limit=1)).total
+    everything = text_query(config, "NOT zzzunseen", indexed=True)  # every paper matches
+    assert everything.narrowed is None
+    half = text_query(config, "model*", indexed=False)
+    matches = len(matched_by_reading_everything(config, store, "model*"))
+    assert papers is not None and papers / 4 < matches < papers * 3 / 4
+    for limit in (5, 50):
+        page = store.papers_page(PageQuery(text=everything, limit=limit))
+        assert (page.total, page.exact) == (papers, False), limit
+        page = store.papers_page(PageQuery(text=half, limit=limit))
+        assert page.total is not None and matches / 2 <= page.total <= matches * 2 and not page.exact, limit
+    first = store.papers_page(PageQuery(text=everything, limit=5))
+    for filters in (
+        {"topic": "llm"},
+        {"source": "listing"},
+        {"since": datetime(2000, 1, 1, tzinfo=UTC)},
+        {"min_score": 0.5},
+        {"after": first.last},
+    ):
+        page = store.papers_page(PageQuery(text=everything, limit=5, **filters))  # type: ignore[arg-type]
+        assert (len(page.papers), page.more, page.total, page.exact) == (5, True, 6, False), filters
 
 
 # --- budgets -----------------------------------------------------------------------------------

@@ -144,12 +144,13 @@ def _text_page(
 
 
 def _estimate(conn: Connection, query: PageQuery, walked: Walked) -> int:
-    """About how many papers match, from the share that matched in the walk so far (the
-    matches found, at least, where filters leave the scope unknown)."""
+    """About how many papers match, from the share of the papers read that matched (all of them,
+    not only those the page keeps); the matches found, at least, where filters leave the scope
+    unknown."""
     unfiltered = not (query.topic or query.source or query.since or query.min_score or query.after)
     if not unfiltered or walked.read == 0:
         return len(walked.found)
-    return max(len(walked.found), round(len(walked.found) / walked.read * paper_count(conn)))
+    return max(len(walked.found), round(walked.matched / walked.read * paper_count(conn)))
 
 
 def _page(found: list[tuple[datetime, int]], query: PageQuery, total: int | None, exact: bool) -> PageIds:

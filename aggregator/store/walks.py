@@ -106,11 +106,13 @@ class Walk:
 
 @dataclass(slots=True)
 class Walked:
-    """How far a walk went: what matched, the last key it read, and how many it read."""
+    """How far a walk went: what matched (up to the page's need), the last key it read, how many
+    it read, and how many of those matched (found may keep fewer)."""
 
     found: list[tuple[datetime, int]]
     last: tuple[datetime, int] | None = None
     read: int = 0
+    matched: int = 0
     ended: bool = False  # it reached the end of the feed
 
 
@@ -142,8 +144,9 @@ def confirmed_walk(
     size = WALK_BATCH if ids is not None else FIRST_BATCH
     for batch in walk.batches(deadline, size=size, after=done.last, grow=grow):
         keys = [k for k in batch if k[1] in ids] if ids is not None else batch
-        done.found += matching(conn, keys, text, deadline)
-        done.last, done.read = batch[-1], done.read + len(batch)
+        accepted = matching(conn, keys, text, deadline)
+        done.found += accepted
+        done.last, done.read, done.matched = batch[-1], done.read + len(batch), done.matched + len(accepted)
         if len(done.found) >= wanted or (at_most is not None and done.read >= at_most):
             done.found = done.found[:wanted]
             return done
