@@ -192,27 +192,31 @@ def test_indexed_search_finds_exactly_what_reading_everything_finds(
 
 
 def test_a_selective_query_reads_only_its_candidates(corpus: tuple[Config, Store]) -> None:
-    config, store = corpus
-    query = '"language model*" AND (prun* OR quantiz* OR distill*)'
-    narrowed = narrow(parse_query(query), {})
-    everything = sum(1 for _ in store.documents())
-    candidates = sum(1 for _ in store.documents(narrowed))
-    assert 0 < candidates < everything / 20
     from sqlalchemy import event
 
+    config, store = corpus
     walks: list[str] = []
 
     def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
         if "ORDER BY papers.published" in statement:  # the feed order of every paper
             walks.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", seen)
-    try:
-        page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=5))
-    finally:
-        event.remove(store.engine, "before_cursor_execute", seen)
-    assert page.exact and page.total == len(matched_by_reading_everything(config, store, query))
-    assert walks == []  # the candidates' keys are put in feed order, not every paper's
+    everything = sum(1 for _ in store.documents())
+    for query in (
+        '"language model*" AND (prun* OR quantiz* OR distill*)',
+        "title:diffusion",
+    ):  # prefixes; none
+        narrowed = narrow(parse_query(query), {})
+        candidates = sum(1 for _ in store.documents(narrowed))
+        assert 0 < candidates < everything / 20
+        walks.clear()
+        event.listen(store.engine, "before_cursor_execute", seen)
+        try:
+            page = store.papers_page(PageQuery(text=text_query(config, query, indexed=True), limit=5))
+        finally:
+            event.remove(store.engine, "before_cursor_execute", seen)
+        assert page.exact and page.total == len(matched_by_reading_everything(config, store, query))
+        assert walks == [], query  # the candidates' keys are put in feed order, not every paper's
 
 
 def test_pages_continue_after_a_cursor(corpus: tuple[Config, Store]) -> None:
@@ -652,6 +656,7 @@ def test_a_page_after_a_cursor_through_few_inexact_candidates_goes_on_from_it_wi
     rest = store.papers_page(PageQuery(text=text, limit=500, after=first.last))
     assert [p.id for p in first.papers + rest.papers] == [p.id for p in whole.papers]
     assert (first.total, first.exact) == (rest.total, rest.exact) == (expected, True)
+    assert store.papers_page(PageQuery(text=text, limit=3, count=False)).total is None  # not asked for
     narrowed = text.narrowed
     assert narrowed is not None
     candidates = sum(1 for _ in store.documents(narrowed))

@@ -278,6 +278,8 @@ def test_feed_order_is_newest_first_with_ties_broken_by_id(sources: Store) -> No
     rest = sources.papers_page(PageQuery(limit=4, offset=4)).papers
     assert len(rest) == 2 and {p.id for p in rest}.isdisjoint(p.id for p in papers)
     assert sources.papers_page(PageQuery(limit=4, after=first.last)).papers == rest
+    assert not sources.papers_page(PageQuery(limit=2, offset=4)).more  # the last page, full
+    assert not sources.papers_page(PageQuery(limit=6)).more
     assert len(page(sources, since=T0 + timedelta(days=2))) == 2
     assert page(sources, source="blog") == []
 
