@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.pipeline import store_batch
+from aggregator.records import MIN_TITLE_KEY
 from aggregator.store import candidates, writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
@@ -823,3 +824,298 @@ def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_n
             assert len(reads) == 1 and through.ended and through.read == 400
     finally:
         event.remove(sources.engine, "before_cursor_execute", seen)
+
+
+# --- the batch's reads and writes at their bounds ---------------------------------------------
+
+
+def test_a_title_of_the_minimum_length_finds_the_stored_paper_it_merges_with(sources: Store) -> None:
+    """A title key of exactly MIN_TITLE_KEY characters is long enough to merge on, across batches
+    too: the store looks up the stored papers bearing it, and reads them light by it, so a later
+    sighting whose authors agree joins the stored paper, as it would within one batch."""
+    title = "Pruning Attention"
+    assert len(title_key(title)) == MIN_TITLE_KEY
+    store_batch(sources, "blog", [entry("blog", "b1", title, authors=("Ada Lovelace",))], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    venue = entry("api", "a1", title + ".", authors=("A. Lovelace", "C. Babbage"), now=later)
+    store_batch(sources, "api", [venue], done(later), now=later)
+    [paper] = page(sources)
+    assert {s.source for s in paper.sightings} == {"blog", "api"}
+
+
+FAMILY_NAMES = (
+    "Lovelace", "Babbage", "Hopper", "Turing", "Noether", "Goedel", "Curie", "Meitner", "Franklin",
+    "Hamilton", "Liskov", "Knuth", "Dijkstra", "Hoare", "Backus", "Kernighan", "Ritchie", "Thompson",
+    "Wirth", "Lamport", "Milner", "Church",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bearing", "joined"),
+    [(candidates.MAX_TITLE_CANDIDATES, True), (candidates.MAX_TITLE_CANDIDATES + 1, False)],
+)
+def test_a_title_borne_by_more_than_max_title_candidates_papers_finds_none_of_them(
+    sources: Store, bearing: int, joined: bool
+) -> None:
+    """Stored papers of one title (each by other people) are candidates of a batch bearing the
+    title while no more than MAX_TITLE_CANDIDATES bear it: a sighting by the authors of the first
+    joins it. One paper more and the title is generic: none of them is a candidate, and the
+    sighting makes a paper of its own."""
+    title = "A Study of Repeated Titles in Research Feeds"
+    batch = [entry("blog", f"b{n}", title, authors=(f"Ann {FAMILY_NAMES[n]}",)) for n in range(bearing)]
+    store_batch(sources, "blog", batch, done(), now=T0)
+    assert len(page(sources)) == bearing
+    later = T0 + timedelta(hours=1)
+    again = entry("api", "a1", title, authors=(f"A. {FAMILY_NAMES[0]}",), now=later)
+    store_batch(sources, "api", [again], done(later), now=later)
+    [first] = [p for p in page(sources) if any(s.entry_id == "b0" for s in p.sightings)]
+    assert len(page(sources)) == bearing + (not joined)
+    assert {s.entry_id for s in first.sightings} == ({"b0", "a1"} if joined else {"b0"})
+
+
+def test_a_paper_a_batch_changes_is_found_by_its_new_title_and_not_by_its_old(sources: Store) -> None:
+    """The search index follows a paper's record when a batch changes it: its entry is replaced,
+    so the words of its new title find it and those of the old one no longer do."""
+    link = "https://blog.example.org/widgets"
+    store_batch(
+        sources, "blog", [entry("blog", "b1", "Sparse Widgets for Everyone", link=link)], done(), now=T0
+    )
+    [paper] = page(sources)
+    later = T0 + timedelta(hours=1)
+    renamed = entry("blog", "b1", "Dense Gadgets for Nobody", link=link, now=later)
+    assert store_batch(sources, "blog", [renamed], done(later), now=later).updated == 1
+
+    def found(query: str) -> list[str]:
+        return [feed_id for feed_id, *_ in sources.documents(narrow(parse_query(query)))]
+
+    assert found('"dense gadgets"') == [paper.feed_id]
+    assert found('"sparse widgets"') == []
+
+
+def test_a_change_its_source_dates_no_later_than_the_stored_date_is_dated_when_seen(sources: Store) -> None:
+    """A changed record takes the source's `updated` only when the source dates it after the
+    stored one; a source that changes the title but still gives the stored date is not believed:
+    the paper is dated when the change was seen."""
+    fields = {
+        "arxiv_id": "2411.00004v1",
+        "authority": Authority.ARXIV_API,
+        "published": T0,
+        "updated": T0,
+        "authors": ("A. Author",),
+    }
+    store_batch(sources, "api", [entry("api", "a1", "First title of it", **fields)], done(), now=T0)
+    [paper] = page(sources)
+    assert paper.updated == T0
+    later = T0 + timedelta(days=2)
+    again = entry("api", "a1", "Corrected title of it", now=later, **fields)
+    store_batch(sources, "api", [again], done(later), now=later)
+    [revised] = page(sources)
+    assert (revised.title, revised.updated) == ("Corrected title of it", later)
+
+
+def test_a_re_sighting_that_changes_nothing_readers_see_is_no_update(sources: Store) -> None:
+    """A blog post re-sighted with another summary, on a paper whose abstract comes from the
+    arXiv listing: the sighting is written, but the paper reads as before, so it counts as
+    unchanged and the store's version (which readers' caches key on) stays."""
+    abstract = "The listing's abstract, long and authoritative enough to be the paper's abstract."
+    listing = entry(
+        "rss", "r1", LEFT_TITLE, arxiv_id="2411.00005v1", authority=Authority.ARXIV_LISTING, summary=abstract
+    )
+    store_batch(sources, "rss", [listing], done(), now=T0)
+    link = "https://arxiv.org/abs/2411.00005"
+    store_batch(
+        sources, "blog", [entry("blog", "b1", "On widgets", link=link, summary="Short.")], done(), now=T0
+    )
+    [paper] = page(sources)
+    version = sources.version()
+    later = T0 + timedelta(hours=1)
+    again = entry("blog", "b1", "On widgets", link=link, summary="Shorter.", now=later)
+    outcome = store_batch(sources, "blog", [again], done(later), now=later)
+    assert (outcome.new, outcome.updated, outcome.unchanged) == (0, 0, 1)
+    assert sources.version() == version
+    assert page(sources) == [paper]
+
+
+def test_a_key_its_paper_no_longer_holds_moves_to_the_paper_of_the_batch_that_does(sources: Store) -> None:
+    """Two papers kept apart by their arXiv ids share a DOI, first held (paper_keys) by the
+    listing's paper. A batch re-sights the listing without the DOI and adds a sighting to the
+    other paper, which still holds the DOI through its API entry: the key moves to that paper
+    (the store knows every key of the papers it loads, not only those the batch names), so a
+    later sighting of the DOI alone joins it."""
+    doi = "10.1000/shared"
+    listing = {"arxiv_id": "2401.00011", "authority": Authority.ARXIV_LISTING}
+    store_batch(
+        sources,
+        "rss",
+        [entry("rss", "r1", "The Listing's Paper on Widgets", doi=doi, **listing)],
+        done(),
+        now=T0,
+    )
+    api = entry(
+        "api",
+        "a2",
+        "The Other Paper on Gadgets",
+        doi=doi,
+        arxiv_id="2401.00012",
+        authority=Authority.ARXIV_API,
+    )
+    store_batch(sources, "api", [api], done(), now=T0)
+    assert len(page(sources)) == 2  # the DOI could not join papers of two arXiv ids
+    later = T0 + timedelta(hours=1)
+    batch = [
+        entry("rss", "r1", "The Listing's Paper on Widgets", now=later, **listing),
+        entry(
+            "rss",
+            "r2",
+            "The Other Paper on Gadgets",
+            arxiv_id="2401.00012",
+            authority=Authority.ARXIV_LISTING,
+            now=later,
+        ),
+    ]
+    store_batch(sources, "rss", batch, done(later), now=later)
+    latest = later + timedelta(hours=1)
+    venue = entry("venue", "v", "Gadgets, as a Journal Prints the Title", doi=doi, now=latest)
+    sources.sync_sources([("venue", "file:///venue.xml")])
+    store_batch(sources, "venue", [venue], done(latest), now=latest)
+    papers = sorted(sorted(s.entry_id for s in p.sightings) for p in page(sources))
+    assert papers == [["a2", "r2", "v"], ["r1"]]
+
+
+def test_a_same_titled_paper_sharing_a_key_held_by_another_paper_is_loaded_in_full(sources: Store) -> None:
+    """A DOI is held (paper_keys) by the paper that named it first; a paper of another arXiv id
+    whose listing names the DOI later keeps its own title. A sighting bearing that title and
+    the DOI finds the first paper by the key and the second only by the title: read light, the
+    second must still be reached through the keys of all its sightings (not its last one's), be
+    loaded in full and take the sighting, as reading every candidate in full would."""
+    title = "A Study of Repeated Titles in Research Feeds"
+    doi = "10.1000/shared"
+    listing = {"arxiv_id": "2401.00021", "authority": Authority.ARXIV_LISTING, "authors": ("Ada Lovelace",)}
+    store_batch(sources, "rss", [entry("rss", "r1", title, **listing)], done(), now=T0)
+    other = entry(
+        "api", "a2", "Another Title Entirely", doi=doi, arxiv_id="2401.00022", authority=Authority.ARXIV_API
+    )
+    store_batch(sources, "api", [other], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    store_batch(
+        sources, "rss", [entry("rss", "r1", title, doi=doi, now=later, **listing)], done(later), now=later
+    )
+    post = entry("blog", "b1", title, link="https://arxiv.org/abs/2401.00021", now=later)
+    store_batch(sources, "blog", [post], done(later), now=later)
+    assert sorted(sorted(s.entry_id for s in p.sightings) for p in page(sources)) == [["a2"], ["b1", "r1"]]
+    latest = later + timedelta(hours=1)
+    sources.sync_sources([("venue", "file:///venue.xml")])
+    venue = entry("venue", "v", title, doi=doi, authors=("Kurt Gödel",), now=latest)
+    store_batch(sources, "venue", [venue], done(latest), now=latest)
+    papers = sorted(sorted(s.entry_id for s in p.sightings) for p in page(sources))
+    assert papers == [["a2"], ["b1", "r1", "v"]]
+
+
+def test_a_doi_two_papers_of_different_arxiv_ids_share_stays_with_the_first_to_name_it(
+    sources: Store,
+) -> None:
+    """A listing names a DOI, then an API entry of another arXiv id names it too: the two stay
+    apart, and the DOI stays with the paper that named it first (a batch moves a key only from a
+    paper it plans that no longer holds it), so a sighting of the DOI alone joins that paper."""
+    doi = "10.1000/shared"
+    first = entry("rss", "r1", "The Listing's Paper on Widgets", doi=doi, arxiv_id="2401.00031")
+    store_batch(sources, "rss", [first], done(), now=T0)
+    second = entry("api", "a2", "The Other Paper on Gadgets", doi=doi, arxiv_id="2401.00032")
+    store_batch(sources, "api", [second], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    venue = entry("blog", "v", "Widgets or Gadgets, as a Journal Prints It", doi=doi, now=later)
+    store_batch(sources, "blog", [venue], done(later), now=later)
+    papers = sorted(sorted(s.entry_id for s in p.sightings) for p in page(sources))
+    assert papers == [["a2"], ["r1", "v"]]
+
+
+def test_every_new_key_of_a_paper_is_written_after_one_it_already_holds(sources: Store) -> None:
+    """A blog post naming a DOI is re-sighted with a link as well: the paper already holds the
+    DOI, and the link, which comes after it among the paper's keys, is written all the same, so
+    a later sighting of that link alone joins the paper."""
+    doi = "10.1000/post"
+    store_batch(sources, "blog", [entry("blog", "b1", "A Post on Widgets", doi=doi)], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    link = "https://blog.example.org/widgets-post"
+    again = entry("blog", "b1", "A Post on Widgets", doi=doi, link=link, now=later)
+    store_batch(sources, "blog", [again], done(later), now=later)
+    latest = later + timedelta(hours=1)
+    shared = entry("rss", "r9", "Widgets, Discussed Elsewhere", link=link, now=latest)
+    store_batch(sources, "rss", [shared], done(latest), now=latest)
+    [paper] = page(sources)
+    assert {s.entry_id for s in paper.sightings} == {"b1", "r9"}
+
+
+def test_a_merge_keeps_the_paper_first_seen_earliest_even_when_its_id_is_newer(sources: Store) -> None:
+    """A listing entry first seen at T0 leaves its paper for a corrected arXiv id: its new paper
+    is made after a blog post's, but first seen before it (the entry's first sighting). When a
+    sighting then bridges the two, the paper first seen earliest survives, with its feed id, not
+    the one of the lower id."""
+    listing = {"authority": Authority.ARXIV_LISTING, "authors": ("Ada Lovelace",)}
+    first = entry("rss", "e", LEFT_TITLE, arxiv_id="2401.00041", **listing)
+    store_batch(sources, "rss", [first], done(), now=T0)
+    post = entry("blog", "h", LEFT_TITLE, link="https://arxiv.org/abs/2401.00041", authors=("Ada Lovelace",))
+    store_batch(sources, "blog", [post], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    link = "https://blog.example.org/other"
+    other = entry("blog", "x", "Another Title Entirely, Posted Later", link=link, now=later)
+    store_batch(sources, "blog", [other], done(later), now=later)
+    latest = T0 + timedelta(hours=2)
+    corrected = entry("rss", "e", LEFT_TITLE, arxiv_id="2401.00043", now=latest, **listing)
+    store_batch(sources, "rss", [corrected], done(latest), now=latest)
+    moved = next(p for p in page(sources) if p.arxiv_id == "2401.00043")
+    posted = next(p for p in page(sources) if {s.entry_id for s in p.sightings} == {"x"})
+    assert moved.id > posted.id
+    last = latest + timedelta(hours=1)
+    bridge = entry("api", "y", "A Bridge", arxiv_id="2401.00043", link=link, now=last)
+    store_batch(sources, "api", [bridge], done(last), now=last)
+    [merged] = [p for p in page(sources) if p.arxiv_id == "2401.00043"]
+    assert {s.entry_id for s in merged.sightings} == {"e", "x", "y"}
+    assert (merged.id, merged.feed_id) == (moved.id, moved.feed_id)
+
+
+def test_a_re_sighted_entry_rewrites_its_own_source_s_sighting_not_another_s_of_the_same_id(
+    sources: Store,
+) -> None:
+    """Two sources give the same entry id to entries of different papers (a mirror, a shared
+    numbering): re-sighted with a new title in one source, only that source's sighting and paper
+    change; the other source's entry of that id keeps its paper and its title."""
+    mirror = {"link": "https://mirror.example.org/1"}
+    store_batch(
+        sources, "blog", [entry("blog", "1", "A Post on Widgets and Things", **mirror)], done(), now=T0
+    )
+    other = entry("rss", "1", "Gadgets, a Different Paper", link="https://other.example.org/1")
+    store_batch(sources, "rss", [other], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    again = entry("blog", "1", "A Post on Widgets, Retitled", now=later, **mirror)
+    store_batch(sources, "blog", [again], done(later), now=later)
+    by_source = {p.sightings[0].source: (p.title, len(p.sightings)) for p in page(sources)}
+    assert by_source == {"blog": ("A Post on Widgets, Retitled", 1), "rss": ("Gadgets, a Different Paper", 1)}
+    with sources.engine.connect() as conn:
+        rows = conn.execute(text("SELECT source, paper_id, link FROM sightings ORDER BY source")).all()
+    assert [(source, link) for source, _, link in rows] == [
+        ("blog", "https://mirror.example.org/1"),
+        ("rss", "https://other.example.org/1"),
+    ]
+    assert rows[0].paper_id != rows[1].paper_id
+
+
+def test_a_new_paper_of_several_sightings_whose_arxiv_url_is_taken_gets_a_tag_uri(sources: Store) -> None:
+    """A blog post's arXiv link is corrected, so its paper keeps the abstract URL of the old id
+    (feed ids never change). Two sightings that name the old id later make a new paper of their
+    own: it cannot have that URL and is given a tag: URI, minted from its earliest sighting."""
+    wrong = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00051")
+    store_batch(sources, "blog", [wrong], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    fixed = entry("blog", "b1", "A post about a paper", link="https://arxiv.org/abs/2401.00052", now=later)
+    store_batch(sources, "blog", [fixed], done(later), now=later)
+    [moved] = page(sources)
+    assert moved.feed_id == "https://arxiv.org/abs/2401.00051" and moved.arxiv_id == "2401.00052"
+    latest = later + timedelta(hours=1)
+    listing = {"arxiv_id": "2401.00051v1", "authority": Authority.ARXIV_LISTING, "now": latest}
+    title = "Another paper entirely, it turns out"
+    batch = [entry("rss", "r2", title, **listing), entry("rss", "r1", title, **listing)]
+    assert not store_batch(sources, "rss", batch, done(latest), now=latest).failed
+    [new] = [p for p in page(sources) if p.id != moved.id]
+    assert new.arxiv_id == "2401.00051" and {s.entry_id for s in new.sightings} == {"r1", "r2"}
+    assert new.feed_id.startswith("tag:papers.example.org,")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,13 @@ from sqlalchemy import select
 from aggregator import create_app
 from aggregator.cli import cli
 from aggregator.config import Config, load_config
-from aggregator.ingest.pipeline import Pipeline
+from aggregator.ingest.pipeline import Pipeline, store_batch
 from aggregator.runtime import open_store
-from aggregator.store.repository import Store
+from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import paper_topics
+from aggregator.topics.match import Tagger
+from aggregator.types import TopicSpec
+from tests.test_store import T0, done, entry
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 TOPICS = {
@@ -246,3 +250,29 @@ def test_preview_of_a_store_that_is_not_there_creates_nothing(tmp_path: Path) ->
     result = CliRunner().invoke(cli, ["--config", str(path), "preview", "model*"])
     assert result.exit_code == 1 and "no store at" in result.output
     assert not (tmp_path / "var").exists()
+
+
+def test_a_paper_a_batch_changes_is_tagged_again_from_its_new_record(database_url: str) -> None:
+    """A paper whose record a batch changes is tagged again: the topic its old title matched
+    goes, the one its new title matches comes; a paper the batch leaves alone keeps its own."""
+    tagger = Tagger([TopicSpec("vision", "vision"), TopicSpec("llm", '"language model*"')])
+    store = Store.open(database_url, tag_authority="papers.example.org", tagger=tagger)
+    try:
+        store.sync_sources([("blog", "file:///blog.xml")])
+        link = "https://blog.example.org/changed"
+        batch = [
+            entry("blog", "b1", "Vision for the rest of us", link=link),
+            entry("blog", "b2", "Computer vision, one more time", link="https://blog.example.org/kept"),
+        ]
+        store_batch(store, "blog", batch, done(), now=T0)
+        assert {slug for _, slug in pairs(store)} == {"vision"}
+        later = T0 + timedelta(hours=1)
+        renamed = entry("blog", "b1", "Language models for the rest of us", link=link, now=later)
+        assert store_batch(store, "blog", [renamed, batch[1]], done(later), now=later).updated == 1
+        by_paper = {
+            view.sightings[0].entry_id: sorted(t.slug for t in view.topics)
+            for view in store.papers_page(PageQuery()).papers
+        }
+        assert by_paper == {"b1": ["llm"], "b2": ["vision"]}
+    finally:
+        store.close()
