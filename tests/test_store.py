@@ -1119,3 +1119,46 @@ def test_a_new_paper_of_several_sightings_whose_arxiv_url_is_taken_gets_a_tag_ur
     [new] = [p for p in page(sources) if p.id != moved.id]
     assert new.arxiv_id == "2401.00051" and {s.entry_id for s in new.sightings} == {"r1", "r2"}
     assert new.feed_id.startswith("tag:papers.example.org,")
+
+
+ABS = "https://arxiv.org/abs/"
+
+
+def test_an_entry_leaving_for_a_taken_arxiv_url_does_not_take_the_tag_of_the_paper_it_left(
+    sources: Store,
+) -> None:
+    """A blog post first seen with no arXiv id makes a paper with a tag: URI minted from it; it
+    later names an arXiv id, then another, which a listing does not name, so it leaves for a new
+    paper. That id's abstract URL is held by an older paper (whose own link was corrected since),
+    so the new paper gets a tag: URI, minted from its earliest sighting: the same post, first
+    seen the same day, so the same tag as the paper it left. The batch must still be written,
+    the new paper with a tag of its own."""
+    title = "A post about a paper"
+    store_batch(
+        sources, "api", [entry("api", "q", "Quite another paper", link=f"{ABS}2401.00062")], done(), now=T0
+    )
+    t1 = T0 + timedelta(minutes=10)
+    moved = entry("api", "q", "Quite another paper", link=f"{ABS}2401.00063", now=t1)
+    store_batch(sources, "api", [moved], done(t1), now=t1)
+    store_batch(
+        sources, "blog", [entry("blog", "e", title, link="https://blog.example.org/e")], done(), now=T0
+    )
+    [left] = [p for p in page(sources) if p.arxiv_id is None]
+    assert left.feed_id.startswith("tag:")
+    t2 = T0 + timedelta(minutes=20)
+    store_batch(
+        sources, "blog", [entry("blog", "e", title, link=f"{ABS}2401.00061", now=t2)], done(t2), now=t2
+    )
+    listing = entry("rss", "r", title, arxiv_id="2401.00061v1", authority=Authority.ARXIV_LISTING, now=t2)
+    store_batch(sources, "rss", [listing], done(t2), now=t2)
+    t3 = T0 + timedelta(minutes=30)
+    again = entry("blog", "e", title, link=f"{ABS}2401.00062", now=t3)
+    assert not store_batch(sources, "blog", [again], done(t3), now=t3).failed
+    papers = {p.arxiv_id: p for p in page(sources)}
+    assert {s.entry_id for s in papers["2401.00061"].sightings} == {"r"}
+    assert papers["2401.00061"].feed_id == left.feed_id
+    new = papers["2401.00062"]
+    assert {s.entry_id for s in new.sightings} == {"e"}
+    assert new.feed_id.startswith("tag:") and new.feed_id not in {
+        p.feed_id for p in papers.values() if p is not new
+    }

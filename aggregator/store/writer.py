@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from aggregator.records import (
     ClusterPlan,
@@ -113,7 +113,9 @@ class IngestWriter(CandidateReads):
 
     def _avoid_taken_ids(self, plans: list[ClusterPlan], rows: list[dict[str, Any]]) -> None:
         """An arXiv abstract URL already held by an older paper (whose arXiv id was corrected
-        since) cannot be minted again: ids never move, so the new paper gets a tag: URI."""
+        since) cannot be minted again: ids never move, so the new paper gets a tag: URI. That
+        tag is taken too when its earliest sighting made the tag of a paper it has left (first
+        seen with no arXiv id, then corrected twice): a count is added to it."""
         minted = [row["feed_id"] for row in rows if row["feed_id"].startswith("https://arxiv.org/abs/")]
         taken: set[str] = set()
         for chunk in chunks(minted):
@@ -123,7 +125,11 @@ class IngestWriter(CandidateReads):
                 first = min(
                     plan.sightings, key=lambda s: (s.first_seen, s.sighting.source, s.sighting.entry_id)
                 )
-                row["feed_id"] = self.mint_feed_id(replace(plan.record, arxiv_id=None), first)
+                tag = row["feed_id"] = self.mint_feed_id(replace(plan.record, arxiv_id=None), first)
+                count = 1
+                while self.conn.scalar(select(func.count()).where(papers.c.feed_id == row["feed_id"])):
+                    count += 1
+                    row["feed_id"] = f"{tag}-{count}"
 
     def _absorb(self, plans: list[ClusterPlan]) -> None:
         """Every paper a plan absorbs handed over to its survivor (sightings and keys) and
