@@ -570,29 +570,17 @@ def test_a_paper_reached_through_the_authors_of_its_other_title_is_merged(source
     title = "A Study of Repeated Titles in Research Feeds"
     retitled = "Repeated Titles in Research Feeds: A Study"
     link = "https://blog.example.org/study"
-    store_batch(
-        sources,
-        "blog",
-        [entry("blog", "b1", title, link=link, authors=("Ada Lovelace",))],
-        done(),
-        now=T0,
-    )
-    store_batch(
-        sources,
-        "rss",
-        [entry("rss", "r1", retitled, link=link, authors=("Grace Hopper",))],
-        done(),
-        now=T0,
-    )
+    for source, entry_id, titled, author in (
+        ("blog", "b1", title, "Ada Lovelace"),
+        ("rss", "r1", retitled, "Grace Hopper"),
+    ):
+        store_batch(
+            sources, source, [entry(source, entry_id, titled, link=link, authors=(author,))], done(), now=T0
+        )
     assert len(page(sources)) == 1  # one paper, bearing both titles (the link joined them)
     later = T0 + timedelta(hours=1)
-    store_batch(
-        sources,
-        "api",
-        [entry("api", "a1", title, authors=("G. Hopper",), now=later)],
-        done(later),
-        now=later,
-    )
+    hopper = entry("api", "a1", title, authors=("G. Hopper",), now=later)
+    store_batch(sources, "api", [hopper], done(later), now=later)
     assert len(page(sources)) == 1
 
 
