@@ -814,6 +814,70 @@ def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_n
         event.remove(sources.engine, "before_cursor_execute", seen)
 
 
+def test_a_walk_reads_the_keys_a_page_wants_in_one_statement_and_stops_there(sources: Store) -> None:
+    """Asked for fewer keys than LAST_BATCH, a walk reads exactly that many in one statement,
+    the newest first, and reads nothing more once it has them (not a batch of FIRST_BATCH
+    grown fourfold, nor on to the end of the feed)."""
+    from sqlalchemy import event
+
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.walks import FIRST_BATCH, Walk
+
+    batch = [
+        entry(
+            "rss",
+            f"r{i}",
+            f"Paper number {i} with a long enough title",
+            arxiv_id=f"2411.{i:05d}v1",
+            published=T0 + timedelta(minutes=i),
+        )
+        for i in range(150)
+    ]
+    store_batch(sources, "rss", batch, done(), now=T0)
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "ORDER BY papers.published DESC" in statement:
+            reads.append(statement)
+
+    event.listen(sources.engine, "before_cursor_execute", seen)
+    try:
+        with sources.engine.connect() as conn:
+            walk = Walk(conn, PageQuery())
+            wanted = FIRST_BATCH + 36
+            keys = walk.keys(wanted, Deadline(10.0))
+            assert len(reads) == 1 and len(keys) == wanted
+            assert keys == sorted(keys, reverse=True)
+            assert [p.id for p in page(sources, limit=wanted)] == [i for _, i in keys]
+    finally:
+        event.remove(sources.engine, "before_cursor_execute", seen)
+
+
+def test_a_page_past_the_largest_batch_keeps_each_key_once_in_feed_order(sources: Store) -> None:
+    """A page whose offset needs more keys than LAST_BATCH walks on in a second batch: the keys
+    of both batches are kept, in feed order, and no more than the page wants."""
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.walks import LAST_BATCH, Walk
+
+    count = LAST_BATCH + 20
+    batch = [
+        entry(
+            "rss",
+            f"r{i}",
+            f"Paper number {i} with a long enough title",
+            arxiv_id=f"2411.{i:05d}v1",
+            published=T0 + timedelta(minutes=i),
+        )
+        for i in range(count)
+    ]
+    store_batch(sources, "rss", batch, done(), now=T0)
+    with sources.engine.connect() as conn:
+        keys = Walk(conn, PageQuery()).keys(LAST_BATCH + 10, Deadline(10.0))
+    assert len(keys) == LAST_BATCH + 10 and keys == sorted(set(keys), reverse=True)
+    deep = page(sources, offset=LAST_BATCH + 5, limit=5)
+    assert [p.id for p in deep] == [i for _, i in keys[LAST_BATCH + 5 :]]
+
+
 # --- the batch's reads and writes at their bounds ---------------------------------------------
 
 
