@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -767,90 +769,77 @@ def test_a_pages_total_counts_the_papers_its_filters_allow(
         store.close()
 
 
-def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_needs(sources: Store) -> None:
-    """Matching as it walks the feed order, a walk reads FIRST_BATCH papers, then what the share
-    that matched says the page still needs, with a margin of a quarter: a query matching one paper
-    in four fills a page of 50 in two reads. Through a set of candidate ids it reads WALK_BATCH
-    keys at a time."""
+def store_numbered_papers(store: Store, count: int, title: Callable[[int], str]) -> None:
+    """`count` arXiv papers of one feed, a minute apart (the newest last), titled `title(i)`."""
+    batch = [
+        entry("rss", f"r{i}", title(i), arxiv_id=f"2411.{i:05d}v1", published=T0 + timedelta(minutes=i))
+        for i in range(count)
+    ]
+    store_batch(store, "rss", batch, done(), now=T0)
+
+
+@contextmanager
+def feed_order_reads(store: Store) -> Iterator[list[str]]:
+    """The statements that read the feed order (a walk's batches), as they run."""
     from sqlalchemy import event
 
-    from aggregator.store.deadline import Deadline
-    from aggregator.store.pages import TextQuery
-    from aggregator.store.walks import FIRST_BATCH, Walk, confirmed_walk
-
-    batch = [
-        entry(
-            "rss",
-            f"r{i}",
-            f"{'Graph' if i % 4 == 3 else 'Sparse'} paper number {i} with a long enough title",
-            arxiv_id=f"2411.{i:05d}v1",
-            published=T0 + timedelta(minutes=i),
-        )
-        for i in range(400)
-    ]
-    store_batch(sources, "rss", batch, done(), now=T0)
-    graphs = TextQuery(lambda doc: doc.title.startswith("Graph"), None)
     reads: list[str] = []
 
     def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
         if "ORDER BY papers.published DESC" in statement:
             reads.append(statement)
 
-    event.listen(sources.engine, "before_cursor_execute", seen)
+    event.listen(store.engine, "before_cursor_execute", seen)
     try:
-        with sources.engine.connect() as conn:
-            walk = Walk(conn, PageQuery())
-            first = confirmed_walk(conn, walk, None, graphs, 16, Deadline(10.0))  # all in the first read
-            assert (len(reads), first.read, len(first.found)) == (1, FIRST_BATCH, 16)
-            reads.clear()
-            page = confirmed_walk(conn, walk, None, graphs, 51, Deadline(10.0))
-            assert len(reads) == 2 and len(page.found) == 51
-            assert page.read <= 1.25 * 4 * 51  # 64, then 1.25 x (51 - 16) x 64 / 16
-            ids = {i for _, i in walk.keys(400, Deadline(10.0))[::4]}
-            reads.clear()
-            through = confirmed_walk(conn, walk, ids, graphs, 500, Deadline(10.0))
-            assert len(reads) == 1 and through.ended and through.read == 400
+        yield reads
     finally:
-        event.remove(sources.engine, "before_cursor_execute", seen)
+        event.remove(store.engine, "before_cursor_execute", seen)
+
+
+def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_needs(sources: Store) -> None:
+    """Matching as it walks the feed order, a walk reads FIRST_BATCH papers, then what the share
+    that matched says the page still needs, with a margin of a quarter: a query matching one paper
+    in four fills a page of 50 in two reads. Through a set of candidate ids it reads WALK_BATCH
+    keys at a time."""
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.pages import TextQuery
+    from aggregator.store.walks import FIRST_BATCH, Walk, confirmed_walk
+
+    store_numbered_papers(
+        sources,
+        400,
+        lambda i: f"{'Graph' if i % 4 == 3 else 'Sparse'} paper number {i} with a long enough title",
+    )
+    graphs = TextQuery(lambda doc: doc.title.startswith("Graph"), None)
+    with feed_order_reads(sources) as reads, sources.engine.connect() as conn:
+        walk = Walk(conn, PageQuery())
+        first = confirmed_walk(conn, walk, None, graphs, 16, Deadline(10.0))  # all in the first read
+        assert (len(reads), first.read, len(first.found)) == (1, FIRST_BATCH, 16)
+        reads.clear()
+        page = confirmed_walk(conn, walk, None, graphs, 51, Deadline(10.0))
+        assert len(reads) == 2 and len(page.found) == 51
+        assert page.read <= 1.25 * 4 * 51  # 64, then 1.25 x (51 - 16) x 64 / 16
+        ids = {i for _, i in walk.keys(400, Deadline(10.0))[::4]}
+        reads.clear()
+        through = confirmed_walk(conn, walk, ids, graphs, 500, Deadline(10.0))
+        assert len(reads) == 1 and through.ended and through.read == 400
 
 
 def test_a_walk_reads_the_keys_a_page_wants_in_one_statement_and_stops_there(sources: Store) -> None:
     """Asked for fewer keys than LAST_BATCH, a walk reads exactly that many in one statement,
     the newest first, and reads nothing more once it has them (not a batch of FIRST_BATCH
     grown fourfold, nor on to the end of the feed)."""
-    from sqlalchemy import event
-
     from aggregator.store.deadline import Deadline
     from aggregator.store.walks import FIRST_BATCH, Walk
 
-    batch = [
-        entry(
-            "rss",
-            f"r{i}",
-            f"Paper number {i} with a long enough title",
-            arxiv_id=f"2411.{i:05d}v1",
-            published=T0 + timedelta(minutes=i),
-        )
-        for i in range(150)
-    ]
-    store_batch(sources, "rss", batch, done(), now=T0)
-    reads: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "ORDER BY papers.published DESC" in statement:
-            reads.append(statement)
-
-    event.listen(sources.engine, "before_cursor_execute", seen)
-    try:
-        with sources.engine.connect() as conn:
-            walk = Walk(conn, PageQuery())
-            wanted = FIRST_BATCH + 36
-            keys = walk.keys(wanted, Deadline(10.0))
-            assert len(reads) == 1 and len(keys) == wanted
-            assert keys == sorted(keys, reverse=True)
-            assert [p.id for p in page(sources, limit=wanted)] == [i for _, i in keys]
-    finally:
-        event.remove(sources.engine, "before_cursor_execute", seen)
+    store_numbered_papers(sources, 150, lambda i: f"Paper number {i} with a long enough title")
+    with feed_order_reads(sources) as reads, sources.engine.connect() as conn:
+        walk = Walk(conn, PageQuery())
+        wanted = FIRST_BATCH + 36
+        keys = walk.keys(wanted, Deadline(10.0))
+        assert len(reads) == 1 and len(keys) == wanted
+        assert keys == sorted(keys, reverse=True)
+        assert [p.id for p in page(sources, limit=wanted)] == [i for _, i in keys]
 
 
 def test_a_page_past_the_largest_batch_keeps_each_key_once_in_feed_order(sources: Store) -> None:
@@ -859,18 +848,7 @@ def test_a_page_past_the_largest_batch_keeps_each_key_once_in_feed_order(sources
     from aggregator.store.deadline import Deadline
     from aggregator.store.walks import LAST_BATCH, Walk
 
-    count = LAST_BATCH + 20
-    batch = [
-        entry(
-            "rss",
-            f"r{i}",
-            f"Paper number {i} with a long enough title",
-            arxiv_id=f"2411.{i:05d}v1",
-            published=T0 + timedelta(minutes=i),
-        )
-        for i in range(count)
-    ]
-    store_batch(sources, "rss", batch, done(), now=T0)
+    store_numbered_papers(sources, LAST_BATCH + 20, lambda i: f"Paper number {i} with a long enough title")
     with sources.engine.connect() as conn:
         keys = Walk(conn, PageQuery()).keys(LAST_BATCH + 10, Deadline(10.0))
     assert len(keys) == LAST_BATCH + 10 and keys == sorted(set(keys), reverse=True)
