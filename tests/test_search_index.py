@@ -511,6 +511,27 @@ def test_upgrading_a_store_from_before_the_index_builds_it(tmp_path: Path, datab
     store.close()
 
 
+def test_sqlite_index_merges_its_segments_sixteen_at_a_time_new_or_upgraded(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store.database import upgrade
+    from aggregator.store.search import FTS5_AUTOMERGE
+
+    config, store = small_store(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
+    setting = "SELECT v FROM paper_index_config WHERE k = 'automerge'"
+    with store.engine.connect() as conn:
+        assert conn.execute(text(setting)).scalar_one() == FTS5_AUTOMERGE == 16
+    before = found_ids(store, config, "model*")
+    with store.engine.begin() as conn:  # as revision 0010 left it: FTS5's own default
+        conn.execute(text("DELETE FROM paper_index_config WHERE k = 'automerge'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+    upgrade(store.engine)
+    with store.engine.connect() as conn:
+        assert conn.execute(text(setting)).scalar_one() == 16
+    assert before and found_ids(store, config, "model*") == before
+    store.close()
+
+
 def test_an_index_made_by_an_older_way_of_cutting_atoms_is_rebuilt_at_start(
     tmp_path: Path, database_url: str
 ) -> None:
