@@ -385,6 +385,22 @@ def test_tsvector_keeps_positions_with_a_gap_between_fields() -> None:
     assert CUT not in tsvector_text(indexed_fields("T", "echo " * 256, [], [], [], []))
 
 
+def test_a_tsvector_weighs_facets_d_and_cuts_positions_only_past_postgresql_s_limits() -> None:
+    from aggregator.store.search import CUT, MAX_POSITION, tsvector_text
+    from aggregator.topics.index_query import indexed_fields
+
+    category, source = facet_token("category", "cs.CL"), facet_token("source", "hf")
+    faceted = indexed_fields("Sparse", "", [], ["cs.CL"], ["hf"], [])
+    assert tsvector_text(faceted) == f"'sparse':1A '{category}':5D '{source}':6D"
+    # Every position a token takes, and a gap after each of the four fields: the last fits.
+    words = " ".join(f"w{n}" for n in range(MAX_POSITION - 5))
+    assert CUT not in tsvector_text(indexed_fields("T", words, [], [], [], []))
+    assert f"'{CUT}':5D" in tsvector_text(indexed_fields("T", words + " w", [], [], [], []))
+    # Cut: each token once, with one position per field it is in.
+    repeated = indexed_fields("Echo", "echo " * 257 + "once", [], [], [], [])
+    assert tsvector_text(repeated) == f"'{CUT}':5D 'echo':1A,2B 'once':2B"
+
+
 def test_pairs_hold_each_pair_of_adjacent_words_of_the_title_and_abstract_once() -> None:
     from aggregator.store.search import pairs_text
     from aggregator.topics.index_query import UNMATCHABLE, indexed_fields
@@ -508,6 +524,31 @@ def test_upgrading_a_store_from_before_the_index_builds_it(tmp_path: Path, datab
     upgrade(store.engine)
     assert found_ids(store, config, "model*") == before
     assert store.paper_count() == len(list(store.documents()))
+    store.close()
+
+
+def test_a_rebuilt_index_holds_every_paper_with_its_sources_a_batch_at_a_time_and_is_current(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from aggregator.store import indexing
+
+    config, store = small_store(tmp_path, database_url)
+    before = found_ids(store, config, "source:rss")
+    papers = store.paper_count()
+    assert len(before) == papers > 3  # every paper of the store, found through its source
+    monkeypatch.setattr(indexing, "BATCH", 3)
+    batches: list[int] = []
+    with store.engine.begin() as conn:
+        assert indexing.rebuild_index(conn, on_batch=batches.append) == papers
+        assert indexing.index_is_current(conn)  # the next start leaves it alone
+    assert batches == [3] * (papers // 3) + ([papers % 3] if papers % 3 else [])
+    column = "paper_id" if store.engine.dialect.name == "postgresql" else "rowid"
+    with store.engine.connect() as conn:
+        indexed = conn.execute(text(f"SELECT {column} FROM paper_index ORDER BY {column}")).scalars().all()
+        assert indexed == conn.execute(text("SELECT id FROM papers ORDER BY id")).scalars().all()
+    assert found_ids(store, config, "source:rss") == before
     store.close()
 
 
