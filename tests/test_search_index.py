@@ -982,6 +982,19 @@ def test_searches_take_turns_and_a_search_kept_waiting_is_told_to_retry() -> Non
         SearchTurns(0)
 
 
+def test_with_no_room_to_wait_a_busy_process_refuses_the_next_search_at_once() -> None:
+    turns = SearchTurns(1, waiting=0, wait=5)
+    with turn_taken_elsewhere(turns):
+        started = time.monotonic()
+        with pytest.raises(SearchesBusy, match="already running or waiting"), turns.turn():
+            pass
+        assert time.monotonic() - started < 1  # not the 5 s a waiting search would be given
+    with turns.turn():
+        pass
+    with pytest.raises(ValueError):
+        SearchTurns(1, waiting=-1)
+
+
 def test_a_search_inside_a_search_goes_on_at_once() -> None:
     turns = SearchTurns(1, wait=5)
     started = time.monotonic()
