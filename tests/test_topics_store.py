@@ -14,10 +14,12 @@ from aggregator import create_app
 from aggregator.cli import cli
 from aggregator.config import Config, load_config
 from aggregator.ingest.pipeline import Pipeline, store_batch
-from aggregator.runtime import open_store
+from aggregator.runtime import open_store, topic_specs
+from aggregator.store import tagging
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import paper_topics
-from aggregator.topics.match import Tagger
+from aggregator.store.tagging import RetagResult
+from aggregator.topics.match import Tagger, fingerprints
 from aggregator.types import TopicSpec
 from tests.test_store import T0, done, entry
 
@@ -276,3 +278,56 @@ def test_a_paper_a_batch_changes_is_tagged_again_from_its_new_record(database_ur
         assert by_paper == {"b1": ["llm"], "b2": ["vision"]}
     finally:
         store.close()
+
+
+def stored_pairs(store: Store) -> dict[tuple[int, str], tuple[float, list[str], object]]:
+    with store.engine.connect() as conn:
+        return {
+            (r.paper_id, r.slug): (r.score, r.matched, r.published)
+            for r in conn.execute(select(paper_topics))
+        }
+
+
+def test_retag_puts_back_exactly_the_pairs_the_topics_give_a_batch_at_a_time(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch reads and writes the pairs of its own papers: pairs gone are added, pairs the
+    topics do not give are removed, changed ones (score, date) set again, each counted; a re-tag
+    of some topics leaves the others alone, and a start with the same topics re-tags nothing."""
+    monkeypatch.setattr(tagging, "RETAG_BATCH", 3)
+    config, store = ingested(tmp_path, database_url)
+    assert store.apply_topic_changes(fingerprints(topic_specs(config))) is None
+    count = store.paper_count()
+    before = stored_pairs(store)
+    first = min(v.id for v in store.papers_page(PageQuery(limit=500)).papers)  # re-tagged first
+    firsts = {k for k in before if k[0] == first}
+    assert {slug for _, slug in firsts} == {"vision"}
+    vision = next(k for k in before if k[1] == "vision" and k[0] != first and (k[0], "llm") in before)
+    untagged = next(pid for pid, _ in before if (pid, "security") not in before)
+    sizes: list[int] = []
+    assert store.retag(on_batch=sizes.append) == RetagResult(papers=count)
+    assert sizes == [3] * (count // 3) + ([count % 3] if count % 3 else [])
+
+    bogus = {"slug": "security", "paper_id": untagged, "score": 1.0, "matched": [], "published": T0}
+    with store.engine.begin() as conn:
+        conn.execute(paper_topics.delete().where(paper_topics.c.paper_id == first))
+        conn.execute(paper_topics.insert().values(**bogus))
+        moved = before[vision][2] + timedelta(days=3)
+        where = (paper_topics.c.paper_id == vision[0]) & (paper_topics.c.slug == "vision")
+        conn.execute(paper_topics.update().where(where).values(published=moved))
+    # a re-tag of one topic: its pairs are put back, the others' left as they are
+    assert store.retag(slugs=["vision"]) == RetagResult(papers=count, added=1, rescored=1)
+    assert stored_pairs(store) == {k: v for k, v in before.items() if k[0] != first or k[1] == "vision"} | {
+        (untagged, "security"): (1.0, [], T0)
+    }
+    with store.engine.begin() as conn:
+        conn.execute(paper_topics.delete().where(paper_topics.c.slug == "llm"))
+    llm = {k for k in before if k[1] == "llm"}
+    assert store.retag() == RetagResult(papers=count, added=len(llm), removed=1)
+    assert stored_pairs(store) == before
+    views = store.papers_page(PageQuery(limit=500)).papers
+    assert any(len({t.score for t in v.topics}) > 1 for v in views)
+    assert all(
+        [(-t.score, t.slug) for t in v.topics] == sorted((-t.score, t.slug) for t in v.topics) for v in views
+    )
+    store.close()

@@ -1,0 +1,128 @@
+"""The store's small parts, each through its own functions: the ranking of digests, the counters
+of store_meta, the numbers of dedupe locks, the SQLite engine and the migration's errors."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from aggregator.errors import StoreError
+from aggregator.ingest.pipeline import store_batch
+from aggregator.records import MIN_TITLE_KEY
+from aggregator.store import locks
+from aggregator.store.digests import digest_top
+from aggregator.store.repository import Store
+from aggregator.store.schema import paper_topics, papers
+from tests.test_store import T0, done, entry
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+END = START + timedelta(days=1)
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+
+
+def stored(store: Store, count: int) -> list[int]:
+    """The ids of `count` new papers of unrelated titles, in the order they were written."""
+    store.sync_sources([("blog", "file:///blog.xml")])
+    batch = [entry("blog", f"p{n}", f"On the {WORDS[n]} method of counting sheep") for n in range(count)]
+    store_batch(store, "blog", batch, done(), now=T0)
+    with store.engine.connect() as conn:
+        return list(conn.scalars(select(papers.c.id).order_by(papers.c.id)))
+
+
+def test_a_digest_of_all_papers_ranks_the_upvoted_then_the_newest_within_the_period(store: Store) -> None:
+    """Upvoted papers first, most upvotes first, ties by date then id; then those never upvoted,
+    newest first; a paper published at the very start of the period is in it, none twice."""
+    a, b, c, d, e, f, g, h = stored(store, 8)
+    shape = {  # id: (published, upvotes)
+        a: (START + timedelta(hours=3), 5),
+        b: (START + timedelta(hours=2), 9),
+        c: (START, 5),
+        d: (START + timedelta(hours=6), None),
+        e: (START + timedelta(hours=5), None),
+        f: (START + timedelta(hours=5), None),
+        g: (START - timedelta(seconds=1), 50),  # the day before
+        h: (START, None),
+    }
+    with store.engine.begin() as conn:
+        for pid, (published, votes) in shape.items():
+            conn.execute(update(papers).where(papers.c.id == pid).values(published=published, upvotes=votes))
+    with store.engine.connect() as conn:
+        assert digest_top(conn, None, START, END, 10) == [b, a, c, d, f, e, h]
+        assert digest_top(conn, None, START, END, 3) == [b, a, c]
+        assert digest_top(conn, None, START, END, 5) == [b, a, c, d, f]
+    with store.engine.begin() as conn:  # the same votes and date: the later id first
+        conn.execute(update(papers).where(papers.c.id.in_([a, c])).values(published=START, upvotes=5))
+    with store.engine.connect() as conn:
+        assert digest_top(conn, None, START, END, 10) == [b, c, a, d, f, e, h]
+
+
+def test_a_topic_digest_ranks_by_score_then_upvotes_then_date(store: Store) -> None:
+    """Among a topic's papers of the period: the best score first; a tie of score goes to the
+    most upvoted, a paper never upvoted after one of 0 votes; the top is cut after `top`."""
+    ids = stored(store, 6)
+    q1, q2, q3, q4, q5, q6 = ids
+    shape = {  # id: (score, upvotes, published)
+        q1: (3.0, None, START + timedelta(hours=4)),
+        q2: (3.0, 10, START),
+        q3: (3.0, 0, START + timedelta(hours=1)),
+        q4: (2.0, 100, START + timedelta(hours=2)),
+        q5: (5.0, None, START + timedelta(hours=3)),
+        q6: (9.0, None, END),  # the next period
+    }
+    with store.engine.begin() as conn:
+        for pid, (score, votes, published) in shape.items():
+            conn.execute(update(papers).where(papers.c.id == pid).values(upvotes=votes))
+            row = {"slug": "llm", "paper_id": pid, "score": score, "matched": [], "published": published}
+            conn.execute(insert(paper_topics).values(**row))
+    with store.engine.connect() as conn:
+        assert digest_top(conn, "llm", START, END, 3) == [q5, q2, q3]
+        assert digest_top(conn, "llm", START, END, 5) == [q5, q2, q3, q1, q4]
+        assert digest_top(conn, "llm", START, END, 1) == [q5]
+        assert digest_top(conn, "other", START, END, 3) == []
+
+
+def test_every_write_moves_the_version_by_one_and_stamps_when(store: Store) -> None:
+    assert store.version() == 0
+    before = datetime.now(UTC).replace(microsecond=0)
+    stored(store, 1)
+    version, changed = store.version_stamp()
+    assert version == 1 and before <= changed <= datetime.now(UTC)
+    time.sleep(1)
+    store.sync_sources([("blog", "file:///blog.xml")])
+    store_batch(store, "blog", [entry("blog", "q", "A second and unrelated paper title")], done(), now=T0)
+    assert store.version_stamp()[0] == 2 and store.version_stamp()[1] > changed
+
+
+def test_a_batch_locks_each_identity_key_and_each_title_long_enough_to_merge_on() -> None:
+    short, long_enough = "x" * (MIN_TITLE_KEY - 1), "y" * MIN_TITLE_KEY
+    batch = [entry("blog", "a", short, link="https://blog.example.org/a"), entry("blog", "b", long_enough)]
+    assert {s.title_key for s in batch} == {short, long_enough}
+    keys = locks.dedupe_keys(batch)
+    assert keys == set(batch[0].keys) | set(batch[1].keys) | {"title:" + long_enough}
+
+
+def test_a_key_s_lock_number_is_the_same_in_every_version_of_the_code() -> None:
+    """Writers running different builds at once (a rolling deploy) must take the same locks: the
+    number is pinned, signed, and big-endian."""
+    assert locks.key_number("arxiv:2409.17481") == 158191615058066919
+    assert locks.key_number("arxiv:2501.00001") == -2392671160240809052
+
+
+def test_a_sqlite_store_in_a_folder_not_there_yet_creates_the_folder(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "lib" / "store.db"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        assert store.paper_count() == 0 and path.is_file()
+    finally:
+        store.close()
+
+
+def test_a_file_that_is_no_database_cannot_be_migrated_and_says_which(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    path.write_bytes(b"not a database, but a file of text that is long enough to be read" * 100)
+    with pytest.raises(StoreError, match=r"store: cannot migrate sqlite:///.*store\.db: .*not a database"):
+        Store.open(f"sqlite:///{path}")
