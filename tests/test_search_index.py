@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import Config, load_config
-from aggregator.errors import SearchesBusy
+from aggregator.errors import BudgetExceeded, SearchesBusy
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.records import PaperText
 from aggregator.runtime import open_store
@@ -1078,6 +1078,24 @@ def test_the_database_gets_the_work_this_thread_has_not_spent() -> None:
     assert "0.8 s of work" in str(deadline.exceeded())
     alone = Deadline(0.5, wall=0.1, cpu_clock=lambda: 0.0, wall_clock=lambda: 0.0)
     assert alone.database_left() == pytest.approx(0.1)  # never past the wall-clock cap
+
+
+def test_a_deadline_expires_at_its_cpu_budget_or_at_four_times_its_work_in_wall_clock_time() -> None:
+    cpu, wall = [0.0], [100.0]
+    deadline = Deadline(1.0, cpu_clock=lambda: cpu[0], wall_clock=lambda: wall[0])
+    assert (deadline.wall, deadline.wall_left()) == (4.0, 4.0)  # 1 s of CPU, 4 s in all
+    cpu[0] = 0.999
+    assert not deadline.expired()
+    cpu[0] = 1.0  # the CPU budget spent, with wall-clock time to spare
+    assert deadline.expired()
+    with pytest.raises(BudgetExceeded):
+        deadline.check()
+    cpu[0], wall[0] = 0.5, 103.5  # half a second of wall-clock time left
+    assert not deadline.expired()
+    wall[0] = 104.0  # the wall-clock cap reached, with CPU to spare
+    assert deadline.wall_left() == 0.0
+    assert deadline.expired()
+    assert Deadline(0.5, work=0.8, cpu_clock=lambda: 0.0, wall_clock=lambda: 0.0).wall == pytest.approx(3.2)
 
 
 def test_only_searches_wait_for_a_turn_and_a_busy_one_answers_503_with_retry_after(
