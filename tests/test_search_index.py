@@ -412,6 +412,20 @@ def test_pairs_hold_each_pair_of_adjacent_words_of_the_title_and_abstract_once()
     assert pairs_text(unmatchable) == f"'a_b' '{UNMATCHABLE}'"
 
 
+def test_postgresql_asks_each_index_table_once_for_the_words_and_once_for_the_phrases() -> None:
+    from aggregator.store.search import matched_ids
+
+    for query in (
+        '"language models" AND prune AND sparse',
+        '"language models" OR prune OR "we prune" OR sparse',
+    ):
+        narrowed = narrow(parse_query(query))
+        assert narrowed is not None
+        found, params = matched_ids(narrowed)
+        assert len(params) == 2, query  # one tsquery of the words, one of the phrases' pairs
+        assert (found.count("FROM paper_index"), found.count("FROM paper_pairs")) == (1, 1), query
+
+
 def test_postgresql_finds_phrases_by_word_pairs_and_never_misses_a_cut_paper(
     corpus: tuple[Config, Store],
 ) -> None:
@@ -470,6 +484,10 @@ def test_postgresql_finds_phrases_by_word_pairs_and_never_misses_a_cut_paper(
     # Phrases with words and facets, in AND and OR; a paper no ad-hoc query matches is never one.
     assert hit(paper, '"language models" AND prune') and not hit(paper, '"absent phrase" OR category:cs.cl')
     assert hit(paper, '("absent phrase" OR "we prune") AND (sparse OR "x y")')
+    # Beside a phrase, every word of an OR or an AND is asked, and a third part joins the AND.
+    assert hit(paper, '"absent phrase" OR absent OR prune')
+    assert not hit(paper, '"language models" AND sparse AND absent')
+    assert hit(paper, 'sparse AND "language models" AND ("we prune" OR absent)')
     hidden = indexed_fields("Sparse language models", "", [], [], [], [], unmatchable=True)
     assert not hit(hidden, '"language models"') and not hit(hidden, '"language models" OR sparse')
     assert hit(indexed_fields("Sparse language models", "", [], [], [], []), '"language models" OR sparse')
