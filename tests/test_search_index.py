@@ -418,6 +418,8 @@ def test_postgresql_asks_each_index_table_once_for_the_words_and_once_for_the_ph
     for query in (
         '"language models" AND prune AND sparse',
         '"language models" OR prune OR "we prune" OR sparse',
+        '(sparse AND "language models") AND prune',  # an AND inside an AND: its parts join the outer
+        'sparse OR (absent OR ("we prune" OR "language models"))',
     ):
         narrowed = narrow(parse_query(query))
         assert narrowed is not None
@@ -566,6 +568,11 @@ def test_a_rebuilt_index_holds_every_paper_with_its_sources_a_batch_at_a_time_an
     with store.engine.connect() as conn:
         indexed = conn.execute(text(f"SELECT {column} FROM paper_index ORDER BY {column}")).scalars().all()
         assert indexed == conn.execute(text("SELECT id FROM papers ORDER BY id")).scalars().all()
+        if column == "paper_id":  # PostgreSQL's planner knows the tokens of the new tables at once
+            analysed = (
+                "SELECT DISTINCT tablename FROM pg_stats WHERE tablename IN ('paper_index', 'paper_pairs')"
+            )
+            assert sorted(conn.execute(text(analysed)).scalars()) == ["paper_index", "paper_pairs"]
     assert found_ids(store, config, "source:rss") == before
     store.close()
 
