@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from aggregator.errors import BudgetExceeded
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.pipeline import store_batch
 from aggregator.records import MIN_TITLE_KEY
@@ -21,7 +23,16 @@ from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
 from aggregator.topics.index_query import narrow
 from aggregator.topics.query import parse_query
-from aggregator.types import Authority, FetchDone, PaperView, ParsedEntry, Sighting
+from aggregator.types import (
+    EPOCH,
+    STOPPED,
+    Authority,
+    FetchDone,
+    PaperView,
+    ParsedEntry,
+    Sighting,
+    SourceState,
+)
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -219,6 +230,31 @@ def test_merging_two_stored_papers_keeps_the_older_id(sources: Store) -> None:
     assert not list(sources.documents(narrow(parse_query('"something else entirely"'))))
 
 
+def test_documents_carry_each_paper_s_sources_and_stop_at_their_budget(sources: Store) -> None:
+    """What previews match: every paper in id order, with the sources it was seen in (for
+    `source:`); a preview past its budget stops, whether it reads every paper or the index's."""
+    store_batch(
+        sources,
+        "rss",
+        [entry("rss", "r1", "Sparse widgets for dense gadgets", arxiv_id="2411.00001v1")],
+        done(),
+        now=T0,
+    )
+    blog = [entry("blog", "b1", "Dense gadgets in practice", link="https://blog.example.org/b1")]
+    store_batch(sources, "blog", blog, done(), now=T0)
+    found = [(feed_id, title, doc.sources) for feed_id, title, _, doc in sources.documents()]
+    assert found == [
+        ("https://arxiv.org/abs/2411.00001", "Sparse widgets for dense gadgets", {"rss"}),
+        (found[1][0], "Dense gadgets in practice", {"blog"}),
+    ]
+    # no arXiv id: a tag URI, of the store's authority, the day first seen and 20 hex digits
+    assert re.fullmatch(r"tag:papers\.example\.org,2026-11-20:paper/[0-9a-f]{20}", found[1][0])
+    with pytest.raises(BudgetExceeded):
+        list(sources.documents(budget=0.0))
+    with pytest.raises(BudgetExceeded):
+        list(sources.documents(narrow(parse_query("gadgets")), budget=0.0))
+
+
 def test_a_failed_write_leaves_papers_and_source_state_untouched(
     sources: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -259,6 +295,103 @@ def test_failures_are_recorded_and_reset_on_success(sources: Store) -> None:
     sources.record_unchanged("rss", done(T0 + timedelta(hours=1)), now=T0 + timedelta(hours=1))
     state = sources.source_state("rss")
     assert state is not None and (state.error_count, state.last_error) == (0, None)
+
+
+def test_a_failure_is_recorded_when_it_happened_and_frees_the_source_at_once(sources: Store) -> None:
+    """A failed fetch records its time and its error (the first 2,000 characters) and gives the
+    lease up: the source is due at its next fetch, even if the worker's lease keeper renews the
+    lease after the failure was recorded."""
+    mine = sources.claim("rss", now=T0, until=T0 + timedelta(minutes=10))
+    assert mine is not None
+    failed, retry = T0 + timedelta(seconds=5), T0 + timedelta(minutes=1)
+    error = "fetch: " + "x" * 3000
+    sources.record_failure("rss", error, now=failed, next_fetch_at=retry, lease=mine)
+    assert sources.renew(mine, until=T0 + timedelta(minutes=10))  # late: nothing to renew, nothing lost
+    state = sources.source_state("rss")
+    assert state is not None
+    assert (state.last_fetch_at, state.last_error, state.error_count) == (failed, error[:2000], 1)
+    assert state.next_fetch_at == retry and state.last_success_at is None
+    assert sources.claim("rss", now=retry, until=retry + timedelta(minutes=10)) is not None
+
+
+def test_a_source_stopped_for_good_moves_the_store_s_version_and_a_failure_to_retry_does_not(
+    sources: Store,
+) -> None:
+    """A stopped source changes what pages say (their caches follow the version); a source that
+    will be fetched again does not."""
+    before = sources.version()
+    sources.record_failure("rss", "fetch: HTTP 503", now=T0, next_fetch_at=T0 + timedelta(minutes=5))
+    assert sources.version() == before
+    sources.record_failure("rss", "fetch: HTTP 410 Gone", now=T0, next_fetch_at=STOPPED)
+    assert sources.version() == before + 1
+
+
+def test_the_store_s_version_stamp_says_when_it_last_changed(sources: Store) -> None:
+    """Feeds with no entries are dated by the store's last change: the epoch for a store never
+    written, else the time of the write that last moved its version."""
+    assert sources.version_stamp() == (0, EPOCH)
+    before = datetime.now(UTC).replace(microsecond=0)
+    batch = [entry("rss", "r1", "A paper that moves the version", arxiv_id="2411.00001v1")]
+    store_batch(sources, "rss", batch, done(), now=T0)
+    version, changed = sources.version_stamp()
+    assert version == 1 == sources.version()
+    assert before <= changed <= datetime.now(UTC)
+
+
+def test_a_paper_s_sightings_read_back_with_their_links_first_seen_first(sources: Store) -> None:
+    """A paper's sightings, as pages show them: each with its link, the first seen first, even
+    when it was written last (two fetches at once: the one that began first committed last)."""
+    later = T0 + timedelta(hours=1)
+    title = "A paper seen in two feeds at once"
+    rss = entry(
+        "rss", "r1", title, arxiv_id="2411.00007v1", link="https://arxiv.org/abs/2411.00007v1", now=later
+    )
+    store_batch(sources, "rss", [rss], done(later), now=later)
+    blog = entry("blog", "b1", title, arxiv_id="2411.00007v1", link="https://blog.example.org/b1", now=T0)
+    store_batch(sources, "blog", [blog], done(), now=T0)
+    [paper] = page(sources)
+    assert [(s.source, s.link, s.first_seen) for s in paper.sightings] == [
+        ("blog", "https://blog.example.org/b1", T0),
+        ("rss", "https://arxiv.org/abs/2411.00007v1", later),
+    ]
+    assert sources.paper(paper.id) == paper
+
+
+def test_source_states_come_in_name_order(sources: Store) -> None:
+    """/api/sources and the health page list the sources by name, not as they were added; a
+    source not in the store has no state; one never fetched has read no entries and failed no fetch."""
+    assert [s.name for s in sources.source_states()] == ["api", "blog", "rss"]
+    assert (
+        sources.source_state("blog") == sources.source_states()[1] == SourceState("blog", "file:///blog.xml")
+    )
+    assert sources.source_state("nope") is None
+
+
+def test_a_source_whose_url_changes_forgets_its_validators_and_is_due_at_once(sources: Store) -> None:
+    """The validators and body hash of the old URL say nothing of the new one; a source whose
+    URL stays keeps them."""
+    fetched = FetchDone('"v1"', "Fri, 20 Nov 2026 08:00:00 GMT", "0" * 32, T0 + timedelta(hours=6))
+    for name in ("rss", "api"):
+        sources.record_unchanged(name, fetched, now=T0)
+    moved = "https://rss.example.org/new.xml"
+    sources.sync_sources([("rss", moved), ("api", "file:///api.xml"), ("blog", "file:///blog.xml")])
+    rss, api = sources.source_state("rss"), sources.source_state("api")
+    assert rss is not None and api is not None
+    assert (rss.url, rss.etag, rss.last_modified, rss.body_hash, rss.next_fetch_at) == (
+        moved,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert rss.last_fetch_at == T0
+    assert (api.url, api.etag, api.last_modified, api.body_hash, api.next_fetch_at) == (
+        "file:///api.xml",
+        fetched.etag,
+        fetched.last_modified,
+        fetched.body_hash,
+        fetched.next_fetch_at,
+    )
 
 
 def test_feed_order_is_newest_first_with_ties_broken_by_id(sources: Store) -> None:

@@ -331,3 +331,88 @@ def test_retag_puts_back_exactly_the_pairs_the_topics_give_a_batch_at_a_time(
         [(-t.score, t.slug) for t in v.topics] == sorted((-t.score, t.slug) for t in v.topics) for v in views
     )
     store.close()
+
+
+def test_a_topic_s_count_since_a_moment_and_its_digests_hold_its_own_papers_only(database_url: str) -> None:
+    """What the index page says of a topic: how many of its papers were published from a moment
+    on (that moment included), and its digest of a period: its papers of the period, not those
+    of other topics."""
+    tagger = Tagger([TopicSpec("vision", "vision"), TopicSpec("llm", '"language model*"')])
+    store = Store.open(database_url, tag_authority="papers.example.org", tagger=tagger)
+    try:
+        store.sync_sources([("blog", "file:///blog.xml")])
+        now, hour = T0 + timedelta(hours=2), timedelta(hours=1)
+        titles = {
+            "b1": ("Vision, the day before", T0 - timedelta(days=1)),
+            "b2": ("Vision at the very moment", T0),
+            "b3": ("Vision an hour later", T0 + hour),
+            "b4": ("Language models an hour later", T0 + hour),
+        }
+        batch = [
+            entry("blog", eid, title, link=f"https://blog.example.org/{eid}", published=at, now=now)
+            for eid, (title, at) in titles.items()
+        ]
+        store_batch(store, "blog", batch, done(now), now=now)
+        assert store.topic_count_since("vision", T0) == 2
+        assert store.topic_count_since("llm", T0) == 1
+        assert store.topic_count_since("vision", T0 - timedelta(days=2)) == 3
+        assert store.topic_count_since("vision", T0 + 2 * hour) == 0
+        assert store.topic_count_since("nope", T0 - timedelta(days=2)) == 0
+        days = store.digest("vision", "daily", top=5, periods=3, now=T0 + timedelta(days=2))
+        assert [sorted(p.title for p in d.papers) for d in days] == [
+            sorted([titles["b2"][0], titles["b3"][0]]),
+            [titles["b1"][0]],
+        ]
+    finally:
+        store.close()
+
+
+def test_a_retag_of_some_topics_touches_only_theirs_and_reports_each_batch(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`retag(slugs=...)` (what a start does for edited topics) re-applies only those topics,
+    and tells `on_batch` (the CLI's progress bar) of every paper it read; `remember_topics`
+    (after a full re-tag) forgets the pairs of a topic no longer configured."""
+    _, store = ingested(tmp_path, database_url)
+    try:
+        before = pairs(store)
+        assert {slug for _, slug in before} == {"llm", "vision", "security"}
+        with store.engine.begin() as conn:  # stale: the pairs of two topics are gone
+            conn.execute(paper_topics.delete().where(paper_topics.c.slug.in_(["llm", "vision"])))
+        batches: list[int] = []
+        result = store.retag(slugs=["vision"], on_batch=batches.append)
+        assert result.added == sum(1 for _, slug in before if slug == "vision")
+        assert result.removed == result.rescored == 0
+        assert pairs(store) == {k: v for k, v in before.items() if k[1] != "llm"}
+        assert sum(batches) == result.papers == store.paper_count() > 0
+        store.remember_topics({"llm": "0" * 16, "vision": "1" * 16})
+        assert {slug for _, slug in pairs(store)} == {"vision"}
+        assert set(store.topic_counts()) == {"vision"}
+    finally:
+        store.close()
+
+
+def test_topic_changes_at_start_re_tag_only_the_edited_topics_and_read_nothing_for_a_removed_one(
+    tmp_path: Path, database_url: str
+) -> None:
+    """What a start applies (`apply_topic_changes`): an edited topic is re-tagged alone (a
+    stale pair of another topic stays as it is), with `on_batch` told of every paper read; a
+    topic removed, and nothing edited, costs no read of the papers; nothing changed: None."""
+    config, store = ingested(tmp_path, database_url)
+    try:
+        applied = fingerprints(topic_specs(config))
+        before = pairs(store)
+        with store.engine.begin() as conn:  # stale: the llm pairs are gone
+            conn.execute(paper_topics.delete().where(paper_topics.c.slug == "llm"))
+        edited = dict(applied, vision="0" * 16)  # as if its query had changed
+        batches: list[int] = []
+        result = store.apply_topic_changes(edited, on_batch=batches.append)
+        assert result is not None and result.changed == 0
+        assert sum(batches) == result.papers == store.paper_count() > 0
+        assert pairs(store) == {k: v for k, v in before.items() if k[1] != "llm"}
+        without_security = {slug: fp for slug, fp in edited.items() if slug != "security"}
+        assert store.apply_topic_changes(without_security) == RetagResult()
+        assert {slug for _, slug in pairs(store)} == {"vision"}
+        assert store.apply_topic_changes(without_security) is None
+    finally:
+        store.close()
