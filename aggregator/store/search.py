@@ -37,9 +37,10 @@ from aggregator.topics.index_query import UNMATCHABLE, AllOf, AnyOf, IndexedPape
 
 FTS5_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars ':'"
 # FTS5 merges its segments inside the write transaction whenever this many share a level (its
-# default is 4). At 16 the index's writes over a million papers cost a quarter less, and a
-# batch of 10k costs about what the first did instead of twice that every few batches, while
-# searches visit more segments for no measurable cost (docs/benchmarks.md, "Repeated titles").
+# default is 4). At 16 the index's writes over a million papers cost a quarter less and most
+# batches of 10k cost what the first did (at 4, every few cost up to twice that; at 16 a whole
+# level's merge still lands on one batch now and then), while searches visit more segments for
+# no measurable cost (docs/benchmarks.md, "Repeated titles").
 FTS5_AUTOMERGE = 16
 # PostgreSQL keeps positions up to this and this many positions a token (more are cut).
 MAX_POSITION = 16_383
