@@ -14,9 +14,12 @@ from aggregator.errors import StoreError
 from aggregator.ingest.pipeline import store_batch
 from aggregator.records import MIN_TITLE_KEY
 from aggregator.store import locks
+from aggregator.store.bulk import CHUNK, among
 from aggregator.store.digests import digest_top
+from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
 from aggregator.store.schema import paper_topics, papers
+from aggregator.topics.match import Tagger, TopicSpec
 from tests.test_store import T0, done, entry
 
 START = datetime(2026, 11, 20, tzinfo=UTC)
@@ -126,3 +129,47 @@ def test_a_file_that_is_no_database_cannot_be_migrated_and_says_which(tmp_path: 
     path.write_bytes(b"not a database, but a file of text that is long enough to be read" * 100)
     with pytest.raises(StoreError, match=r"store: cannot migrate sqlite:///.*store\.db: .*not a database"):
         Store.open(f"sqlite:///{path}")
+
+
+def test_a_page_longer_than_one_id_list_reads_every_paper_its_sightings_and_topics(database_url: str) -> None:
+    """The reads by id (papers, sightings, topics) take the ids as one array on PostgreSQL and as
+    IN lists of CHUNK on SQLite: a page of more papers than one list holds loses none of them."""
+    tagger = Tagger([TopicSpec("pruning", "pruning"), TopicSpec("vision", "vision")])
+    store = Store.open(database_url, tag_authority="papers.example.org", tagger=tagger)
+    store.sync_sources([("blog", "file:///blog.xml"), ("rss", "file:///rss.xml")])
+    count = CHUNK + 101
+    titles = [f"Sparse attention pruning, part {n} of the {WORDS[n % 8]} series" for n in range(count)]
+    store_batch(store, "blog", [entry("blog", f"b{n}", t) for n, t in enumerate(titles)], done(), now=T0)
+    later = T0 + timedelta(hours=1)
+    store_batch(
+        store,
+        "rss",
+        [entry("rss", f"r{n}", t, now=later) for n, t in enumerate(titles)],
+        done(later),
+        now=later,
+    )
+    shown = store.papers_page(PageQuery(limit=count, count=False)).papers
+    assert sorted(p.title for p in shown) == sorted(titles)
+    assert all([s.source for s in p.sightings] == ["blog", "rss"] for p in shown)
+    assert {t.slug for p in shown for t in p.topics} == {"pruning"}
+    assert all(len(p.topics) == 1 for p in shown)
+    store.close()
+
+
+def test_among_gives_one_condition_on_postgresql_and_one_per_chunk_on_sqlite(store: Store) -> None:
+    """Every id asked for is in one of the conditions, whichever list (or chunk) it falls in."""
+    first, middle, last = stored(store, 3)
+    absent = iter(range(10**9, 2 * 10**9))
+    ids = (
+        [first]
+        + [next(absent) for _ in range(CHUNK + 4)]
+        + [middle]
+        + [next(absent) for _ in range(CHUNK)]
+        + [last]
+    )
+    with store.engine.connect() as conn:
+        conditions = list(among(conn, papers.c.id, ids))
+        assert len(conditions) == (1 if conn.dialect.name == "postgresql" else 3)
+        found = [i for c in conditions for i in conn.scalars(select(papers.c.id).where(c))]
+        assert list(among(conn, papers.c.id, [])) == []
+    assert sorted(found) == [first, middle, last]

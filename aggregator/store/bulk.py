@@ -1,4 +1,4 @@
-"""SQL helpers for the bulk paths: chunked IN lists, driver-level executemany, insert-or-ignore."""
+"""SQL helpers for the bulk paths: id lists as conditions, driver-level executemany, insert-or-ignore."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import ARRAY, JSON, ColumnElement, Connection, Integer, Table, any_, bindparam
 
 from aggregator.store.codec import json_text
 from aggregator.store.schema import UTCDateTime
@@ -18,6 +18,20 @@ CHUNK = 900  # stays under SQLite's bound-parameter limit on old builds
 def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
+
+
+def among(conn: Connection, column: Any, ids: Sequence[int]) -> Iterator[ColumnElement[bool]]:
+    """`column IN ids` as the conditions of one statement each. On PostgreSQL one condition,
+    `column = ANY(:ids)` with the ids as one array: a statement text that does not change with the
+    list (psycopg converts it once, then prepares it), where an IN list of 200 ids cost a page read
+    more than the database did. On SQLite an IN list per CHUNK ids (its bound-parameter limit)."""
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+        return
+    for chunk in chunks(ids):
+        yield column.in_(chunk)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

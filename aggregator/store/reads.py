@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from aggregator.records import PaperText
 from aggregator.store import meta
-from aggregator.store.bulk import chunks
+from aggregator.store.bulk import among, chunks
 from aggregator.store.codec import decode_hints
 from aggregator.store.deadline import Deadline
 from aggregator.store.digests import digest_newest, digest_top
@@ -140,8 +140,8 @@ class StoreReads:
     @staticmethod
     def _rows(conn: Connection, ids: list[int]) -> list[Any]:
         found: list[Any] = []
-        for chunk in chunks(ids):
-            found += conn.execute(select(papers).where(papers.c.id.in_(chunk))).mappings().all()
+        for listed in among(conn, papers.c.id, ids):
+            found += conn.execute(select(papers).where(listed)).mappings().all()
         return found
 
     def _deadline(self, budget: float) -> Deadline:
@@ -241,8 +241,8 @@ class StoreReads:
             sightings.c.link,
             sightings.c.first_seen,
         ).order_by(sightings.c.first_seen, sightings.c.id)
-        for chunk in chunks(ids):
-            for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
+        for listed in among(conn, sightings.c.paper_id, ids):
+            for r in conn.execute(query.where(listed)):
                 found.setdefault(r.paper_id, []).append(
                     SightingView(r.source, r.entry_id, r.link, r.first_seen)
                 )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, select, tuple_, update
 
 from aggregator.records import PaperTagger
-from aggregator.store.bulk import bulk_insert, chunks
+from aggregator.store.bulk import among, bulk_insert, chunks
 from aggregator.store.rows import paper_text
 from aggregator.store.schema import paper_topics, papers, sightings, topic_state
 from aggregator.types import TopicMatch
@@ -127,8 +127,8 @@ def sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, in
     """(source, authority) of every sighting of these papers."""
     found: dict[int, list[tuple[str, int]]] = {}
     query = select(sightings.c.paper_id, sightings.c.source, sightings.c.authority)
-    for chunk in chunks(ids):
-        for r in conn.execute(query.where(sightings.c.paper_id.in_(chunk))):
+    for listed in among(conn, sightings.c.paper_id, ids):
+        for r in conn.execute(query.where(listed)):
             found.setdefault(r.paper_id, []).append((r.source, r.authority))
     return found
 
@@ -163,11 +163,9 @@ def topic_counts(conn: Connection) -> dict[str, int]:
 def topics_of(conn: Connection, ids: list[int]) -> dict[int, list[TopicMatch]]:
     """The topics of these papers, best score first."""
     found: dict[int, list[TopicMatch]] = {}
-    for chunk in chunks(ids):
-        query = select(
-            paper_topics.c.paper_id, paper_topics.c.slug, paper_topics.c.score, paper_topics.c.matched
-        )
-        for r in conn.execute(query.where(paper_topics.c.paper_id.in_(chunk))):
+    query = select(paper_topics.c.paper_id, paper_topics.c.slug, paper_topics.c.score, paper_topics.c.matched)
+    for listed in among(conn, paper_topics.c.paper_id, ids):
+        for r in conn.execute(query.where(listed)):
             found.setdefault(r.paper_id, []).append(TopicMatch(r.slug, r.score, tuple(r.matched)))
     for matches in found.values():
         matches.sort(key=lambda m: (-m.score, m.slug))

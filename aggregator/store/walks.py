@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Select, select, tuple_
 
-from aggregator.store.bulk import chunks
+from aggregator.store.bulk import among, chunks
 from aggregator.store.deadline import Deadline
 from aggregator.store.rows import paper_text
 from aggregator.store.schema import paper_order_keys, paper_topics, papers, sightings
@@ -162,7 +162,11 @@ def matching(
     for chunk in chunks(list(keys)):
         deadline.check()
         ids = [i for _, i in chunk]
-        rows = conn.execute(select(*DOCUMENT_COLUMNS).where(papers.c.id.in_(ids))).all()
+        rows = [
+            r
+            for listed in among(conn, papers.c.id, ids)
+            for r in conn.execute(select(*DOCUMENT_COLUMNS).where(listed))
+        ]
         seen = sources_of(conn, ids)
         accepted.update(r.id for r in rows if text.matches(paper_text(r, seen.get(r.id, []))))
     return [k for k in keys if k[1] in accepted]
