@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.config import Config, SourceConfig
 from aggregator.errors import LeaseLost, SourceError, WriteConflict
+from aggregator.ingest.collector import collector_held
 from aggregator.ingest.dedupe import TitleReach, plan_ingest
 from aggregator.ingest.fetch import Gone, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
@@ -82,7 +83,8 @@ def store_batch(
     the same papers (WriteConflict, PostgreSQL) make this one start again, a few times."""
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
-            return _store_once(store, name, batch, done, now=now, lease=lease)
+            with collector_held():
+                return _store_once(store, name, batch, done, now=now, lease=lease)
         except WriteConflict as exc:
             if attempt == WRITE_ATTEMPTS:
                 raise
@@ -220,12 +222,14 @@ class Pipeline:
             done = FetchDone(response.etag, response.last_modified, body_hash, next_at, hints=hints)
             self.store.record_unchanged(source.name, done, now=now, lease=lease)
             return SourceOutcome(source.name, unchanged=state.entries, not_modified=True)
-        feed = parse_feed(response.body, kind=source.kind, url=response.url)
+        with collector_held():
+            feed = parse_feed(response.body, kind=source.kind, url=response.url)
+            batch = [
+                normalize_entry(e, source=source.name, authority=feed.authority, now=now)
+                for e in feed.entries
+            ]
         next_at = next_fetch(source.name, now, source.every, hints=feed.hints, fresh_for=response.fresh_for)
         done = FetchDone(response.etag, response.last_modified, body_hash, next_at, hints=feed.hints)
-        batch = [
-            normalize_entry(e, source=source.name, authority=feed.authority, now=now) for e in feed.entries
-        ]
         if feed.problem:  # keep what was read; keep no validators or hash, so the next fetch reads anew
             done = FetchDone(None, None, None, next_at, warning=feed.problem, hints=feed.hints)
             log.debug("%s: %s", source.name, feed.problem)
