@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from aggregator import config_path, create_app, open_store
+from aggregator.collector import freeze_loaded
 from aggregator.config import (
     DEFAULT_ANNOUNCE,
     Config,
@@ -326,9 +327,10 @@ def serve(state: _State, host: str, port: int, no_fetch: bool) -> None:
         f"serving {config.site.title} on http://{host}:{server.server_port}/"
         + (" (not fetching)" if no_fetch else " (fetching in the background)")
     )
-    if scheduler:
-        # Local snapshots before the first page is served (a second or two); the network after.
+    if scheduler:  # local snapshots before the first page is served (a second or two)
         scheduler.run_once(local_only=True)
+    freeze_loaded()  # before the scheduler's thread runs: none of its batches is frozen with the app
+    if scheduler:  # the network after
         scheduler.start()
     try:
         server.serve_forever()
@@ -347,6 +349,7 @@ def worker(state: _State) -> None:
     with _store(state) as store:
         scheduler = Scheduler(Pipeline(state.config, store))
         _stop_on_sigterm(scheduler.stopping.set)
+        freeze_loaded()
         click.echo("worker: fetching due sources; Ctrl-C to stop")
         try:
             scheduler.run_forever()

@@ -1,10 +1,11 @@
-"""The garbage collector run less often while a source is parsed and stored (ingest/collector.py):
+"""The garbage collector run less often while a source is parsed and stored (collector.py):
 its young threshold raised inside, back as it was after (errors included, batches overlapping in
 threads), the cyclic garbage made inside freed at the end; a real ingest parses and stores so."""
 
 from __future__ import annotations
 
 import gc
+import runpy
 import threading
 import weakref
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 import aggregator.ingest.pipeline as pipeline_module
-from aggregator.ingest.collector import BATCH_THRESHOLD, collector_held
+from aggregator.collector import BATCH_THRESHOLD, collector_held, freeze_loaded
 from aggregator.ingest.pipeline import Pipeline
 from aggregator.store.repository import Store
 from tests.conftest import make_config
@@ -139,3 +140,27 @@ def test_an_ingest_parses_and_stores_with_the_batch_threshold(
     assert outcome.new == 53 and not outcome.failed
     assert seen == {"parse": True, "plan": True}
     assert not held()
+
+
+def test_what_is_loaded_is_frozen_out_of_the_walks_and_its_garbage_freed_first() -> None:
+    garbage = Node()
+    gone = weakref.ref(garbage)
+    del garbage
+    kept = Node()
+    try:
+        freeze_loaded()
+        assert gone() is None  # collected, not frozen
+        assert gc.is_tracked(kept) and kept not in gc.get_objects()  # frozen: walked no more
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_gunicorn_freezes_the_preloaded_app_before_forking_workers() -> None:
+    settings = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    assert settings["preload_app"]
+    try:
+        settings["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

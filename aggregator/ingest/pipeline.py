@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from aggregator.collector import collector_held
 from aggregator.config import Config, SourceConfig
 from aggregator.errors import LeaseLost, SourceError, WriteConflict
-from aggregator.ingest.collector import collector_held
 from aggregator.ingest.dedupe import TitleReach, plan_ingest
 from aggregator.ingest.fetch import Gone, RetryLater, fetch
 from aggregator.ingest.normalize import normalize_entry
