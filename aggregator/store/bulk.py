@@ -28,7 +28,7 @@ def among(conn: Connection, column: Any, ids: Sequence[int]) -> Iterator[ColumnE
     if not ids:
         return
     if conn.dialect.name == "postgresql":
-        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer)))
+        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Integer), unique=True))
         return
     for chunk in chunks(ids):
         yield column.in_(chunk)
