@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from aggregator.config import Config
 from aggregator.errors import WriteConflict
@@ -17,8 +19,10 @@ from aggregator.ingest.pipeline import WRITE_ATTEMPTS, Pipeline, store_batch
 from aggregator.runtime import open_store
 from aggregator.store import locks
 from aggregator.store.repository import Store
+from aggregator.store.schema import papers
 from aggregator.types import SourceOutcome
 from tests.conftest import make_config, reset_postgres
+from tests.test_store import T0, done, entry
 
 DEDUP = Path(__file__).parent / "data" / "dedup-dev"
 FILES = ("arxiv-api.xml", "arxiv-rss.xml", "blog.xml", "hf-daily.json", "venue.atom")
@@ -133,3 +137,45 @@ def test_a_batch_that_meets_another_writer_starts_again(
     with pytest.raises(WriteConflict):
         store_batch(store, "s", [], FetchDone(None, None, None, now), now=now)
     assert WRITE_ATTEMPTS >= 3
+
+
+class _ReachesAll:
+    def reaches(self, titles: Iterable[str], keys: Iterable[str], names: Collection[str]) -> bool:
+        return True
+
+
+def test_a_batch_loads_a_paper_another_writer_is_changing_as_that_writer_commits_it(
+    database_url: str,
+) -> None:
+    """A batch starts its merge from the stored paper as last committed: one that another
+    writer's open transaction has changed is read only once that writer commits (PostgreSQL:
+    the papers a batch loads are read FOR UPDATE; SQLite: one writer at a time), never as it was
+    before the change, which the batch's update would then write back over it."""
+    store = Store.open(database_url, tag_authority="papers.example.org")
+    store.sync_sources([("blog", "file:///blog.xml")])
+    title = "A study of sparse attention pruning"
+    store_batch(store, "blog", [entry("blog", "b1", title)], done(), now=T0)
+    with store.engine.connect() as conn:
+        pid = conn.scalar(select(papers.c.id))
+    earlier, later = T0 - timedelta(days=3), T0 + timedelta(hours=1)
+    loaded: list[datetime] = []
+
+    def load() -> None:
+        revised = [entry("blog", "b1", f"{title}, revised", now=later)]
+        with store.source_batch("blog", revised, done(later), now=later) as batch:
+            loaded.extend(p.first_seen for p in batch.candidates(_ReachesAll()).papers)
+
+    other = store.engine.connect()
+    try:
+        with other.begin():  # another writer, which has changed the paper and not yet committed
+            other.execute(update(papers).where(papers.c.id == pid).values(first_seen=earlier))
+            reader = threading.Thread(target=load)
+            reader.start()
+            reader.join(0.5)
+            assert reader.is_alive() and loaded == []  # waiting for that writer
+        reader.join(30)
+    finally:
+        other.close()
+    assert not reader.is_alive()
+    assert loaded == [earlier]
+    store.close()
