@@ -768,6 +768,12 @@ def test_a_query_whose_page_the_first_papers_do_not_fill_walks_on_through_its_ca
     config, store = corpus
     monkeypatch.setattr(pages, "SORT_LIMIT", 10)
     monkeypatch.setattr(pages, "PROBE", 5)
+    monkeypatch.setattr(pages, "DENSE_SHARE", 0.0)
+    # PostgreSQL, expected dense: walked first, then through the candidate ids it asks for
+    monkeypatch.setattr(pages, "DENSE_MIN", 1)
+    text = text_query(config, "model", indexed=True)
+    page = store.papers_page(PageQuery(text=text, limit=100))
+    assert (page.total, page.exact) == (len(matched_by_reading_everything(config, store, "model")), True)
     monkeypatch.setattr(pages, "DENSE_MIN", 10**9)  # PostgreSQL: asks its index, never walks first
     for query in ("model*", "model"):  # a prefix (its ids read once, SQLite), a word
         text = text_query(config, query, indexed=True)
@@ -941,6 +947,90 @@ def test_a_search_of_the_index_gets_only_the_budget_left(corpus: tuple[Config, S
     with pytest.raises(BudgetExceeded), store._reading(deadline) as conn:
         candidate_ids(conn, narrowed, deadline=deadline)  # given 1 ms, if it takes that long
         conn.exec_driver_sql("SELECT pg_sleep(0.05)")  # and what follows no more
+    clock = iter([0.0] + [0.5] * 50)  # half a second of a budget of 3 s spent: 2.5 s left
+    deadline = Deadline(3.0, wall=30, cpu_clock=lambda: next(clock))
+    with store._reading(deadline) as conn:
+        candidate_ids(conn, narrowed, deadline=deadline)
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "2500ms"
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"DENSE_MIN": 10**9},  # asks its index first
+        {"DENSE_MIN": 1, "DENSE_SHARE": 0.0, "PROBE": 5},  # walks first, then asks for the ids
+    ],
+)
+def test_a_q_page_gives_its_search_of_the_index_only_the_budget_left(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch, limits: dict[str, float]
+) -> None:
+    """As above, through a page: the index search a `q=` page asks for, first or once a walk has
+    not filled the page, is given what is left of the page's own deadline, not the whole
+    request's time."""
+    import itertools
+
+    from aggregator.store import pages
+
+    config, store = corpus
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the PostgreSQL store is not under test")
+    for name, value in limits.items():
+        monkeypatch.setattr(pages, name, value)
+    clock = itertools.chain([0.0], itertools.repeat(0.9999))  # the CPU budget nearly spent
+    deadline = Deadline(1.0, wall=30, cpu_clock=lambda: next(clock))
+    query = PageQuery(text=text_query(config, "model*", indexed=True), limit=500)
+    with pytest.raises(BudgetExceeded), store._reading(deadline) as conn:
+        pages.page_ids(conn, query, deadline)  # the index search given 1 ms
+        conn.exec_driver_sql("SELECT pg_sleep(0.05)")  # and what follows in the page's transaction
+
+
+def test_on_postgresql_a_query_expected_dense_is_walked_first_however_few_its_candidates(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a tsvector for each candidate: a query its planner expects to match
+    DENSE_MIN papers or more is walked in feed order first, its candidates never asked for, even
+    when so few that they could be sorted; the total is then an estimate. SQLite's index counts
+    the same query's candidates: an exact total."""
+    from aggregator.store import pages
+    from aggregator.store.search import estimated_candidates
+
+    config, store = corpus
+    text = text_query(config, "model", indexed=True)
+    assert text.exact and text.narrowed is not None
+    matches = len(matched_by_reading_everything(config, store, "model"))
+    assert 5 < matches <= pages.SORT_LIMIT
+    monkeypatch.setattr(pages, "DENSE_SHARE", 0.0)
+    if store.engine.dialect.name != "postgresql":
+        page = store.papers_page(PageQuery(text=text, limit=5))
+        assert (page.total, page.exact) == (matches, True)
+        return
+    with store.engine.connect() as conn:
+        expected = estimated_candidates(conn, text.narrowed)
+    monkeypatch.setattr(pages, "DENSE_MIN", expected)  # expected to match exactly DENSE_MIN: dense
+    page = store.papers_page(PageQuery(text=text, limit=5))
+    assert page.total is not None and matches / 2 <= page.total <= matches * 2 and not page.exact
+    monkeypatch.setattr(pages, "DENSE_MIN", expected + 1)  # one fewer than DENSE_MIN: asked
+    page = store.papers_page(PageQuery(text=text, limit=5))
+    assert (page.total, page.exact) == (matches, True)
+
+
+def test_the_matcher_sees_the_sources_of_each_paper_it_confirms(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`source:` in a query that the matcher confirms paper by paper (walks.matching): walked,
+    or through candidates of an inexact query, each paper is matched with the sources it was
+    seen in, and the page holds what reading everything finds."""
+    from aggregator.store import pages
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "DENSE_MIN", 10**9)  # PostgreSQL: asks its index, never walks first
+    for query, indexed in (("source:hf-daily", False), ("source:hf-daily AND NOT zzzunseen", True)):
+        text = text_query(config, query, indexed=indexed)
+        assert not text.exact
+        expected = matched_by_reading_everything(config, store, query)
+        assert 0 < len(expected) < 500
+        page = store.papers_page(PageQuery(text=text, limit=500))
+        assert sorted(p.feed_id for p in page.papers) == expected, query
 
 
 def test_the_api_answers_503_past_the_budget(
