@@ -387,10 +387,30 @@ def test_a_host_without_delay_is_not_a_turn() -> None:
     def source(name: str, delay: float | None = None) -> SourceConfig:
         return SourceConfig(name, f"https://blog.example.org/{name}", None, 3600.0, delay)
 
+    def second_waits_for_the_first(queue: TurnQueue) -> None:
+        first = queue.take()
+        assert first is not None and first.name == "a"
+        later: list[str] = []
+        waiting = threading.Thread(target=lambda: later.append(getattr(queue.take(), "name", "")))
+        waiting.start()
+        waiting.join(0.2)
+        assert waiting.is_alive() and later == []  # b waits for a's turn on the host
+        queue.done(first)
+        waiting.join(5)
+        assert later == ["b"]
+
     queue = TurnQueue([source("a"), source("b")], per_host_delay=0.0)
     assert [getattr(queue.take(), "name", None) for _ in range(2)] == ["a", "b"]  # both at once
-    polite = TurnQueue([source("a", 3.0), source("b", 3.0)], per_host_delay=0.0)
-    assert getattr(polite.take(), "name", None) == "a"
+    # A source's own delay, not the pool's, decides: even half a second between requests is a turn
+    second_waits_for_the_first(TurnQueue([source("a", 3.0), source("b", 3.0)], per_host_delay=0.0))
+    second_waits_for_the_first(TurnQueue([source("a", 0.5), source("b", 0.5)], per_host_delay=0.0))
+    second_waits_for_the_first(TurnQueue([source("a"), source("b")], per_host_delay=0.5))
+    stopped = threading.Event()
+    eager = TurnQueue([source("a", 0.0), source("b", 0.0)], per_host_delay=3.0, stopping=stopped)
+    timer = threading.Timer(5.0, stopped.set)  # were b to wait, it would be handed out as None
+    timer.start()
+    assert [getattr(eager.take(), "name", None) for _ in range(2)] == ["a", "b"]  # no delay of their own
+    timer.cancel()
     stopping = threading.Event()
     waiting = TurnQueue([source("a"), source("b")], per_host_delay=3.0, stopping=stopping)
     assert getattr(waiting.take(), "name", None) == "a"
