@@ -1,6 +1,7 @@
 """The garbage collector run less often while a source is parsed and stored (collector.py):
 its young threshold raised inside, back as it was after (errors included, batches overlapping in
-threads), the cyclic garbage made inside freed at the end; a real ingest parses and stores so."""
+threads), the cyclic garbage made inside freed at the end; a real ingest parses and stores so.
+And what a long-running process loaded, frozen out of its walks (gunicorn's pre_fork)."""
 
 from __future__ import annotations
 
