@@ -38,7 +38,8 @@ def pre_fork(server: Any, worker: Any) -> None:
     """The loaded app (preload_app) is frozen out of the garbage collector's walks before the
     workers inherit it: a full collection in a worker then walks what its requests made, not the
     100,000 objects of the app and its libraries (80 ms with every thread held, every twenty or
-    so feed renders), and the pages holding them stay shared with the master."""
+    so feed renders), and no collection writes to the memory pages holding them, which each
+    worker would otherwise copy from the master."""
     from aggregator.collector import freeze_loaded
 
     freeze_loaded()
