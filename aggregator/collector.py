@@ -4,8 +4,8 @@ and kept off what a long-running process loaded at start.
 Reading a batch allocates millions of objects that live until it is stored (sightings, records,
 plans, rows) and die together. Python's collector, set off every 700 allocations, walks them
 again and again while they live, and each of its full collections walks every object of the
-process: measured on batches of 10,000 papers, about a fifth of a batch's time, and a batch that
-met one more full collection than another took a tenth longer. Little of what a batch makes is
+process: measured on batches of 10,000 papers, 15-22 % of a batch's time, and a batch that met
+one more full collection than another took up to a tenth longer. Little of what a batch makes is
 garbage only the collector frees (mostly pylatexenc's walkers, about 50 objects a LaTeX-bearing
 entry), so during a batch the youngest generation is collected every BATCH_THRESHOLD allocations
 instead: the older generations, and the full walks, come that many times less often, and the

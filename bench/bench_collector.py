@@ -92,9 +92,8 @@ def web(renders: int, folder: Path) -> dict[str, Any]:
     )
     app = create_app(str(config))
     store = app.extensions["aggregator"].store
-    pipeline.Pipeline(app.extensions["aggregator"].config, store).run(
-        pipeline.Pipeline(app.extensions["aggregator"].config, store).select()
-    )
+    ingest = pipeline.Pipeline(app.extensions["aggregator"].config, store)
+    ingest.run(ingest.select())
     client = app.test_client()
     client.get("/healthz")
     pauses: dict[str, list[float]] = {"before": [], "after": []}
