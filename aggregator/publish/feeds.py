@@ -67,6 +67,8 @@ def xml_text(text: str | None) -> str:
 def plain_title(text: str | None) -> str:
     """Text for a title or a name: XML-legal, without HTML tags (whitespace closed up where one was)."""
     text = xml_text(text)
+    if "<" not in text:  # no tag to strip: most titles and names, and the regex is their cost
+        return text
     stripped = _TAG.sub(" ", text)
     return text if stripped == text else " ".join(stripped.split())
 
@@ -176,7 +178,8 @@ def _generator(page: FeedPage, *, rss: bool) -> FeedGenerator:
 def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -> None:
     fe = fg.add_entry(order="append")
     fe.id(paper.feed_id)
-    fe.guid(paper.feed_id, permalink=is_http(paper.feed_id))
+    if rss:  # Atom's entry id is its id; only RSS has a guid
+        fe.guid(paper.feed_id, permalink=is_http(paper.feed_id))
     fe.title(plain_title(paper.title) or paper.feed_id)
     link = web_link(paper)
     if link:  # a paper known only by a tag: URI has no page to link to; its content says it all
@@ -186,9 +189,8 @@ def _entry(fg: FeedGenerator, paper: PaperView, topics_url: str, *, rss: bool) -
         fe.author([{"name": name} for name in authors])
     if rss and authors:
         fe.dc.dc_creator(authors)
-    fe.published(paper.published)
+    fe.published(paper.published)  # also RSS pubDate: feedgen's pubDate() is another name for it
     fe.updated(paper.updated)
-    fe.pubDate(paper.published)
     # An HTML summary (escaped text), since RSS readers take <description> as HTML whatever it holds.
     abstract_html = str(escape(xml_text(paper.abstract)))
     fe.summary(abstract_html or str(escape(xml_text(paper.title))), type="html")

@@ -132,16 +132,17 @@ class StoreReads:
 
     def _views(self, conn: Connection, ids: list[int]) -> list[PaperView]:
         """These papers as readers see them, in the order of `ids`."""
-        rows = {r["id"]: r for r in self._rows(conn, ids)}
+        rows = {r[_VIEW_ID]: r for r in self._rows(conn, ids)}
         seen = self._sightings_of(conn, ids)
         tagged = topics_of(conn, ids)
         return [_paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in ids if i in rows]
 
     @staticmethod
     def _rows(conn: Connection, ids: list[int]) -> list[Any]:
+        """The papers' rows, the view's columns only (in _VIEW_COLUMNS order)."""
         found: list[Any] = []
         for listed in among(conn, papers.c.id, ids):
-            found += conn.execute(select(papers).where(listed)).mappings().all()
+            found += conn.execute(select(*(papers.c[name] for name in _VIEW_COLUMNS)).where(listed)).all()
         return found
 
     def _deadline(self, budget: float) -> Deadline:
@@ -242,10 +243,9 @@ class StoreReads:
             sightings.c.first_seen,
         ).order_by(sightings.c.first_seen, sightings.c.id)
         for listed in among(conn, sightings.c.paper_id, ids):
-            for r in conn.execute(query.where(listed)):
-                found.setdefault(r.paper_id, []).append(
-                    SightingView(r.source, r.entry_id, r.link, r.first_seen)
-                )
+            # .all(): one fetch of the rows; iterating a PostgreSQL result fetches them one by one
+            for paper_id, source, entry_id, link, first_seen in conn.execute(query.where(listed)).all():
+                found.setdefault(paper_id, []).append(SightingView(source, entry_id, link, first_seen))
         return {k: tuple(v) for k, v in found.items()}
 
 
@@ -274,10 +274,11 @@ def _id_batches(conn: Connection, deadline: Deadline, size: int = 1000) -> Itera
 # shown with no edit here. Tuples and dicts come from JSON columns as lists and dicts.
 _VIEW_COLUMNS = tuple(f.name for f in fields(PaperView) if f.name in papers.c)
 _VIEW_TUPLES = frozenset(n for n, hint in get_type_hints(PaperView).items() if get_origin(hint) is tuple)
+_VIEW_ID = _VIEW_COLUMNS.index("id")
 
 
 def _paper_view(row: Any, seen: tuple[SightingView, ...], tagged: tuple[TopicMatch, ...]) -> PaperView:
-    values = {name: row[name] for name in _VIEW_COLUMNS}
+    values = dict(zip(_VIEW_COLUMNS, row, strict=True))
     for name in _VIEW_TUPLES.intersection(values):
         values[name] = tuple(values[name])
     return PaperView(**values, sightings=seen, topics=tagged)

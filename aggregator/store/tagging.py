@@ -165,8 +165,8 @@ def topics_of(conn: Connection, ids: list[int]) -> dict[int, list[TopicMatch]]:
     found: dict[int, list[TopicMatch]] = {}
     query = select(paper_topics.c.paper_id, paper_topics.c.slug, paper_topics.c.score, paper_topics.c.matched)
     for listed in among(conn, paper_topics.c.paper_id, ids):
-        for r in conn.execute(query.where(listed)):
-            found.setdefault(r.paper_id, []).append(TopicMatch(r.slug, r.score, tuple(r.matched)))
+        for paper_id, slug, score, matched in conn.execute(query.where(listed)).all():  # one fetch
+            found.setdefault(paper_id, []).append(TopicMatch(slug, score, tuple(matched)))
     for matches in found.values():
         matches.sort(key=lambda m: (-m.score, m.slug))
     return found
