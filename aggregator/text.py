@@ -17,7 +17,11 @@ XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udf
 
 def xml_legal(text: str | None) -> str:
     """The text without the characters XML cannot carry."""
-    return XML_ILLEGAL.sub("", text or "")
+    if not text:
+        return ""
+    # No printable character is one of them (controls, surrogates and non-characters are all
+    # unprintable), and isprintable() looks at a text several times faster than the regex does.
+    return text if text.isprintable() else XML_ILLEGAL.sub("", text)
 
 
 # --- folding ---------------------------------------------------------------------------------

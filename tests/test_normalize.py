@@ -21,7 +21,7 @@ from aggregator.ingest.normalize import (
     split_arxiv_id,
     title_key,
 )
-from aggregator.text import author_keys, surname_key, web_url
+from aggregator.text import XML_ILLEGAL, author_keys, surname_key, web_url, xml_legal
 from aggregator.types import Authority, ParsedEntry
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
@@ -477,3 +477,20 @@ def test_an_entry_that_only_says_when_it_was_updated_is_dated_by_that() -> None:
     assert s.published == when
     both = ParsedEntry(entry_id="y", title="T", published=datetime(2024, 1, 1, tzinfo=UTC), updated=when)
     assert normalize_entry(both, source="b", authority=Authority.OTHER, now=NOW).published == both.published
+
+
+def test_xml_legal_drops_exactly_the_characters_xml_cannot_carry() -> None:
+    # Over every code point: its fast path (a printable text is returned as it is) must never
+    # let through a character the regex would drop, nor drop one XML allows.
+    for point in range(0x110000):
+        char = chr(point)
+        kept = xml_legal(f"a{char}b")
+        assert kept == ("ab" if XML_ILLEGAL.match(char) else f"a{char}b"), hex(point)
+    assert xml_legal("line one\nline\ttwo\r") == "line one\nline\ttwo\r"  # unprintable, legal
+    assert xml_legal("bell\x07 and \ufffe gone") == "bell and  gone"
+    assert xml_legal(None) == xml_legal("") == ""
+
+
+@given(st.text())
+def test_xml_legal_is_the_regex_whatever_the_text(text: str) -> None:
+    assert xml_legal(text) == XML_ILLEGAL.sub("", text)

@@ -113,10 +113,12 @@ def _content_html(paper: PaperView, topics_url: str, authors: list[str], abstrac
     parts = [f"<p>{abstract_html}</p>"] if paper.abstract else []
     if authors:
         parts.append(f"<p><b>Authors:</b> {escape(', '.join(authors))}</p>")
-    links = [(name, paper.links[key]) for key, name in LINK_NAMES if is_http(paper.links.get(key))]
-    if links:
-        anchors = " · ".join(f'<a href="{escape(url)}">{escape(name)}</a>' for name, url in links)
-        parts.append(f"<p>{anchors}</p>")
+    links = paper.links
+    anchors = [
+        f'<a href="{escape(url)}">{name}</a>' for key, name in _LINK_HTML if is_http(url := links.get(key))
+    ]
+    if anchors:
+        parts.append(f"<p>{' · '.join(anchors)}</p>")
     facts = []
     if paper.upvotes is not None:
         facts.append(f"{paper.upvotes} upvotes on Hugging Face")
@@ -141,6 +143,7 @@ LINK_NAMES = (
     ("doi", "DOI"),
     ("link", "Link"),
 )
+_LINK_HTML = tuple((key, str(escape(name))) for key, name in LINK_NAMES)  # our own names, escaped once
 
 
 def _updated(page: FeedPage) -> datetime | None:
