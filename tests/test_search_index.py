@@ -913,6 +913,38 @@ def test_the_database_itself_stops_at_the_deadline(corpus: tuple[Config, Store])
         assert conn.execute(text("SELECT 1")).scalar() == 1
 
 
+def _spin(seconds: float) -> int:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return 1
+
+
+def test_a_step_sqlite_cannot_break_off_is_interrupted_at_the_deadline(corpus: tuple[Config, Store]) -> None:
+    """One step of SQLite's machine never calls the progress handler (FTS5 expanding a short
+    prefix over a million papers is one, of about a second): the watchdog interrupts it."""
+    from sqlalchemy import text
+
+    from aggregator.errors import BudgetExceeded
+
+    _, store = corpus
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's statement_timeout stops its statements itself")
+    # Three rows, each a step of 0.25 s of CPU: a few dozen instructions of SQLite's machine in
+    # all, far fewer than the 10,000 between two calls of the progress handler.
+    spins = "SELECT sum(spin(0.25)) FROM (SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)"
+    with store._reading(Deadline(5.0)) as conn:  # within its budget: all three run
+        conn.connection.driver_connection.create_function("spin", 1, _spin)
+        assert conn.execute(text(spins)).scalar() == 3
+    began = time.thread_time()
+    with pytest.raises(BudgetExceeded), store._reading(Deadline(0.1, wall=30)) as conn:
+        conn.connection.driver_connection.create_function("spin", 1, _spin)
+        conn.execute(text(spins))
+    assert 0.25 <= time.thread_time() - began < 0.5  # the step under way ends, and no other begins
+    with store._reading(Deadline(5.0)) as conn:  # the connection is usable afterwards
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
 def test_postgresql_spends_a_search_budget_in_one_process(corpus: tuple[Config, Store]) -> None:
     """No parallel workers for a search: they would spend the budget several times over in the
     time it allows; other connections keep the server's setting."""

@@ -1,9 +1,12 @@
 """The store's small parts, each through its own functions: the ranking of digests, the counters
-of store_meta, the numbers of dedupe locks, the SQLite engine and the migration's errors."""
+of store_meta, the numbers of dedupe locks, the SQLite engine, the migration's errors and the
+deadline watchdog."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from aggregator.ingest.pipeline import store_batch
 from aggregator.records import MIN_TITLE_KEY
 from aggregator.store import locks
 from aggregator.store.bulk import CHUNK, among
+from aggregator.store.deadline import Deadline, Watchdog
 from aggregator.store.digests import digest_top
 from aggregator.store.pages import PageQuery
 from aggregator.store.repository import Store
@@ -173,3 +177,62 @@ def test_among_gives_one_condition_on_postgresql_and_one_per_chunk_on_sqlite(sto
         found = [i for c in conditions for i in conn.scalars(select(papers.c.id).where(c))]
         assert list(among(conn, papers.c.id, [])) == []
     assert sorted(found) == [first, middle, last]
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.005)
+    return condition()
+
+
+def test_the_watchdog_interrupts_once_past_the_deadline_and_never_after_its_block() -> None:
+    past = threading.Event()
+    deadline = Deadline(1.0, wall=60, cpu_clock=lambda: 2.0 if past.is_set() else 0.0)
+    calls: list[float] = []
+    watchdog = Watchdog()
+    with watchdog.watching(deadline, lambda: calls.append(time.monotonic())):
+        time.sleep(Watchdog.POLL * 5)
+        assert calls == []  # within its budget: left alone
+        past.set()
+        assert _wait_for(lambda: len(calls) == 1)
+        time.sleep(Watchdog.POLL * 5)
+        assert len(calls) == 1  # once
+    later = threading.Event()
+    ended = Deadline(1.0, wall=60, cpu_clock=lambda: 2.0 if later.is_set() else 0.0)
+    late: list[int] = []
+    with watchdog.watching(ended, lambda: late.append(1)):
+        pass
+    later.set()
+    time.sleep(Watchdog.POLL * 5)
+    assert late == []  # its block is over: the connection may be another request's by now
+
+
+def test_one_broken_clock_does_not_stop_the_watchdog() -> None:
+    readings = iter([0.0])  # the second reading raises StopIteration
+    broken = Deadline(1.0, wall=60, cpu_clock=lambda: next(readings))
+    past = threading.Event()
+    deadline = Deadline(1.0, wall=60, cpu_clock=lambda: 2.0 if past.is_set() else 0.0)
+    calls: list[int] = []
+    watchdog = Watchdog()
+    with watchdog.watching(broken, lambda: calls.append(0)):
+        time.sleep(Watchdog.POLL * 5)
+    with watchdog.watching(deadline, lambda: calls.append(1)):
+        past.set()
+        assert _wait_for(lambda: calls == [1])
+
+
+def test_a_deadline_reads_its_own_threads_clock_from_any_thread() -> None:
+    deadline = Deadline(0.05, wall=60)
+    seen: list[bool] = []
+    waiter = threading.Thread(target=lambda: seen.append(deadline.expired()))
+    waiter.start()
+    waiter.join()
+    assert seen == [False]  # the other thread's own CPU time is not this thread's
+    end = time.thread_time() + 0.1
+    while time.thread_time() < end:  # this thread spends its budget
+        pass
+    waiter = threading.Thread(target=lambda: seen.append(deadline.expired()))
+    waiter.start()
+    waiter.join()
+    assert seen == [False, True]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from aggregator.errors import BudgetExceeded
+
+log = logging.getLogger(__name__)
 
 WALL_FACTOR = 4  # a query's wall-clock cap, in multiples of its CPU budget
 
@@ -22,15 +29,17 @@ class Deadline:
         self,
         cpu: float,
         wall: float | None = None,
-        cpu_clock: Callable[[], float] = time.thread_time,
+        cpu_clock: Callable[[], float] | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
         *,
         work: float | None = None,
     ) -> None:
         self.work = work if work is not None else cpu
         self.cpu, self.wall = cpu, wall if wall is not None else self.work * WALL_FACTOR
-        self._cpu_clock, self._wall_clock = cpu_clock, wall_clock
-        self._cpu_start, self._wall_end = cpu_clock(), wall_clock() + self.wall
+        # By default the CPU time of the thread that made it, read from whichever thread asks
+        # (the Watchdog's among them).
+        self._cpu_clock, self._wall_clock = cpu_clock or thread_cpu_clock(), wall_clock
+        self._cpu_start, self._wall_end = self._cpu_clock(), wall_clock() + self.wall
         self._cpu_end = self._cpu_start + self.cpu
 
     def wall_left(self) -> float:
@@ -56,3 +65,66 @@ class Deadline:
         return BudgetExceeded(
             f"the query needs more than {self.work:g} s of work (or {self.wall:g} s in all); narrow it"
         )
+
+
+def thread_cpu_clock() -> Callable[[], float]:
+    """The CPU time of the calling thread, as a clock any thread can read (time.thread_time
+    where the platform has no per-thread clock ids: then only this thread reads it right)."""
+    get_clock_id = getattr(time, "pthread_getcpuclockid", None)
+    if get_clock_id is None:
+        return time.thread_time
+    clock_id = get_clock_id(threading.get_ident())
+    return lambda: time.clock_gettime(clock_id)
+
+
+class Watchdog:
+    """Interrupts the database's work once a request's deadline has passed, from a thread of its
+    own. SQLite's progress handler runs between the steps of its virtual machine, but FTS5 merges
+    the posting lists of every token a prefix stands for within one step (about a second for a
+    two-letter prefix at a million papers): `sqlite3.Connection.interrupt`, which FTS5 heeds, stops
+    it there. The thread wakes every POLL seconds while a request is watched, and sleeps otherwise;
+    a forked process starts its own."""
+
+    POLL = 0.01
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[Deadline, Callable[[], None]]] = {}
+        self._keys = itertools.count()
+        self._busy = threading.Event()
+        self._process = 0  # the process whose thread is running
+
+    @contextmanager
+    def watching(self, deadline: Deadline, interrupt: Callable[[], None]) -> Iterator[None]:
+        """Call `interrupt` (once) if the deadline passes before the block ends; never after."""
+        key = next(self._keys)
+        with self._lock:
+            if self._process != os.getpid():
+                self._process = os.getpid()
+                threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
+            self._watched[key] = (deadline, interrupt)
+            self._busy.set()
+        try:
+            yield
+        finally:
+            with self._lock:  # an interrupt is called under the lock: none comes after this
+                self._watched.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            self._busy.wait()
+            time.sleep(self.POLL)
+            with self._lock:
+                for key, (deadline, interrupt) in list(self._watched.items()):
+                    try:
+                        if deadline.expired():
+                            del self._watched[key]
+                            interrupt()
+                    except Exception:  # one broken clock or connection must not end the watch
+                        log.exception("deadline watchdog: giving up on one request")
+                        self._watched.pop(key, None)
+                if not self._watched:
+                    self._busy.clear()
+
+
+WATCHDOG = Watchdog()

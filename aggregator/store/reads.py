@@ -19,7 +19,7 @@ from aggregator.records import PaperText
 from aggregator.store import meta
 from aggregator.store.bulk import among, chunks
 from aggregator.store.codec import decode_hints
-from aggregator.store.deadline import Deadline
+from aggregator.store.deadline import WATCHDOG, Deadline
 from aggregator.store.digests import digest_newest, digest_top
 from aggregator.store.meta import STAMP_EPOCH
 from aggregator.store.pages import (
@@ -183,8 +183,12 @@ class StoreReads:
             raw = conn.connection.driver_connection
             assert raw is not None
             raw.set_progress_handler(deadline.expired, 10_000)
+            # The handler is not called inside one step of SQLite's machine (FTS5 expanding a
+            # short prefix is one): the watchdog interrupts those from its own thread.
+            bounded = math.isfinite(deadline.left())
             try:
-                yield conn
+                with WATCHDOG.watching(deadline, raw.interrupt) if bounded else nullcontext():
+                    yield conn
             except OperationalError as exc:
                 if "interrupted" in str(exc):
                     deadline.check()
