@@ -4,6 +4,8 @@ deadline watchdog."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -236,3 +238,24 @@ def test_a_deadline_reads_its_own_threads_clock_from_any_thread() -> None:
     waiter.start()
     waiter.join()
     assert seen == [False, True]
+
+
+def test_a_forked_worker_gets_a_watchdog_of_its_own() -> None:
+    """gunicorn forks its workers from a master that may have started the thread: the child has
+    no thread, and its lock may have been held at the fork; it starts afresh."""
+    watchdog = Watchdog()
+    with watchdog.watching(Deadline(60.0, wall=60), lambda: None):
+        pass  # the thread runs in this process now
+    with watchdog._lock:  # held, as the parent's thread may hold it at the moment of a fork
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through its exit status
+            signal.alarm(5)  # a lock inherited held would hang it
+            past = threading.Event()
+            deadline = Deadline(1.0, wall=60, cpu_clock=lambda: 2.0 if past.is_set() else 0.0)
+            calls: list[int] = []
+            with watchdog.watching(deadline, lambda: calls.append(1)):
+                past.set()
+                interrupted = _wait_for(lambda: calls == [1])
+            os._exit(0 if interrupted else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

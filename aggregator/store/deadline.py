@@ -88,9 +88,14 @@ class Watchdog:
     POLL = 0.01
 
     def __init__(self) -> None:
+        self._keys = itertools.count()
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked worker: no thread, and no lock held by one
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._watched: dict[int, tuple[Deadline, Callable[[], None]]] = {}
-        self._keys = itertools.count()
         self._busy = threading.Event()
         self._process = 0  # the process whose thread is running
 
