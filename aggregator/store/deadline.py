@@ -1,4 +1,5 @@
-"""A request's budget for reading the store, kept by the request's own thread and by the database."""
+"""A request's budget for reading the store, kept by the request's own thread, by the database and, on
+SQLite, by a watchdog thread that interrupts what the database cannot break off itself."""
 
 from __future__ import annotations
 
