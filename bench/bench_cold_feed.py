@@ -7,9 +7,9 @@ for comparing two versions of the code, whole processes alternated.
 Each round asks the biggest topic's feed at 11 offsets never asked before in this process (so the
 response cache cannot answer), one request at a time through the app's test client, after the
 store was read into the page cache, with the app frozen out of the collector as the server
-freezes it; the figure is the median wall time of the 11 (and this process's CPU time). The
-stores are bench_search.py's (`--workdir`, and `<name>_<size>` databases on --postgres); this
-never builds one.
+freezes it (bench_search's InProcess does); the figure is the median wall time of the 11 (and
+this process's CPU time). The stores are bench_search.py's (`--workdir`, and `<name>_<size>`
+databases on --postgres); this never builds one.
 
 To set one commit beside another, run this file from a worktree of each in turn, a few times:
 the code imported is the one beside this file. Exit status 0 when every median is within
@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator.collector import freeze_loaded
 from bench import bench_search as bs
 
 GOAL_MS = 40.0
@@ -53,7 +52,6 @@ def main() -> None:
     for target in targets:
         bs.warm_cache(target)
         apps.append(bs.InProcess(folder, target))
-    freeze_loaded()
     slug = max(targets[0].info["topics"], key=targets[0].info["topics"].get)
     ok = True
     for number in range(args.rounds):

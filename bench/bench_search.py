@@ -25,7 +25,8 @@ Loads only 127.0.0.1 and stops every server it starts. Exit status 0 when every 
    of one backend served side by side and asked in turn (so a drift of the machine hits all):
    every request is a URL never asked before (the response cache cannot flatter), one client at
    a time; /healthz on the same servers is the floor.
-4. In process (the app's test client, `time.process_time()` around each call): cold 200-entry topic
+4. In process (the app's test client, `time.process_time()` around each call; the loaded app
+   frozen out of the collector's walks, as the servers freeze it): cold 200-entry topic
    feed, `/` warm, the first and last pages of a topic feed walked with its `next` links, the
    first and last pages of /feeds/all.atom (`after=` the oldest papers) and of a selective `q=`;
    hostile queries: CPU seconds, wall time, status and message of each (PostgreSQL: plus the
@@ -611,11 +612,15 @@ class InProcess:
 
     def __init__(self, folder: Path, target: Target) -> None:
         from aggregator import create_app
+        from aggregator.collector import freeze_loaded
 
         self.target = target
         self.config_path = write_config(folder, target, 80)
         self.app = create_app(str(self.config_path))
         self.client = self.app.test_client()
+        # As every server of the app does before its first request (gunicorn's pre_fork,
+        # `aggregator serve`): what is loaded stays out of the collector's full walks.
+        freeze_loaded()
         self.pg = PostgresCPU() if target.backend == "postgresql" else None
 
     def close(self) -> None:
