@@ -128,8 +128,8 @@ def sources_of(conn: Connection, ids: list[int]) -> dict[int, list[tuple[str, in
     found: dict[int, list[tuple[str, int]]] = {}
     query = select(sightings.c.paper_id, sightings.c.source, sightings.c.authority)
     for listed in among(conn, sightings.c.paper_id, ids):
-        for r in conn.execute(query.where(listed)):
-            found.setdefault(r.paper_id, []).append((r.source, r.authority))
+        for paper_id, source, authority in conn.execute(query.where(listed)).all():  # one fetch
+            found.setdefault(paper_id, []).append((source, authority))
     return found
 
 

@@ -165,7 +165,7 @@ def matching(
         rows = [
             r
             for listed in among(conn, papers.c.id, ids)
-            for r in conn.execute(select(*DOCUMENT_COLUMNS).where(listed))
+            for r in conn.execute(select(*DOCUMENT_COLUMNS).where(listed)).all()
         ]
         seen = sources_of(conn, ids)
         accepted.update(r.id for r in rows if text.matches(paper_text(r, seen.get(r.id, []))))
