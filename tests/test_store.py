@@ -6,6 +6,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -355,6 +356,44 @@ def test_a_paper_s_sightings_read_back_with_their_links_first_seen_first(sources
         ("rss", "https://arxiv.org/abs/2411.00007v1", later),
     ]
     assert sources.paper(paper.id) == paper
+
+
+def test_pages_and_digests_read_without_sightings_leave_them_unread_and_nothing_else(
+    sources: Store,
+) -> None:
+    """Feeds and lists never show where a paper was seen: asked `with_sightings=False`, a page
+    and a digest are the same papers, topics and all, with empty sightings, and the sightings
+    table is never read."""
+    from sqlalchemy import event
+
+    title = "A paper seen in two feeds at once"
+    for source, entry_id in (("rss", "r1"), ("blog", "b1")):
+        sighting = entry(source, entry_id, title, arxiv_id="2411.00007v1", published=T0)
+        store_batch(sources, source, [sighting], done(), now=T0)
+    reads: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM sightings" in statement:
+            reads.append(statement)
+
+    full = sources.papers_page(PageQuery(limit=5))
+    digest_full = sources.digest(None, "daily", top=5, periods=1, now=T0 + timedelta(days=2))
+    event.listen(sources.engine, "before_cursor_execute", seen)
+    try:
+        light = sources.papers_page(PageQuery(limit=5), with_sightings=False)
+        digest_light = sources.digest(
+            None, "daily", top=5, periods=1, now=T0 + timedelta(days=2), with_sightings=False
+        )
+    finally:
+        event.remove(sources.engine, "before_cursor_execute", seen)
+    assert reads == []
+    [paper] = full.papers
+    assert len(paper.sightings) == 2
+    assert light.papers == [replace(paper, sightings=())]
+    assert (light.more, light.last, light.total) == (full.more, full.last, full.total)
+    [day] = digest_full
+    assert [e.papers for e in digest_light] == [[replace(p, sightings=()) for p in day.papers]]
+    assert day.papers == [paper]
 
 
 def test_source_states_come_in_name_order(sources: Store) -> None:

@@ -93,23 +93,35 @@ class StoreReads:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    def papers_page(self, query: PageQuery, *, budget: float | None = None) -> Page:
+    def papers_page(
+        self, query: PageQuery, *, budget: float | None = None, with_sightings: bool = True
+    ) -> Page:
         """Papers in feed order (newest published first, ties by id); BudgetExceeded when
         finding them would take more than `budget` CPU seconds (default QUERY_BUDGET). A search
-        (`query.text`) first waits for its turn (SearchesBusy when none comes in time)."""
+        (`query.text`) first waits for its turn (SearchesBusy when none comes in time).
+        `with_sightings=False` leaves every paper's `sightings` empty, unread: feeds and pages
+        that never show them save a read of the sightings table."""
         with self.searches.turn() if query.text is not None else nullcontext():
             deadline = self._deadline(QUERY_BUDGET if budget is None else budget)
             with self._reading(deadline) as conn:
                 found = page_ids(conn, query, deadline)
-                views = self._views(conn, found.ids)
+                views = self._views(conn, found.ids, with_sightings=with_sightings)
         return Page(views, found.more, found.last, found.total, found.exact)
 
     def digest(
-        self, slug: str | None, kind: str, *, top: int, periods: int, now: datetime
+        self,
+        slug: str | None,
+        kind: str,
+        *,
+        top: int,
+        periods: int,
+        now: datetime,
+        with_sightings: bool = True,
     ) -> list[DigestEntry]:
         """The last `periods` periods of `kind` that ended before `now` and hold papers of the
         topic (`None`: of all papers), newest first, each with its `top` papers: by score, then
-        upvotes, then date. Two index reads a period and its own papers, never the store."""
+        upvotes, then date. Two index reads a period and its own papers, never the store.
+        `with_sightings` as for papers_page."""
         deadline = self._deadline(QUERY_BUDGET)
         found: list[tuple[Period, list[int]]] = []
         with self._reading(deadline) as conn:
@@ -121,7 +133,8 @@ class StoreReads:
                 period = Period.of(kind, newest)
                 found.append((period, digest_top(conn, slug, period.start, period.end, top)))
                 before = period.start
-            views = {v.id: v for v in self._views(conn, [i for _, ids in found for i in ids])}
+            shown = [i for _, ids in found for i in ids]
+            views = {v.id: v for v in self._views(conn, shown, with_sightings=with_sightings)}
         return [DigestEntry(period, [views[i] for i in ids if i in views]) for period, ids in found]
 
     def paper(self, paper_id: int) -> PaperView | None:
@@ -130,10 +143,11 @@ class StoreReads:
             found = self._views(conn, [paper_id])
         return found[0] if found else None
 
-    def _views(self, conn: Connection, ids: list[int]) -> list[PaperView]:
-        """These papers as readers see them, in the order of `ids`."""
+    def _views(self, conn: Connection, ids: list[int], *, with_sightings: bool = True) -> list[PaperView]:
+        """These papers as readers see them, in the order of `ids` (without their sightings
+        unless `with_sightings`)."""
         rows = {r[_VIEW_ID]: r for r in self._rows(conn, ids)}
-        seen = self._sightings_of(conn, ids)
+        seen = self._sightings_of(conn, ids) if with_sightings else {}
         tagged = topics_of(conn, ids)
         return [_paper_view(rows[i], seen.get(i, ()), tuple(tagged.get(i, ()))) for i in ids if i in rows]
 

@@ -75,7 +75,9 @@ def _render_digest(
     config: Config, slug: str, kind: str, fmt: str, top: int, periods: int, now: datetime
 ) -> tuple[bytes, str, datetime]:
     store = services().store
-    entries = store.digest(None if slug == "all" else slug, kind, top=top, periods=periods, now=now)
+    entries = store.digest(
+        None if slug == "all" else slug, kind, top=top, periods=periods, now=now, with_sightings=False
+    )
     base = config.site.base_url
     asked = f"?{urlencode(list(request.args.items(multi=True)))}" if request.args else ""
     page = DigestPage(
@@ -127,7 +129,7 @@ def _render(config: Config, slug: str, fmt: str) -> tuple[bytes, str, datetime]:
     if slug != "all":
         args["topic"] = slug
     query = replace(page_query(args, config), count=False)
-    found = services().store.papers_page(query)
+    found = services().store.papers_page(query, with_sightings=False)  # a feed never shows them
     papers = found.papers
     base = config.site.base_url
     path = f"/feeds/{slug}.{fmt}"

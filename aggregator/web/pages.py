@@ -75,7 +75,7 @@ def _index() -> str:
     svc = services()
     config = svc.config
     counts = svc.store.topic_counts()
-    page = svc.store.papers_page(PageQuery(limit=RECENT))
+    page = svc.store.papers_page(PageQuery(limit=RECENT), with_sightings=False)  # lists show none
     recent, total = page.papers, page.total
     topics = [(t, counts.get(t.slug, 0), feed_links(config, t.slug, t.title)) for t in config.topics]
     # Each topic's latest day, today's included (a digest shows only days that have ended).
@@ -85,7 +85,9 @@ def _index() -> str:
         (t, entry, svc.store.topic_count_since(t.slug, week))
         for t in config.topics
         if counts.get(t.slug)
-        for entry in svc.store.digest(t.slug, "daily", top=LATEST, periods=1, now=tomorrow)
+        for entry in svc.store.digest(
+            t.slug, "daily", top=LATEST, periods=1, now=tomorrow, with_sightings=False
+        )
     ]
     everything = feed_links(config, "all", "all papers")
     configured = {s.name for s in config.sources}
@@ -124,7 +126,7 @@ def _topic(found: TopicConfig) -> str:
     args = MultiDict(request.args)
     args["topic"] = slug
     query = page_query(args, config)
-    page = svc.store.papers_page(query)
+    page = svc.store.papers_page(query, with_sightings=False)
     papers, total = page.papers, page.total or 0
     terms = topic_terms(config, found)
     feeds = feed_links(config, slug, found.title)
