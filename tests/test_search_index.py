@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,6 +174,29 @@ def test_indexed_search_finds_exactly_what_reading_everything_finds(
 ) -> None:
     config, store = corpus
     query = data.draw(queries(vocabulary), label="query")
+    same_as_reading_everything(config, store, query)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_walks_screened_by_the_index_find_exactly_what_reading_everything_finds(
+    corpus: tuple[Config, Store], vocabulary: dict[str, list[str]], data: st.DataObject
+) -> None:
+    """The same with every query walked (more than SORT_LIMIT candidates): each batch of the walk
+    screened by the index where its ids lie close enough together (SQLite), or, at SCREEN_SPAN
+    0, never."""
+    from aggregator.store import pages, search
+
+    config, store = corpus
+    query = data.draw(queries(vocabulary), label="query")
+    span = data.draw(st.sampled_from([search.SCREEN_SPAN, 0]), label="span")
+    with patch.object(pages, "SORT_LIMIT", 10), patch.object(search, "SCREEN_SPAN", span):
+        same_as_reading_everything(config, store, query)
+
+
+def same_as_reading_everything(config: Config, store: Store, query: str) -> None:
+    """The index never loses a match, and a page found through it is the page found by matching
+    every paper, with a total that is exact or says it is not."""
     expected = matched_by_reading_everything(config, store, query)
     narrowed = narrow(parse_query(query), {t.slug: t.query for t in config.topics})
     tagger = query_tagger(query, _specs(config))
@@ -811,6 +835,44 @@ def test_a_broad_query_whose_page_fills_as_it_walks_estimates_its_total_without_
     matches = len(matched_by_reading_everything(config, store, "model"))
     page = store.papers_page(PageQuery(text=text, limit=5))
     assert page.total is not None and matches / 2 <= page.total <= matches * 2 and not page.exact
+
+
+def test_a_walk_matches_only_the_papers_the_index_screens_in(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite, more than SORT_LIMIT candidates and no prefix: each batch of the walk is screened
+    by the index over its ids' range, and only what it finds is matched: the same page, after
+    matching a fraction of the papers matching every one took. Ids spread wider than
+    SCREEN_SPAN times their batch are matched without asking; a prefix is never screened."""
+    from aggregator.store import pages, search
+
+    config, store = corpus
+    monkeypatch.setattr(pages, "SORT_LIMIT", 10)
+    monkeypatch.setattr(pages, "DENSE_MIN", 1)  # PostgreSQL: walked first, never screened
+    monkeypatch.setattr(pages, "DENSE_SHARE", 0.0)
+
+    def matched(query: str, limit: int = 30) -> tuple[list[int], int]:
+        text = text_query(config, query, indexed=True)
+        seen: list[PaperText] = []
+        counted = replace(text, matches=lambda doc: seen.append(doc) or text.matches(doc))
+        page = store.papers_page(PageQuery(text=counted, limit=limit))
+        return [p.id for p in page.papers], len(seen)
+
+    query = "diffusion OR quantization"
+    matches = matched_by_reading_everything(config, store, query)
+    assert 30 < len(matches) < 500
+    screened, screened_count = matched(query)
+    monkeypatch.setattr(search, "SCREEN_SPAN", 0)  # no batch of papers lies that close
+    plain, plain_count = matched(query)
+    assert screened == plain and len(screened) == 30
+    if store.engine.dialect.name == "sqlite":
+        assert screened_count < plain_count / 3
+    else:
+        assert screened_count == plain_count
+    monkeypatch.setattr(search, "SCREEN_SPAN", 64)
+    with store.engine.connect() as conn:
+        narrowed = text_query(config, "diffusio*", indexed=True).narrowed
+        assert narrowed is not None and search.screened(conn, narrowed, [1, 2, 3]) is None
 
 
 def feed_ids(store: Store, query: PageQuery) -> set[str]:

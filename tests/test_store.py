@@ -18,7 +18,7 @@ from sqlalchemy import text
 from aggregator.errors import BudgetExceeded
 from aggregator.ingest.normalize import normalize_entry, title_key
 from aggregator.ingest.pipeline import store_batch
-from aggregator.records import MIN_TITLE_KEY
+from aggregator.records import MIN_TITLE_KEY, PaperText
 from aggregator.store import candidates, writer
 from aggregator.store.repository import PageQuery, Store
 from aggregator.store.schema import Base
@@ -966,6 +966,62 @@ def feed_order_reads(store: Store) -> Iterator[list[str]]:
         yield reads
     finally:
         event.remove(store.engine, "before_cursor_execute", seen)
+
+
+def test_a_screened_walk_asks_once_a_batch_and_matches_only_what_the_page_needs(sources: Store) -> None:
+    """With a screen (the index saying which papers of a batch are candidates), a walk reads
+    SCREEN_BATCH keys at a time (at most what `at_most` leaves), asks the screen once a batch,
+    and matches its candidates a part at a time: what the page still needs over the share that
+    matched, with a margin. Full inside a batch, it has read up to the last paper it matched;
+    where the screen cannot say (None), the batch's papers are matched the same way."""
+    from aggregator.store.deadline import Deadline
+    from aggregator.store.pages import TextQuery
+    from aggregator.store.walks import SCREEN_BATCH, Walk, confirmed_walk
+
+    store_numbered_papers(
+        sources,
+        400,
+        lambda i: f"{'Graph' if i % 4 == 3 else 'Sparse'} paper number {i} with a long enough title",
+    )
+    matched: list[str] = []
+
+    def graphs(doc: PaperText) -> bool:
+        matched.append(doc.title)
+        return doc.title.startswith("Graph")
+
+    query = TextQuery(graphs, None)
+    with sources.engine.connect() as conn:
+        order = Walk(conn, PageQuery()).keys(400, Deadline(10.0))
+        titles = {i: t for i, t in conn.execute(text("SELECT id, title FROM papers"))}
+        candidates = {i for _, i in order if titles[i].startswith("Graph")}
+        asked: list[int] = []
+
+        def screen(ids: list[int]) -> set[int] | None:
+            asked.append(len(ids))
+            return candidates.intersection(ids)
+
+        with feed_order_reads(sources) as reads:
+            walk = confirmed_walk(
+                conn, Walk(conn, PageQuery()), None, query, 16, Deadline(10.0), screen=screen
+            )
+        assert len(reads) == 1 and asked == [min(SCREEN_BATCH, 400)]
+        assert len(matched) == 20  # 16 x 1.25, all candidates
+        assert walk.found == [k for k in order if k[1] in candidates][:16]
+        last = [k for k in order if k[1] in candidates][19]
+        assert (walk.last, walk.read, walk.matched) == (last, order.index(last) + 1, 20)
+        matched.clear()
+        probe = confirmed_walk(
+            conn, Walk(conn, PageQuery()), None, query, 500, Deadline(10.0), screen=screen, at_most=150
+        )
+        first_150 = {i for _, i in order[:150]}
+        assert (asked[-1], probe.read, len(matched)) == (150, 150, len(candidates & first_150))
+        matched.clear()
+        unscreened = confirmed_walk(
+            conn, Walk(conn, PageQuery()), None, query, 16, Deadline(10.0), screen=lambda ids: None
+        )
+        assert unscreened.found == walk.found
+        # 20 papers (a share of 1 assumed: 5 match), then the 11 still needed x 1.25 / (5 / 20)
+        assert len(matched) == 20 + 55
 
 
 def test_a_walk_reads_as_many_papers_as_the_share_matched_so_far_says_the_page_needs(sources: Store) -> None:

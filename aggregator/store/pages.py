@@ -10,7 +10,8 @@ every candidate confirmed by the exact matcher:
   index answers the query exactly (index_query.is_exact) or when so few that all are confirmed;
 - more, or a query the index cannot narrow: the feed order is walked and every paper matched,
   which fills the page of a broad query within a few hundred papers; the total is estimated
-  from the share that matched. A sparser one stops after PROBE papers and walks on through the
+  from the share that matched. On SQLite the index screens each batch of that walk (FTS5 asked
+  for the range of the batch's ids), so that only its candidates are matched. A sparser one stops after PROBE papers and walks on through the
   set of its candidate ids (up to CANDIDATE_CAP; past that, on matching every paper); the total
   is then the index's count (exact or an upper bound, as above). A query with a prefix asks the
   index once a page: expanding the prefix is the costly part.
@@ -40,9 +41,9 @@ from aggregator.records import PaperText
 from aggregator.store.deadline import Deadline
 from aggregator.store.meta import paper_count
 from aggregator.store.schema import paper_topics
-from aggregator.store.search import candidates, estimated_candidates
+from aggregator.store.search import candidates, estimated_candidates, has_prefix, screened
 from aggregator.store.walks import Walk, Walked, confirmed_walk, matching
-from aggregator.topics.index_query import IndexQuery, Tokens
+from aggregator.topics.index_query import IndexQuery
 
 SORT_LIMIT = 5_000
 CONFIRM_ALL = 200  # an inexact query with no more candidates than this gets an exact total
@@ -127,7 +128,10 @@ def _text_page(
     ids = asked.ids if asked is not None else None
     walked = Walked([])
     if ids is None:
-        walked = confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE)
+        # Many candidates: the index screens each batch of the walk where it can (SQLite), so
+        # that only its candidates are matched (a third of a broad word's batch, not all of it).
+        screen = (lambda batch: screened(conn, narrowed, batch)) if narrowed is not None else None
+        walked = confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE, screen=screen)
         if narrowed is not None and len(walked.found) < wanted and not walked.ended:
             if asked is None:
                 ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
@@ -226,7 +230,7 @@ def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _
             return _Found(len(ids), ids=ids)
         listed = bindparam("candidates", sorted(ids), type_=ARRAY(Integer))
         return _Found(len(ids), few=lambda column: column == any_(listed))
-    if _has_prefix(narrowed):
+    if has_prefix(narrowed):
         # FTS5 merges the posting lists of every token a prefix stands for before its first
         # candidate comes out (0.7 s and more for a two-letter prefix at 1M papers): the index is
         # asked once, and the ids past the first SORT_LIMIT are read only if a walk needs them.
@@ -245,12 +249,6 @@ def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _
         return None
     found = candidates(conn, narrowed).subquery()  # SQLite's index answers again in well under 1 ms
     return _Found(count, few=lambda column: column.in_(select(found.c.id)))
-
-
-def _has_prefix(query: IndexQuery) -> bool:
-    if isinstance(query, Tokens):
-        return query.prefix
-    return any(_has_prefix(child) for child in query.children)
 
 
 def _count_all(conn: Connection, walk: Walk) -> int:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 FIRST_BATCH, LAST_BATCH = 64, 4_096
 MIN_BATCH = 16  # the least a walk reads at a time
 WALK_BATCH = 5_000  # ids read per step when walking the feed order through a candidate set
+SCREEN_BATCH = 1_024  # keys read per step when the index screens each batch (its cost is per question)
 
 
 class Walk:
@@ -126,32 +127,78 @@ def confirmed_walk(
     *,
     so_far: Walked | None = None,
     at_most: int | None = None,
+    screen: Callable[[list[int]], set[int] | None] | None = None,
 ) -> Walked:
     """Walk the feed order (through the candidate set, if any) until `wanted` papers match,
-    the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk."""
+    the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk. Without a
+    candidate set, `screen` may say which papers of a batch are worth matching (None: it cannot
+    say for that batch): the walk then reads SCREEN_BATCH keys at a time, one question to the
+    index each, and matches their candidates a part at a time, as many as the page still needs."""
     done = so_far or Walked([])
+    screening = ids is None and screen is not None
 
     def grow(size: int) -> int:
         """The next batch: what the share matched so far says the page still needs, with a
         margin (a broad query reads a third of what growing fourfold read), or four times more."""
         if ids is not None:
             return WALK_BATCH
+        if screening:
+            return screened_batch()
         if not done.found:
             return min(size * 4, LAST_BATCH)
         needed = (wanted - len(done.found)) * done.read / len(done.found)
         return max(MIN_BATCH, min(math.ceil(needed * 1.25), LAST_BATCH))
 
-    size = WALK_BATCH if ids is not None else FIRST_BATCH
+    def screened_batch() -> int:
+        """SCREEN_BATCH, or what is left of `at_most` (which bounds what is read, not only matched)."""
+        return SCREEN_BATCH if at_most is None else max(1, min(SCREEN_BATCH, at_most - done.read))
+
+    size = WALK_BATCH if ids is not None else screened_batch() if screening else FIRST_BATCH
+    shares = _Share()
     for batch in walk.batches(deadline, size=size, after=done.last, grow=grow):
         keys = [k for k in batch if k[1] in ids] if ids is not None else batch
-        accepted = matching(conn, keys, text, deadline)
-        done.found += accepted
-        done.last, done.read, done.matched = batch[-1], done.read + len(batch), done.matched + len(accepted)
-        if len(done.found) >= wanted or (at_most is not None and done.read >= at_most):
-            done.found = done.found[:wanted]
+        allowed = screen([i for _, i in batch]) if screen is not None and screening else None
+        if allowed is not None:
+            keys = [k for k in batch if k[1] in allowed]
+        for part in shares.parts(keys, lambda: wanted - len(done.found)) if screening else [keys]:
+            accepted = matching(conn, part, text, deadline)
+            done.found += accepted
+            done.matched += len(accepted)
+            shares.add(len(part), len(accepted))
+            if len(done.found) >= wanted:  # full inside this batch: read up to this part's last
+                done.last, done.read = part[-1], done.read + batch.index(part[-1]) + 1
+                done.found = done.found[:wanted]
+                return done
+        done.last, done.read = batch[-1], done.read + len(batch)
+        if at_most is not None and done.read >= at_most:
             return done
     done.ended = True
     return done
+
+
+class _Share:
+    """The share of the papers matched so far that matched: how many more to match for a page."""
+
+    def __init__(self) -> None:
+        self.examined = self.accepted = 0
+
+    def add(self, examined: int, accepted: int) -> None:
+        self.examined += examined
+        self.accepted += accepted
+
+    def parts(self, keys: list[tuple[datetime, int]], needed: Callable[[], int]) -> Iterator[list[Any]]:
+        """`keys` a part at a time: what the page still needs over the share matched so far
+        (all of it, before any), with a margin, at least MIN_BATCH, four times the last part
+        while none matched."""
+        start, size = 0, 0
+        while start < len(keys):
+            if self.examined and not self.accepted:
+                size = min(max(size, MIN_BATCH) * 4, LAST_BATCH)
+            else:
+                share = self.accepted / self.examined if self.examined else 1.0
+                size = max(MIN_BATCH, min(math.ceil(needed() * 1.25 / share), LAST_BATCH))
+            yield keys[start : start + size]
+            start += size
 
 
 def matching(
