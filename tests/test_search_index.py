@@ -843,7 +843,8 @@ def test_a_walk_matches_only_the_papers_the_index_screens_in(
     """SQLite, more than SORT_LIMIT candidates and no prefix: each batch of the walk is screened
     by the index over its ids' range, and only what it finds is matched: the same page, after
     matching a fraction of the papers matching every one took. Ids spread wider than
-    SCREEN_SPAN times their batch are matched without asking; a prefix is never screened."""
+    SCREEN_SPAN times their batch are matched without asking; a prefix, or more than
+    SCREEN_TOKENS tokens, is never screened."""
     from aggregator.store import pages, search
 
     config, store = corpus
@@ -871,8 +872,12 @@ def test_a_walk_matches_only_the_papers_the_index_screens_in(
         assert screened_count == plain_count
     monkeypatch.setattr(search, "SCREEN_SPAN", 64)
     with store.engine.connect() as conn:
-        narrowed = text_query(config, "diffusio*", indexed=True).narrowed
-        assert narrowed is not None and search.screened(conn, narrowed, [1, 2, 3]) is None
+        for never in ("diffusio*", "one OR two OR three OR four OR five"):  # a prefix; too many tokens
+            narrowed = text_query(config, never, indexed=True).narrowed
+            assert narrowed is not None and search.screened(conn, narrowed, [1, 2, 3]) is None, never
+        narrowed = text_query(config, "one OR two OR three OR four", indexed=True).narrowed
+        assert narrowed is not None
+        assert (search.screened(conn, narrowed, [1, 2, 3]) is None) == (store.engine.dialect.name != "sqlite")
 
 
 def feed_ids(store: Store, query: PageQuery) -> set[str]:

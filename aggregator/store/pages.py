@@ -10,11 +10,11 @@ every candidate confirmed by the exact matcher:
   index answers the query exactly (index_query.is_exact) or when so few that all are confirmed;
 - more, or a query the index cannot narrow: the feed order is walked and every paper matched,
   which fills the page of a broad query within a few hundred papers; the total is estimated
-  from the share that matched. On SQLite the index screens each batch of that walk (FTS5 asked
-  for the range of the batch's ids), so that only its candidates are matched. A sparser one stops after PROBE papers and walks on through the
+  from the share that matched. A sparser one stops after PROBE papers and walks on through the
   set of its candidate ids (up to CANDIDATE_CAP; past that, on matching every paper); the total
   is then the index's count (exact or an upper bound, as above). A query with a prefix asks the
-  index once a page: expanding the prefix is the costly part.
+  index once a page: expanding the prefix is the costly part. On SQLite the index screens each
+  batch of such a walk where that is cheap (search.screened), so that only candidates are matched.
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
 """
 

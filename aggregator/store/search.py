@@ -44,6 +44,9 @@ FTS5_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars ':'"
 FTS5_AUTOMERGE = 16
 # A walk's batch is screened by the index when its ids span no more than this many times its size.
 SCREEN_SPAN = 64
+# ... and when the query has no more tokens than this: about 1-2 ms a token for each question at
+# the newest end of a million papers, where matching a paper costs about 0.1 ms.
+SCREEN_TOKENS = 4
 # PostgreSQL keeps positions up to this and this many positions a token (more are cut).
 MAX_POSITION = 16_383
 MAX_POSITIONS_PER_TOKEN = 256
@@ -264,9 +267,10 @@ def screened(conn: Connection, query: IndexQuery, ids: Sequence[int]) -> set[int
     close together (a batch of a walk down the feed order, mostly papers stored together): FTS5
     is asked for the range of the ids, which it seeks in each segment, where an IN list of the
     same ids made it read a common word's whole posting list (0.2-0.5 s at a million papers).
-    A range wider than SCREEN_SPAN times the batch, or a prefix (FTS5 merges every token it
-    stands for, whatever the range), is not asked."""
-    if conn.dialect.name != "sqlite" or not ids or has_prefix(query):
+    A range wider than SCREEN_SPAN times the batch, a prefix (FTS5 merges every token it
+    stands for, whatever the range), or more than SCREEN_TOKENS tokens (each costs the question
+    a seek in every segment, and an OR of many leaves little to screen out) is not asked."""
+    if conn.dialect.name != "sqlite" or not ids or has_prefix(query) or _tokens(query) > SCREEN_TOKENS:
         return None
     low, high = min(ids), max(ids)
     if high - low >= SCREEN_SPAN * len(ids):
@@ -281,6 +285,12 @@ def screened(conn: Connection, query: IndexQuery, ids: Sequence[int]) -> set[int
 def _fts5_candidates(query: IndexQuery) -> str:
     """The MATCH text of a query's candidates (papers no ad-hoc query can match left out)."""
     return f'{fts5_match(query)} NOT facets : "{UNMATCHABLE}"'
+
+
+def _tokens(query: IndexQuery) -> int:
+    if isinstance(query, Tokens):
+        return len(query.tokens)
+    return sum(_tokens(child) for child in query.children)
 
 
 def has_prefix(query: IndexQuery) -> bool:
