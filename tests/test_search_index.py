@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -1010,6 +1011,41 @@ def test_a_step_sqlite_cannot_break_off_is_interrupted_at_the_deadline(corpus: t
     assert 0.25 <= time.thread_time() - began < 0.5  # the step under way ends, and no other begins
     with store._reading(Deadline(5.0)) as conn:  # the connection is usable afterwards
         assert conn.execute(text("SELECT 1")).scalar() == 1
+    # Coarse work (steps of 0.25 s) 0.5 s before a 0.6 s deadline: interrupted early, so that
+    # the step under way ends by the deadline, and the request is told its budget ran out.
+    deadline = Deadline(0.6, wall=30)
+    began = time.thread_time()
+    with pytest.raises(BudgetExceeded), store._reading(deadline) as conn, deadline.coarse(0.5):
+        conn.connection.driver_connection.create_function("spin", 1, _spin)
+        conn.execute(text(spins))
+    assert time.thread_time() - began < 0.6 and not deadline.expired()
+
+
+def test_the_index_s_expansion_of_a_prefix_is_watched_as_coarse_work(
+    corpus: tuple[Config, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statements that make FTS5 expand a prefix (a page's candidates, a preview's) run as
+    coarse work, interrupted PREFIX_TAIL early; a query without a prefix asks nothing early."""
+    from aggregator.store import search
+
+    config, store = corpus
+    tails: list[float] = []
+    coarse = Deadline.coarse
+
+    def spy(self: Deadline, tail: float) -> Any:
+        tails.append(tail)
+        return coarse(self, tail)
+
+    monkeypatch.setattr(Deadline, "coarse", spy)
+    store.papers_page(PageQuery(text=text_query(config, "diffusio*", indexed=True), limit=5))
+    assert tails == [search.PREFIX_TAIL]
+    narrowed = text_query(config, "quantiz*", indexed=True).narrowed
+    assert narrowed is not None
+    with contextlib.closing(store.documents(narrowed, budget=5.0)) as found:
+        next(found)
+    assert tails == [search.PREFIX_TAIL] * 2
+    store.papers_page(PageQuery(text=text_query(config, "diffusion", indexed=True), limit=5))
+    assert tails == [search.PREFIX_TAIL] * 2
 
 
 def test_postgresql_spends_a_search_budget_in_one_process(corpus: tuple[Config, Store]) -> None:

@@ -210,6 +210,33 @@ def test_the_watchdog_interrupts_once_past_the_deadline_and_never_after_its_bloc
     assert late == []  # its block is over: the connection may be another request's by now
 
 
+def test_inside_coarse_work_the_watchdog_interrupts_that_much_before_the_deadline() -> None:
+    """Work that heeds an interrupt only now and then (FTS5 merging a prefix's posting lists)
+    is interrupted `tail` before the deadline, so that it stops by the deadline; before and
+    after it, at the deadline itself. The deadline is not moved: only the watchdog acts early."""
+    clock = [0.0]
+    deadline = Deadline(1.0, wall=60, cpu_clock=lambda: clock[0])
+    calls: list[float] = []
+    watchdog = Watchdog()
+    with watchdog.watching(deadline, lambda: calls.append(clock[0])):
+        clock[0] = 0.8
+        time.sleep(Watchdog.POLL * 5)
+        assert calls == []  # 0.2 s left: nothing to do yet
+        with deadline.coarse(0.3):
+            assert _wait_for(lambda: calls == [0.8])  # 0.3 s of tail would run past the deadline
+            assert not deadline.expired() and deadline.due()
+        assert not deadline.due()
+    clock[0] = 0.0
+    outside = Deadline(1.0, wall=60, cpu_clock=lambda: clock[0])
+    later: list[int] = []
+    with watchdog.watching(outside, lambda: later.append(1)):
+        clock[0] = 0.8
+        time.sleep(Watchdog.POLL * 5)
+        assert later == []  # 0.8 of 1.0 s, nothing coarse under way
+        clock[0] = 1.0
+        assert _wait_for(lambda: later == [1])
+
+
 def test_one_broken_clock_does_not_stop_the_watchdog() -> None:
     readings = iter([0.0])  # the second reading raises StopIteration
     broken = Deadline(1.0, wall=60, cpu_clock=lambda: next(readings))

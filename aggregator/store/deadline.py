@@ -42,6 +42,7 @@ class Deadline:
         self._cpu_clock, self._wall_clock = cpu_clock or thread_cpu_clock(), wall_clock
         self._cpu_start, self._wall_end = self._cpu_clock(), wall_clock() + self.wall
         self._cpu_end = self._cpu_start + self.cpu
+        self._lead = 0.0  # how long before the deadline the watchdog interrupts (`coarse`)
 
     def wall_left(self) -> float:
         return self._wall_end - self._wall_clock()
@@ -57,6 +58,22 @@ class Deadline:
 
     def expired(self) -> bool:
         return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
+
+    def due(self) -> bool:
+        """Whether the watchdog should interrupt now: the deadline passed, or, inside `coarse`,
+        is nearer than the work may run on after an interrupt."""
+        lead = self._lead
+        return self._cpu_clock() >= self._cpu_end - lead or self.wall_left() <= lead
+
+    @contextmanager
+    def coarse(self, tail: float) -> Iterator[None]:
+        """Work that heeds an interrupt only every `tail` seconds or so (FTS5 expanding a
+        prefix): the watchdog interrupts it `tail` before the deadline, so that it stops by then."""
+        self._lead = tail
+        try:
+            yield
+        finally:
+            self._lead = 0.0
 
     def check(self) -> None:
         if self.expired():
@@ -123,7 +140,7 @@ class Watchdog:
             with self._lock:
                 for key, (deadline, interrupt) in list(self._watched.items()):
                     try:
-                        if deadline.expired():
+                        if deadline.due():
                             del self._watched[key]
                             interrupt()
                     except Exception:  # one broken clock or connection must not end the watch

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ from aggregator.records import PaperText
 from aggregator.store.deadline import Deadline
 from aggregator.store.meta import paper_count
 from aggregator.store.schema import paper_topics
-from aggregator.store.search import candidates, estimated_candidates, has_prefix, screened
+from aggregator.store.search import PREFIX_TAIL, candidates, estimated_candidates, has_prefix, screened
 from aggregator.store.walks import Walk, Walked, confirmed_walk, matching
 from aggregator.topics.index_query import IndexQuery
 
@@ -177,8 +178,9 @@ def candidate_ids(
     left = deadline.database_left() if deadline is not None else math.inf
     if conn.dialect.name == "postgresql" and math.isfinite(left):
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-    found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
-    ids = set(found.scalars())
+    with deadline.coarse(PREFIX_TAIL) if deadline is not None and has_prefix(narrowed) else nullcontext():
+        found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
+        ids = set(found.scalars())
     return ids if len(ids) <= cap else None
 
 
@@ -234,8 +236,9 @@ def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _
         # FTS5 merges the posting lists of every token a prefix stands for before its first
         # candidate comes out (0.7 s and more for a two-letter prefix at 1M papers): the index is
         # asked once, and the ids past the first SORT_LIMIT are read only if a walk needs them.
-        result = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
-        first = list(result.scalars().fetchmany(min(SORT_LIMIT, CANDIDATE_CAP) + 1))
+        with deadline.coarse(PREFIX_TAIL):  # the merge happens before the first id comes out
+            result = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
+            first = list(result.scalars().fetchmany(min(SORT_LIMIT, CANDIDATE_CAP) + 1))
         if len(first) > CANDIDATE_CAP:  # too many to use: walk, without asking again
             result.close()
             return _Found(len(first))

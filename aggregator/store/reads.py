@@ -204,8 +204,8 @@ class StoreReads:
                 with WATCHDOG.watching(deadline, raw.interrupt) if bounded else nullcontext():
                     yield conn
             except OperationalError as exc:
-                if "interrupted" in str(exc):
-                    deadline.check()
+                if "interrupted" in str(exc):  # the progress handler or the watchdog: the budget
+                    raise deadline.exceeded() from exc
                 raise
             finally:
                 raw.set_progress_handler(None, 0)
