@@ -186,7 +186,9 @@ class _Share:
         self.examined += examined
         self.accepted += accepted
 
-    def parts(self, keys: list[tuple[datetime, int]], needed: Callable[[], int]) -> Iterator[list[Any]]:
+    def parts(
+        self, keys: list[tuple[datetime, int]], needed: Callable[[], int]
+    ) -> Iterator[list[tuple[datetime, int]]]:
         """`keys` a part at a time: what the page still needs over the share matched so far
         (all of it, before any), with a margin, at least MIN_BATCH, four times the last part
         while none matched."""
