@@ -1087,6 +1087,7 @@ def test_a_search_of_the_index_gets_only_the_budget_left(corpus: tuple[Config, S
     with store._reading(deadline) as conn:
         candidate_ids(conn, narrowed, deadline=deadline)
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "2500ms"
+    assert deadline.database_left() < 2.5  # the search's time is spent (this thread's CPU stood still)
 
 
 @pytest.mark.parametrize(
@@ -1328,6 +1329,24 @@ def test_the_database_gets_the_work_this_thread_has_not_spent() -> None:
     assert "0.8 s of work" in str(deadline.exceeded())
     alone = Deadline(0.5, wall=0.1, cpu_clock=lambda: 0.0, wall_clock=lambda: 0.0)
     assert alone.database_left() == pytest.approx(0.1)  # never past the wall-clock cap
+
+
+def test_a_statement_the_database_runs_by_itself_counts_against_the_work_left() -> None:
+    """PostgreSQL searching its index for 0.4 s (this thread spending 0.05 s meanwhile): that
+    time is work spent, so this thread's share after it ends where both together reach `work`,
+    before its own CPU share does."""
+    cpu, wall = [0.0], [0.0]
+    deadline = Deadline(0.5, wall=30, cpu_clock=lambda: cpu[0], wall_clock=lambda: wall[0], work=0.8)
+    cpu[0] = 0.1
+    assert deadline.database_left() == pytest.approx(0.7)
+    with deadline.elsewhere():
+        wall[0], cpu[0] = 0.4, 0.15
+    assert deadline.database_left() == pytest.approx(0.8 - 0.15 - 0.35)
+    assert deadline.left() == pytest.approx(0.3)  # the work left, below this thread's 0.35
+    cpu[0] = 0.44
+    assert not deadline.expired()
+    cpu[0] = 0.45  # 0.45 here and 0.35 there: 0.8, with 0.05 of this thread's share unspent
+    assert deadline.expired() and deadline.due()
 
 
 def test_a_deadline_expires_at_its_cpu_budget_or_at_four_times_its_work_in_wall_clock_time() -> None:

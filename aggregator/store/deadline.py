@@ -43,27 +43,47 @@ class Deadline:
         self._cpu_start, self._wall_end = self._cpu_clock(), wall_clock() + self.wall
         self._cpu_end = self._cpu_start + self.cpu
         self._lead = 0.0  # how long before the deadline the watchdog interrupts (`coarse`)
+        self._elsewhere = 0.0  # the database's time on statements run `elsewhere`
 
     def wall_left(self) -> float:
         return self._wall_end - self._wall_clock()
 
     def left(self) -> float:
         """Seconds of CPU left, or of wall-clock time if that is less."""
-        return min(self._cpu_end - self._cpu_clock(), self.wall_left())
+        cpu = self._cpu_clock()
+        return min(self._cpu_end - cpu, self._work_left(cpu), self.wall_left())
 
     def database_left(self) -> float:
         """Seconds a long statement may run in the database: the work left once this thread's
-        CPU so far is counted, or the wall-clock time left if that is less."""
-        return min(self.work - (self._cpu_clock() - self._cpu_start), self.wall_left())
+        CPU and the database's statements so far are counted, or the wall-clock time left if
+        that is less."""
+        return min(self._work_left(self._cpu_clock()), self.wall_left())
+
+    def _work_left(self, cpu: float) -> float:
+        return self.work - (cpu - self._cpu_start) - self._elsewhere
 
     def expired(self) -> bool:
-        return self._cpu_clock() >= self._cpu_end or self.wall_left() <= 0
+        return self._past(0.0)
 
     def due(self) -> bool:
         """Whether the watchdog should interrupt now: the deadline passed, or, inside `coarse`,
         is nearer than the work may run on after an interrupt."""
-        lead = self._lead
-        return self._cpu_clock() >= self._cpu_end - lead or self.wall_left() <= lead
+        return self._past(self._lead)
+
+    def _past(self, lead: float) -> bool:
+        cpu = self._cpu_clock()
+        return cpu >= self._cpu_end - lead or self._work_left(cpu) <= lead or self.wall_left() <= lead
+
+    @contextmanager
+    def elsewhere(self) -> Iterator[None]:
+        """A statement the database works on by itself (given `database_left`): its time, less
+        this thread's CPU meanwhile (counted already), is work spent, so that this thread's
+        work after it and the database's together stay within `work`."""
+        wall, cpu = self._wall_clock(), self._cpu_clock()
+        try:
+            yield
+        finally:
+            self._elsewhere += max(0.0, (self._wall_clock() - wall) - (self._cpu_clock() - cpu))
 
     @contextmanager
     def coarse(self, tail: float) -> Iterator[None]:

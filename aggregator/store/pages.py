@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -176,9 +176,14 @@ def candidate_ids(
     One statement, which may be long (a query ORing many common prefixes): on PostgreSQL it is
     given only the `deadline`'s work left (SQLite's progress handler watches every statement)."""
     left = deadline.database_left() if deadline is not None else math.inf
-    if conn.dialect.name == "postgresql" and math.isfinite(left):
+    on_server = conn.dialect.name == "postgresql"
+    if on_server and math.isfinite(left):
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-    with deadline.coarse(PREFIX_TAIL) if deadline is not None and has_prefix(narrowed) else nullcontext():
+    with ExitStack() as spent:
+        if deadline is not None and on_server:  # the server's time on it counts against the rest
+            spent.enter_context(deadline.elsewhere())
+        if deadline is not None and has_prefix(narrowed):
+            spent.enter_context(deadline.coarse(PREFIX_TAIL))
         found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
         ids = set(found.scalars())
     return ids if len(ids) <= cap else None
