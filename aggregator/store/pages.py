@@ -14,7 +14,7 @@ every candidate confirmed by the exact matcher:
   set of its candidate ids (up to CANDIDATE_CAP; past that, on matching every paper); the total
   is then the index's count (exact or an upper bound, as above). A query with a prefix asks the
   index once a page: expanding the prefix is the costly part. On SQLite the index screens each
-  batch of such a walk where that is cheap (search.screened), so that only candidates are matched.
+  batch of such a walk where that is cheap (search.screen), so that only candidates are matched.
 Work past the request's deadline stops with BudgetExceeded rather than blocking a worker.
 """
 
@@ -42,7 +42,7 @@ from aggregator.records import PaperText
 from aggregator.store.deadline import Deadline
 from aggregator.store.meta import paper_count
 from aggregator.store.schema import paper_topics
-from aggregator.store.search import PREFIX_TAIL, candidates, estimated_candidates, has_prefix, screened
+from aggregator.store.search import PREFIX_TAIL, candidates, estimated_candidates, has_prefix, screen
 from aggregator.store.walks import Walk, Walked, confirmed_walk, matching
 from aggregator.topics.index_query import IndexQuery
 
@@ -131,8 +131,10 @@ def _text_page(
     if ids is None:
         # Many candidates: the index screens each batch of the walk where it can (SQLite), so
         # that only its candidates are matched (a third of a broad word's batch, not all of it).
-        screen = (lambda batch: screened(conn, narrowed, batch)) if narrowed is not None else None
-        walked = confirmed_walk(conn, walk, None, query.text, wanted, deadline, at_most=PROBE, screen=screen)
+        screened = screen(conn, narrowed) if narrowed is not None else None
+        walked = confirmed_walk(
+            conn, walk, None, query.text, wanted, deadline, at_most=PROBE, screen=screened
+        )
         if narrowed is not None and len(walked.found) < wanted and not walked.ended:
             if asked is None:
                 ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)

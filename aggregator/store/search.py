@@ -26,7 +26,7 @@ FTS5 reads positions from its own index and needs no pairs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 
 from sqlalchemy import Connection, Integer, TextClause, text
@@ -265,25 +265,33 @@ def candidates(conn: Connection, query: IndexQuery) -> TextualSelect:
     return statement.columns(id=Integer)
 
 
-def screened(conn: Connection, query: IndexQuery, ids: Sequence[int]) -> set[int] | None:
-    """Which of these papers the index finds for the query, when the index can say so for
-    less than matching them would cost; None when it cannot. SQLite only, and only for ids
-    close together (a batch of a walk down the feed order, mostly papers stored together): FTS5
-    is asked for the range of the ids, which it seeks in each segment, where an IN list of the
-    same ids made it read a common word's whole posting list (0.2-0.5 s at a million papers).
-    A range wider than SCREEN_SPAN times the batch, a prefix (FTS5 merges every token it
-    stands for, whatever the range), or more than SCREEN_TOKENS tokens (each costs the question
-    a seek in every segment, and an OR of many leaves little to screen out) is not asked."""
-    if conn.dialect.name != "sqlite" or not ids or has_prefix(query) or _tokens(query) > SCREEN_TOKENS:
+def screen(conn: Connection, query: IndexQuery) -> Callable[[Sequence[int]], set[int] | None] | None:
+    """A test of a batch of papers (their ids): which of them the index finds for the query,
+    or None for a batch it cannot say that of for less than matching them would cost; None for
+    a query it never can. SQLite only, and only for ids close together (a batch of a walk down
+    the feed order, mostly papers stored together): FTS5 is asked for the range of the ids,
+    which it seeks in each segment, where an IN list of the same ids made it read a common
+    word's whole posting list (0.2-0.5 s at a million papers). Not for a range wider than
+    SCREEN_SPAN times the batch, a prefix (FTS5 merges every token it stands for, whatever the
+    range), or more than SCREEN_TOKENS tokens (each costs a question a seek in every segment,
+    and an OR of many leaves little to screen out)."""
+    if conn.dialect.name != "sqlite" or has_prefix(query) or _tokens(query) > SCREEN_TOKENS:
         return None
-    low, high = min(ids), max(ids)
-    if high - low >= SCREEN_SPAN * len(ids):
-        return None
-    found = conn.execute(
-        text("SELECT rowid FROM paper_index WHERE paper_index MATCH :match AND rowid BETWEEN :low AND :high"),
-        {"match": _fts5_candidates(query), "low": low, "high": high},
-    ).scalars()
-    return set(found).intersection(ids)
+    match = _fts5_candidates(query)
+    asked = text(
+        "SELECT rowid FROM paper_index WHERE paper_index MATCH :match AND rowid BETWEEN :low AND :high"
+    )
+
+    def screened(ids: Sequence[int]) -> set[int] | None:
+        if not ids:
+            return set()
+        low, high = min(ids), max(ids)
+        if high - low >= SCREEN_SPAN * len(ids):
+            return None
+        found = conn.execute(asked, {"match": match, "low": low, "high": high}).scalars()
+        return set(found).intersection(ids)
+
+    return screened
 
 
 def _fts5_candidates(query: IndexQuery) -> str:

@@ -127,7 +127,7 @@ def confirmed_walk(
     *,
     so_far: Walked | None = None,
     at_most: int | None = None,
-    screen: Callable[[list[int]], set[int] | None] | None = None,
+    screen: Callable[[Sequence[int]], set[int] | None] | None = None,
 ) -> Walked:
     """Walk the feed order (through the candidate set, if any) until `wanted` papers match,
     the feed ends, or `at_most` papers were read; `so_far` continues an earlier walk. Without a
