@@ -183,9 +183,9 @@ def test_indexed_search_finds_exactly_what_reading_everything_finds(
 def test_walks_screened_by_the_index_find_exactly_what_reading_everything_finds(
     corpus: tuple[Config, Store], vocabulary: dict[str, list[str]], data: st.DataObject
 ) -> None:
-    """The same with every query walked (more than SORT_LIMIT candidates): each batch of the walk
-    screened by the index where its ids lie close enough together (SQLite), or, at SCREEN_SPAN
-    0, never."""
+    """The same with SORT_LIMIT at 10, so that every query of more candidates is walked: each
+    batch of the walk screened by the index where its ids lie close enough together (SQLite),
+    or, at SCREEN_SPAN 0, never."""
     from aggregator.store import pages, search
 
     config, store = corpus
@@ -843,8 +843,8 @@ def test_a_walk_matches_only_the_papers_the_index_screens_in(
 ) -> None:
     """SQLite, more than SORT_LIMIT candidates and no prefix: each batch of the walk is screened
     by the index over its ids' range, and only what it finds is matched: the same page, after
-    matching a fraction of the papers matching every one took. Ids spread wider than
-    SCREEN_SPAN times their batch are matched without asking; a prefix, or more than
+    matching under a third of the papers the same walk matches unscreened (SCREEN_SPAN 0: ids
+    spread wider than SCREEN_SPAN times their batch are not screened). A prefix, or more than
     SCREEN_TOKENS tokens, is never screened."""
     from aggregator.store import pages, search
 

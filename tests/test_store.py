@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -968,16 +968,20 @@ def feed_order_reads(store: Store) -> Iterator[list[str]]:
         event.remove(store.engine, "before_cursor_execute", seen)
 
 
-def test_a_screened_walk_asks_once_a_batch_and_matches_only_what_the_page_needs(sources: Store) -> None:
+def test_a_screened_walk_asks_once_a_batch_and_matches_only_what_the_page_needs(
+    sources: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a screen (the index saying which papers of a batch are candidates), a walk reads
     SCREEN_BATCH keys at a time (at most what `at_most` leaves), asks the screen once a batch,
     and matches its candidates a part at a time: what the page still needs over the share that
     matched, with a margin. Full inside a batch, it has read up to the last paper it matched;
     where the screen cannot say (None), the batch's papers are matched the same way."""
+    from aggregator.store import walks
     from aggregator.store.deadline import Deadline
     from aggregator.store.pages import TextQuery
-    from aggregator.store.walks import SCREEN_BATCH, Walk, confirmed_walk
+    from aggregator.store.walks import Walk, Walked, confirmed_walk
 
+    monkeypatch.setattr(walks, "SCREEN_BATCH", 100)
     store_numbered_papers(
         sources,
         400,
@@ -994,32 +998,35 @@ def test_a_screened_walk_asks_once_a_batch_and_matches_only_what_the_page_needs(
         order = Walk(conn, PageQuery()).keys(400, Deadline(10.0))
         titles = {i: t for i, t in conn.execute(text("SELECT id, title FROM papers"))}
         candidates = {i for _, i in order if titles[i].startswith("Graph")}
+        in_order = [k for k in order if k[1] in candidates]  # one in four
         asked: list[int] = []
 
-        def screen(ids: list[int]) -> set[int] | None:
+        def screen(ids: Sequence[int]) -> set[int] | None:
             asked.append(len(ids))
             return candidates.intersection(ids)
 
-        with feed_order_reads(sources) as reads:
-            walk = confirmed_walk(
-                conn, Walk(conn, PageQuery()), None, query, 16, Deadline(10.0), screen=screen
-            )
-        assert len(reads) == 1 and asked == [min(SCREEN_BATCH, 400)]
-        assert len(matched) == 20  # 16 x 1.25, all candidates
-        assert walk.found == [k for k in order if k[1] in candidates][:16]
-        last = [k for k in order if k[1] in candidates][19]
-        assert (walk.last, walk.read, walk.matched) == (last, order.index(last) + 1, 20)
-        matched.clear()
-        probe = confirmed_walk(
-            conn, Walk(conn, PageQuery()), None, query, 500, Deadline(10.0), screen=screen, at_most=150
-        )
+        def walked(wanted: int, **kw: Any) -> Walked:
+            matched.clear()
+            asked.clear()
+            with feed_order_reads(sources) as reads:
+                found = confirmed_walk(
+                    conn, Walk(conn, PageQuery()), None, query, wanted, Deadline(10.0), **kw
+                )
+            assert len(reads) == len(asked) or kw.get("screen") is not screen
+            return found
+
+        walk = walked(16, screen=screen)
+        assert asked == [100] and len(matched) == 20  # 16 x 1.25 of the batch's 25 candidates
+        assert walk.found == in_order[:16]
+        assert (walk.last, walk.read, walk.matched) == (in_order[19], order.index(in_order[19]) + 1, 20)
+        walk = walked(40, screen=screen)  # the first batch's 25, then 15 x 1.25 of the next one's
+        assert asked == [100, 100] and len(matched) == 25 + 19
+        assert walk.found == in_order[:40] and walk.read == order.index(in_order[43]) + 1
+        probe = walked(500, screen=screen, at_most=150)
         first_150 = {i for _, i in order[:150]}
-        assert (asked[-1], probe.read, len(matched)) == (150, 150, len(candidates & first_150))
-        matched.clear()
-        unscreened = confirmed_walk(
-            conn, Walk(conn, PageQuery()), None, query, 16, Deadline(10.0), screen=lambda ids: None
-        )
-        assert unscreened.found == walk.found
+        assert (asked, probe.read, len(matched)) == ([100, 50], 150, len(candidates & first_150))
+        unscreened = walked(16, screen=lambda ids: None)
+        assert unscreened.found == in_order[:16]
         # 20 papers (a share of 1 assumed: 5 match), then the 11 still needed x 1.25 / (5 / 20)
         assert len(matched) == 20 + 55
 

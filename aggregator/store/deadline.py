@@ -49,7 +49,7 @@ class Deadline:
         return self._wall_end - self._wall_clock()
 
     def left(self) -> float:
-        """Seconds of CPU left, or of wall-clock time if that is less."""
+        """Seconds of CPU left to this thread, or of work or of wall-clock time if less."""
         cpu = self._cpu_clock()
         return min(self._cpu_end - cpu, self._work_left(cpu), self.wall_left())
 
@@ -78,7 +78,8 @@ class Deadline:
     def elsewhere(self) -> Iterator[None]:
         """A statement the database works on by itself (given `database_left`): its time, less
         this thread's CPU meanwhile (counted already), is work spent, so that this thread's
-        work after it and the database's together stay within `work`."""
+        work after it and the database's together stay within `work`. Wall-clock time, as the
+        statement_timeout it was given: the server's CPU for one statement is not known here."""
         wall, cpu = self._wall_clock(), self._cpu_clock()
         try:
             yield
@@ -89,11 +90,11 @@ class Deadline:
     def coarse(self, tail: float) -> Iterator[None]:
         """Work that heeds an interrupt only every `tail` seconds or so (FTS5 expanding a
         prefix): the watchdog interrupts it `tail` before the deadline, so that it stops by then."""
-        self._lead = tail
+        outer, self._lead = self._lead, max(self._lead, tail)
         try:
             yield
         finally:
-            self._lead = 0.0
+            self._lead = outer
 
     def check(self) -> None:
         if self.expired():
@@ -116,12 +117,13 @@ def thread_cpu_clock() -> Callable[[], float]:
 
 
 class Watchdog:
-    """Interrupts the database's work once a request's deadline has passed, from a thread of its
-    own. SQLite's progress handler runs between the steps of its virtual machine, but FTS5 merges
-    the posting lists of every token a prefix stands for within one step (about a second for a
-    two-letter prefix at a million papers): `sqlite3.Connection.interrupt`, which FTS5 heeds, stops
-    it there. The thread wakes every POLL seconds while a request is watched, and sleeps otherwise;
-    a forked process starts its own."""
+    """Interrupts the database's work once a request's deadline has passed (or, inside
+    `Deadline.coarse`, is that near), from a thread of its own. SQLite's progress handler runs
+    between the steps of its virtual machine, but FTS5 merges the posting lists of every token a
+    prefix stands for within one step (about a second for a two-letter prefix at a million
+    papers): `sqlite3.Connection.interrupt`, which FTS5 heeds, stops it there. The thread wakes
+    every POLL seconds while a request is watched, and sleeps otherwise; a forked process starts
+    its own."""
 
     POLL = 0.01
 
@@ -139,7 +141,7 @@ class Watchdog:
 
     @contextmanager
     def watching(self, deadline: Deadline, interrupt: Callable[[], None]) -> Iterator[None]:
-        """Call `interrupt` (once) if the deadline passes before the block ends; never after."""
+        """Call `interrupt` (once) if the deadline becomes due before the block ends; never after."""
         key = next(self._keys)
         with self._lock:
             if self._process != os.getpid():

@@ -128,6 +128,7 @@ def _text_page(
     # PROBE papers; a sparse one then walks on through the set of candidate ids.
     ids = asked.ids if asked is not None else None
     walked = Walked([])
+    screened = None
     if ids is None:
         # Many candidates: the index screens each batch of the walk where it can (SQLite), so
         # that only its candidates are matched (a third of a broad word's batch, not all of it).
@@ -140,8 +141,8 @@ def _text_page(
                 ids = candidate_ids(conn, narrowed, CANDIDATE_CAP, deadline)
             elif asked.pending is not None:
                 ids = asked.pending.rest()
-    if len(walked.found) < wanted and not walked.ended:
-        walked = confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked)
+    if len(walked.found) < wanted and not walked.ended:  # through the ids, or on, screened where it can
+        walked = confirmed_walk(conn, walk, ids, query.text, wanted, deadline, so_far=walked, screen=screened)
     if ids is not None:  # the index's candidates, before the filters: exact only without them
         unfiltered = not (query.topic or query.source or query.since or query.min_score)
         return _page(walked.found, query, len(ids), exact=query.text.exact and unfiltered)
@@ -176,7 +177,8 @@ def candidate_ids(
 ) -> set[int] | None:
     """Ids the index finds for the query, or None past `cap` (more than this use could take).
     One statement, which may be long (a query ORing many common prefixes): on PostgreSQL it is
-    given only the `deadline`'s work left (SQLite's progress handler watches every statement)."""
+    given only the `deadline`'s work left, and its time counts against the rest; on SQLite the
+    progress handler and, while FTS5 expands a prefix, the watchdog (early) stop it."""
     left = deadline.database_left() if deadline is not None else math.inf
     on_server = conn.dialect.name == "postgresql"
     if on_server and math.isfinite(left):

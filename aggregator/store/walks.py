@@ -108,7 +108,8 @@ class Walk:
 @dataclass(slots=True)
 class Walked:
     """How far a walk went: what matched (up to the page's need), the last key it read, how many
-    it read, and how many of those matched (found may keep fewer)."""
+    it read, and how many of those matched (found may keep fewer). A walk that filled its page
+    inside a batch has read up to the last key it matched."""
 
     found: list[tuple[datetime, int]]
     last: tuple[datetime, int] | None = None
@@ -135,6 +136,8 @@ def confirmed_walk(
     say for that batch): the walk then reads SCREEN_BATCH keys at a time, one question to the
     index each, and matches their candidates a part at a time, as many as the page still needs."""
     done = so_far or Walked([])
+    if len(done.found) >= wanted:
+        return done
     screening = ids is None and screen is not None
 
     def grow(size: int) -> int:
