@@ -24,7 +24,8 @@ class Deadline:
     wall-clock budget would fail queries merely for waiting their turn under load), and a
     wall-clock cap well above it, which is also what the database is told. PostgreSQL's work is
     not this thread's CPU: a statement that may run long (a search of the index) is given what
-    is left of `work` after this thread's share so far, in wall-clock time."""
+    is left of `work` after this thread's share so far, in wall-clock time, and its time then
+    counts as work spent (`elsewhere`)."""
 
     def __init__(
         self,

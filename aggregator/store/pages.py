@@ -21,8 +21,8 @@ Work past the request's deadline stops with BudgetExceeded rather than blocking 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -180,17 +180,25 @@ def candidate_ids(
     given only the `deadline`'s work left, and its time counts against the rest; on SQLite the
     progress handler and, while FTS5 expands a prefix, the watchdog (early) stop it."""
     left = deadline.database_left() if deadline is not None else math.inf
-    on_server = conn.dialect.name == "postgresql"
-    if on_server and math.isfinite(left):
+    if conn.dialect.name == "postgresql" and math.isfinite(left):
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
-    with ExitStack() as spent:
-        if deadline is not None and on_server:  # the server's time on it counts against the rest
-            spent.enter_context(deadline.elsewhere())
-        if deadline is not None and has_prefix(narrowed):
-            spent.enter_context(deadline.coarse(PREFIX_TAIL))
+    with _asking_index(conn, narrowed, deadline):
         found = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(cap + 1))
         ids = set(found.scalars())
     return ids if len(ids) <= cap else None
+
+
+@contextmanager
+def _asking_index(conn: Connection, narrowed: IndexQuery, deadline: Deadline | None) -> Iterator[None]:
+    """A search of the index for a query's candidates, under the deadline: on PostgreSQL its
+    time counts against the work left (the server does it); a prefix is expanded as coarse work
+    (SQLite's FTS5 heeds an interrupt only between pieces of the merge)."""
+    with ExitStack() as spent:
+        if deadline is not None and conn.dialect.name == "postgresql":
+            spent.enter_context(deadline.elsewhere())
+        if deadline is not None and has_prefix(narrowed):
+            spent.enter_context(deadline.coarse(PREFIX_TAIL))
+        yield
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +253,7 @@ def _candidates(conn: Connection, narrowed: IndexQuery, deadline: Deadline) -> _
         # FTS5 merges the posting lists of every token a prefix stands for before its first
         # candidate comes out (0.7 s and more for a two-letter prefix at 1M papers): the index is
         # asked once, and the ids past the first SORT_LIMIT are read only if a walk needs them.
-        with deadline.coarse(PREFIX_TAIL):  # the merge happens before the first id comes out
+        with _asking_index(conn, narrowed, deadline):  # the merge happens before the first id comes out
             result = conn.execute(select(candidates(conn, narrowed).subquery().c.id).limit(CANDIDATE_CAP + 1))
             first = list(result.scalars().fetchmany(min(SORT_LIMIT, CANDIDATE_CAP) + 1))
         if len(first) > CANDIDATE_CAP:  # too many to use: walk, without asking again
