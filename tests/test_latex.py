@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pylatexenc import latexwalker
 
 from aggregator.config import load_config
+from aggregator.ingest import latex
 from aggregator.ingest.latex import latex_in_prose, latex_to_text
 from aggregator.ingest.normalize import clean_author, normalize_entry
 from aggregator.ingest.parse import parse_feed
@@ -107,6 +109,18 @@ def test_hostile_sizes_stay_bounded() -> None:
         latex_to_text(raw)
         latex_in_prose(raw)
         assert time.process_time() - start < 5  # a bound on hostile input, not a speed figure
+
+
+def test_the_parser_reads_one_table_of_macros_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pylatexenc walker given no table of macros builds the whole default one again, a tenth
+    of a listing's normalisation: every segment is parsed with the table made at import."""
+    built: list[int] = []
+    make = latexwalker.get_default_latex_context_db
+    monkeypatch.setattr(latexwalker, "get_default_latex_context_db", lambda: built.append(1) or make())
+    latex._convert.cache_clear()
+    assert latex_to_text(r"Schr\"odinger and $\alpha$-Erd\H{o}s") == "Schrödinger and α-Erdős"
+    assert latex_in_prose(r"a {\em new} ``bound''") == "a new “bound”"
+    assert built == []
 
 
 @given(st.text(alphabet=st.sampled_from("ab \\{}$^_`'\"~&%#lioé"), max_size=60))

@@ -9,6 +9,7 @@ import logging
 import re
 from functools import lru_cache
 
+from pylatexenc import latexwalker
 from pylatexenc.latex2text import LatexNodes2Text, get_default_latex_context_db
 
 # Something LaTeX would read differently from plain text: a command, an accent, a math
@@ -33,6 +34,9 @@ _MACROS = get_default_latex_context_db()
 # and one warning per abstract would bury the ingest summary.
 logging.getLogger("pylatexenc").setLevel(logging.ERROR)
 _TO_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
+# What the parser knows of each macro's arguments. Made once: a walker given none builds the whole
+# default set again (a tenth of an entry's normalisation); parsing only reads it.
+_PARSING = latexwalker.get_default_latex_context_db()
 
 
 def latex_to_text(text: str, *, math: bool = True) -> str:
@@ -80,7 +84,7 @@ def _convert(segment: str) -> str:
     try:
         # Strict: the tolerant parser backtracks exponentially on unclosed arguments
         # ("\\cite[" sixteen times took 8 s); strict fails at once, and the text stays as written.
-        converted = _TO_TEXT.latex_to_text(prepared, tolerant_parsing=False)
+        converted = _TO_TEXT.latex_to_text(prepared, latex_context=_PARSING, tolerant_parsing=False)
     except Exception:  # pylatexenc raises on malformed input; the text as written is better than none
         return segment
     words = " ".join(converted.split())
