@@ -237,6 +237,67 @@ def test_inside_coarse_work_the_watchdog_interrupts_that_much_before_the_deadlin
         assert _wait_for(lambda: later == [1])
 
 
+def test_until_due_is_the_least_wall_time_before_the_deadline_can_be_due() -> None:
+    """CPU and work are spent no faster than wall-clock time passes: the watchdog may sleep that
+    long. A coarse block brings it nearer by its tail (and says so), a statement run elsewhere by
+    the time it has run, the wall-clock cap when it is nearer still."""
+    cpu, wall = [0.0], [100.0]
+    deadline = Deadline(1.0, wall=60, cpu_clock=lambda: cpu[0], wall_clock=lambda: wall[0], work=2.0)
+    cpu[0] = 0.25
+    told: list[int] = []
+    deadline.listen(lambda: told.append(1))
+    assert deadline.until_due() == pytest.approx(0.75)  # this thread's share: 1.0 of CPU
+    with deadline.coarse(0.25):
+        assert deadline.until_due() == pytest.approx(0.5)
+        with deadline.coarse(0.1):  # nested, shorter: the lead stays, nobody is told again
+            assert deadline.until_due() == pytest.approx(0.5)
+    assert told == [1]
+    assert deadline.until_due() == pytest.approx(0.75)
+    with deadline.elsewhere():  # the database's statement: work spent as its wall time runs
+        wall[0] += 1.5
+        assert deadline.until_due() == pytest.approx(0.25)  # 2.0 of work - 0.25 - 1.5
+    assert deadline.until_due() == pytest.approx(0.25)
+    wall[0] += 58.0  # half a second left of the 60 s cap, more than the work left
+    assert deadline.until_due() == pytest.approx(0.25)
+    wall[0] += 0.4
+    assert deadline.until_due() == pytest.approx(0.1)  # the cap, nearer now
+    deadline.listen(None)
+    with deadline.coarse(0.5):
+        assert told == [1]
+
+
+def test_the_watchdog_sleeps_until_a_deadline_can_be_due_rather_than_polling() -> None:
+    """Each time it wakes it takes the interpreter's lock from the request's thread: over half a
+    second of a request far from its deadline it wakes a few times (MAX_PAUSE), not every POLL."""
+    checks: list[int] = []
+
+    class Counted(Deadline):
+        def due(self) -> bool:
+            checks.append(1)
+            return super().due()
+
+    deadline = Counted(1.0, wall=60, cpu_clock=lambda: 0.0)
+    watchdog = Watchdog()
+    with watchdog.watching(deadline, lambda: None):
+        time.sleep(0.5)
+    assert len(checks) <= 0.5 / Watchdog.MAX_PAUSE + 3  # polling would have looked about 50 times
+
+
+def test_a_coarse_block_beginning_wakes_the_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asleep until the deadline could first be due, it is woken when a coarse block makes it
+    due sooner: here at once, where its next look would have been ten seconds away."""
+    monkeypatch.setattr(Watchdog, "MAX_PAUSE", 60.0)
+    clock = [0.0]
+    deadline = Deadline(20.0, wall=600, cpu_clock=lambda: clock[0])
+    clock[0] = 10.0
+    calls: list[float] = []
+    watchdog = Watchdog()
+    with watchdog.watching(deadline, lambda: calls.append(clock[0])):
+        time.sleep(Watchdog.POLL * 5)  # asleep for the ten seconds this deadline has left
+        with deadline.coarse(11.0):
+            assert _wait_for(lambda: calls == [10.0])
+
+
 def test_one_broken_clock_does_not_stop_the_watchdog() -> None:
     readings = iter([0.0])  # the second reading raises StopIteration
     broken = Deadline(1.0, wall=60, cpu_clock=lambda: next(readings))

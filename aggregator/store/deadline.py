@@ -45,6 +45,8 @@ class Deadline:
         self._cpu_end = self._cpu_start + self.cpu
         self._lead = 0.0  # how long before the deadline the watchdog interrupts (`coarse`)
         self._elsewhere = 0.0  # the database's time on statements run `elsewhere`
+        self._elsewhere_since: float | None = None  # when the statement run `elsewhere` began
+        self._sooner: Callable[[], None] = _nothing  # told when `due` may come sooner (`listen`)
 
     def wall_left(self) -> float:
         return self._wall_end - self._wall_clock()
@@ -75,6 +77,22 @@ class Deadline:
         cpu = self._cpu_clock()
         return cpu >= self._cpu_end - lead or self._work_left(cpu) <= lead or self.wall_left() <= lead
 
+    def until_due(self) -> float:
+        """Wall-clock seconds before `due` can be true, at the least: one thread spends CPU no
+        faster than wall-clock time passes, and work no faster either (a statement run
+        `elsewhere` counts its whole wall time when it ends: counted here from when it began).
+        Only a coarse block beginning brings it nearer, and that is told (`listen`)."""
+        cpu, lead = self._cpu_clock(), self._lead
+        work = self._work_left(cpu)
+        if self._elsewhere_since is not None:
+            work -= self._wall_clock() - self._elsewhere_since
+        return min(self._cpu_end - cpu, work, self.wall_left()) - lead
+
+    def listen(self, sooner: Callable[[], None] | None) -> None:
+        """Call `sooner` whenever the deadline may be due earlier than `until_due` said (the
+        watchdog, which sleeps until then); None: nobody."""
+        self._sooner = sooner or _nothing
+
     @contextmanager
     def elsewhere(self) -> Iterator[None]:
         """A statement the database works on by itself (given `database_left`): its time, less
@@ -82,9 +100,11 @@ class Deadline:
         work after it and the database's together stay within `work`. Wall-clock time, as the
         statement_timeout it was given: the server's CPU for one statement is not known here."""
         wall, cpu = self._wall_clock(), self._cpu_clock()
+        self._elsewhere_since = wall
         try:
             yield
         finally:
+            self._elsewhere_since = None
             self._elsewhere += max(0.0, (self._wall_clock() - wall) - (self._cpu_clock() - cpu))
 
     @contextmanager
@@ -92,6 +112,8 @@ class Deadline:
         """Work that heeds an interrupt only every `tail` seconds or so (FTS5 expanding a
         prefix): the watchdog interrupts it `tail` before the deadline, so that it stops by then."""
         outer, self._lead = self._lead, max(self._lead, tail)
+        if self._lead > outer:
+            self._sooner()
         try:
             yield
         finally:
@@ -105,6 +127,10 @@ class Deadline:
         return BudgetExceeded(
             f"the query needs more than {self.work:g} s of work (or {self.wall:g} s in all); narrow it"
         )
+
+
+def _nothing() -> None:
+    pass
 
 
 def thread_cpu_clock() -> Callable[[], float]:
@@ -122,11 +148,17 @@ class Watchdog:
     `Deadline.coarse`, is that near), from a thread of its own. SQLite's progress handler runs
     between the steps of its virtual machine, but FTS5 merges the posting lists of every token a
     prefix stands for within one step (about a second for a two-letter prefix at a million
-    papers): `sqlite3.Connection.interrupt`, which FTS5 heeds, stops it there. The thread wakes
-    every POLL seconds while a request is watched, and sleeps otherwise; a forked process starts
-    its own."""
+    papers): `sqlite3.Connection.interrupt`, which FTS5 heeds, stops it there.
+
+    The thread sleeps until the first watched deadline can be due (`Deadline.until_due`), then
+    looks every POLL seconds; never longer than MAX_PAUSE at a time, and woken sooner by a
+    coarse block beginning (or a request whose deadline could come before its next look). Each
+    time it wakes it takes the interpreter's lock from the request threads, which hand it back
+    and forth on every SQLite call: waking every POLL through a whole request cost a tenth of
+    the request's CPU time again. A forked process starts its own."""
 
     POLL = 0.01
+    MAX_PAUSE = 0.25  # also how late a clock faster than the wall's (a test's) is looked at
 
     def __init__(self) -> None:
         self._keys = itertools.count()
@@ -137,7 +169,8 @@ class Watchdog:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._watched: dict[int, tuple[Deadline, Callable[[], None]]] = {}
-        self._busy = threading.Event()
+        self._wake = threading.Event()
+        self._next_look = 0.0  # when the thread will look next (time.monotonic)
         self._process = 0  # the process whose thread is running
 
     @contextmanager
@@ -149,17 +182,29 @@ class Watchdog:
                 self._process = os.getpid()
                 threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
             self._watched[key] = (deadline, interrupt)
-            self._busy.set()
+            deadline.listen(self._wake.set)
+            # Woken only if it would look too late: a request's budget is longer than MAX_PAUSE,
+            # and a wake-up for every request would cost what polling did under load.
+            try:
+                soon = deadline.until_due() < self._next_look - time.monotonic()
+            except Exception:  # a broken clock: the thread's loop gives up on it
+                soon = True
+            if soon:
+                self._wake.set()
         try:
             yield
         finally:
             with self._lock:  # an interrupt is called under the lock: none comes after this
                 self._watched.pop(key, None)
+                deadline.listen(None)
 
     def _run(self) -> None:
         while True:
-            self._busy.wait()
-            time.sleep(self.POLL)
+            with self._lock:
+                pause = self._pause()
+                self._next_look = time.monotonic() + pause
+            self._wake.wait(pause)
+            self._wake.clear()  # a wake-up set since is seen below: the watched are read anew
             with self._lock:
                 for key, (deadline, interrupt) in list(self._watched.items()):
                     try:
@@ -169,8 +214,17 @@ class Watchdog:
                     except Exception:  # one broken clock or connection must not end the watch
                         log.exception("deadline watchdog: giving up on one request")
                         self._watched.pop(key, None)
-                if not self._watched:
-                    self._busy.clear()
+
+    def _pause(self) -> float:
+        """How long to sleep: until the first watched deadline can be due, between POLL and
+        MAX_PAUSE (MAX_PAUSE while nothing is watched)."""
+        soonest = self.MAX_PAUSE
+        for deadline, _ in self._watched.values():
+            try:
+                soonest = min(soonest, deadline.until_due())
+            except Exception:  # looked at again, and given up on, by the loop
+                soonest = self.POLL
+        return max(soonest, self.POLL)
 
 
 WATCHDOG = Watchdog()
