@@ -112,8 +112,8 @@ def test_hostile_sizes_stay_bounded() -> None:
 
 
 def test_the_parser_reads_one_table_of_macros_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pylatexenc walker given no table of macros builds the whole default one again, a tenth
-    of a listing's normalisation: every segment is parsed with the table made at import."""
+    """A pylatexenc walker given no table of macros builds the whole default one again (an
+    eighth of normalising the arXiv listing): every segment is parsed with the table made once."""
     built: list[int] = []
     make = latexwalker.get_default_latex_context_db
     monkeypatch.setattr(latexwalker, "get_default_latex_context_db", lambda: built.append(1) or make())

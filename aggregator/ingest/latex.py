@@ -35,7 +35,7 @@ _MACROS = get_default_latex_context_db()
 logging.getLogger("pylatexenc").setLevel(logging.ERROR)
 _TO_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 # What the parser knows of each macro's arguments. Made once: a walker given none builds the whole
-# default set again (a tenth of an entry's normalisation); parsing only reads it.
+# default set again (an eighth of normalising the arXiv listing); parsing only reads it.
 _PARSING = latexwalker.get_default_latex_context_db()
 
 

@@ -82,10 +82,11 @@ class Deadline:
         faster than wall-clock time passes, and work no faster either (a statement run
         `elsewhere` counts its whole wall time when it ends: counted here from when it began).
         Only a coarse block beginning brings it nearer, and that is told (`listen`)."""
+        since = self._elsewhere_since  # read first: `elsewhere` adds its time, then clears it
         cpu, lead = self._cpu_clock(), self._lead
         work = self._work_left(cpu)
-        if self._elsewhere_since is not None:
-            work -= self._wall_clock() - self._elsewhere_since
+        if since is not None:
+            work -= self._wall_clock() - since
         return min(self._cpu_end - cpu, work, self.wall_left()) - lead
 
     def listen(self, sooner: Callable[[], None] | None) -> None:
@@ -104,8 +105,8 @@ class Deadline:
         try:
             yield
         finally:
-            self._elsewhere_since = None
             self._elsewhere += max(0.0, (self._wall_clock() - wall) - (self._cpu_clock() - cpu))
+            self._elsewhere_since = None
 
     @contextmanager
     def coarse(self, tail: float) -> Iterator[None]:
