@@ -268,6 +268,9 @@ def test_gunicorn_with_the_repository_settings_serves_and_stops(tmp_path: Path, 
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         server.wait_healthy()
+        # Both workers up before anything else: a TERM that reaches gunicorn while it is still
+        # forking the second can leave that worker running past the master's stop.
+        server.wait_for("both workers", lambda: server.output().count("Booting worker with pid") >= 2)
         for _ in range(8):  # both workers answer, each on its own connections
             status, body = server.get("/api/papers?q=model*&limit=3")
             assert status == 200 and body["papers"], body
