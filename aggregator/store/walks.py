@@ -138,19 +138,17 @@ def confirmed_walk(
     done = so_far or Walked([])
     if len(done.found) >= wanted:
         return done
-    screening = ids is None and screen is not None
+    if ids is not None:
+        screen = None  # a walk through the index's candidates has nothing left to screen
+    screening = screen is not None
 
     def grow(size: int) -> int:
-        """The next batch: what the share matched so far says the page still needs, with a
-        margin (a broad query reads a third of what growing fourfold read), or four times more."""
+        """The next batch: as many as the page still needs (`_next_size`)."""
         if ids is not None:
             return WALK_BATCH
         if screening:
             return screened_batch()
-        if not done.found:
-            return min(size * 4, LAST_BATCH)
-        needed = (wanted - len(done.found)) * done.read / len(done.found)
-        return max(MIN_BATCH, min(math.ceil(needed * 1.25), LAST_BATCH))
+        return _next_size(wanted - len(done.found), done.read, len(done.found), size)
 
     def screened_batch() -> int:
         """SCREEN_BATCH, or what is left of `at_most` (which bounds what is read, not only matched)."""
@@ -160,7 +158,7 @@ def confirmed_walk(
     shares = _Share()
     for batch in walk.batches(deadline, size=size, after=done.last, grow=grow):
         keys = [k for k in batch if k[1] in ids] if ids is not None else batch
-        allowed = screen([i for _, i in batch]) if screen is not None and screening else None
+        allowed = screen([i for _, i in batch]) if screen is not None else None
         if allowed is not None:
             keys = [k for k in batch if k[1] in allowed]
         for part in shares.parts(keys, lambda: wanted - len(done.found)) if screening else [keys]:
@@ -192,18 +190,23 @@ class _Share:
     def parts(
         self, keys: list[tuple[datetime, int]], needed: Callable[[], int]
     ) -> Iterator[list[tuple[datetime, int]]]:
-        """`keys` a part at a time: what the page still needs over the share matched so far
-        (all of it, before any), with a margin, at least MIN_BATCH, four times the last part
-        while none matched."""
+        """`keys` a part at a time, each as large as `_next_size` says the page still needs."""
         start, size = 0, 0
         while start < len(keys):
-            if self.examined and not self.accepted:
-                size = min(max(size, MIN_BATCH) * 4, LAST_BATCH)
-            else:
-                share = self.accepted / self.examined if self.examined else 1.0
-                size = max(MIN_BATCH, min(math.ceil(needed() * 1.25 / share), LAST_BATCH))
+            size = _next_size(needed(), self.examined, self.accepted, size)
             yield keys[start : start + size]
             start += size
+
+
+def _next_size(needed: int, examined: int, accepted: int, last: int) -> int:
+    """How many papers to read for `needed` more matches: what the share matched so far says,
+    with a margin (a broad query reads a third of what growing fourfold read), at least
+    MIN_BATCH; all `needed` before any was examined; four times `last` while none matched."""
+    if not examined:
+        return max(MIN_BATCH, min(math.ceil(needed * 1.25), LAST_BATCH))
+    if not accepted:
+        return min(max(last, MIN_BATCH) * 4, LAST_BATCH)
+    return max(MIN_BATCH, min(math.ceil(needed * 1.25 * examined / accepted), LAST_BATCH))
 
 
 def matching(
